@@ -1,0 +1,41 @@
+# The two commands of the README:  make run  (dashboard on the demo family)  and  make test.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8050
+DATASET ?= auto
+PIP := $(PY) -m pip install --disable-pip-version-check -q
+
+.PHONY: run test train serve data bench clean-venv
+
+# Re-installs only when a requirements file changes (the stamp is newer than both otherwise).
+$(VENV)/.installed: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-test: requirements-test.txt $(VENV)/.installed
+	$(PIP) -r requirements-test.txt
+	@touch $@
+
+data: $(VENV)/.installed
+	$(PY) -m analysis datasets --dataset $(DATASET)
+
+train: data
+	$(PY) -m analysis train --model all --profile demo --dataset $(DATASET)
+
+serve: $(VENV)/.installed
+	HOST=$(HOST) PORT=$(PORT) $(PY) -m app
+
+run: train serve
+
+test: $(VENV)/.installed-test
+	bash scripts/ensure_chromium.sh
+	$(PY) -m pytest
+
+bench: $(VENV)/.installed
+	$(PY) bench/train_throughput.py
+
+clean-venv:
+	rm -rf $(VENV)

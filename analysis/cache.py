@@ -1,0 +1,126 @@
+"""The analysis cache: results keyed by checkpoint content, analysis, parameters and schema version.
+
+Values are stored as self-checking bytes (a header, a SHA-256 of the payload, then an ``.npz`` of
+numpy arrays plus one JSON document), never as pickled objects: a corrupt, truncated or foreign
+entry fails its check and is dropped and recomputed, never served. diskcache (SQLite) makes the
+store safe for several processes sharing one folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+SCHEMA_VERSION = 1
+_MAGIC = b"CNNCMP-RESULT\x01"
+_DIGEST_SIZE = 32
+log = logging.getLogger(__name__)
+
+Result = dict[str, Any]  # numpy arrays and JSON-able values
+
+
+class CorruptEntryError(ValueError):
+    """A cache value that fails its integrity check or cannot be decoded."""
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("CNNCMP_CACHE_DIR", "cache"))
+
+
+def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's content (the identity of a checkpoint in cache keys)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def pack_result(result: Result) -> bytes:
+    """Encode arrays into an npz and everything else into one JSON document, behind a checksum."""
+    arrays = {k: v for k, v in result.items() if isinstance(v, np.ndarray)}
+    if any(v.dtype == object for v in arrays.values()):
+        raise TypeError("object arrays cannot be cached (they would need pickle)")
+    meta = {k: v for k, v in result.items() if k not in arrays}
+    buffer = io.BytesIO()
+    np.savez(buffer, __meta__=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
+    payload = buffer.getvalue()
+    return _MAGIC + hashlib.sha256(payload).digest() + payload
+
+
+def unpack_result(blob: bytes) -> Result:
+    """Decode what :func:`pack_result` wrote; raise CorruptEntryError for anything else."""
+    if not isinstance(blob, bytes) or not blob.startswith(_MAGIC):
+        raise CorruptEntryError("not a result entry (bad header)")
+    digest = blob[len(_MAGIC):len(_MAGIC) + _DIGEST_SIZE]
+    payload = blob[len(_MAGIC) + _DIGEST_SIZE:]
+    if hashlib.sha256(payload).digest() != digest:
+        raise CorruptEntryError("checksum mismatch")
+    try:
+        with np.load(io.BytesIO(payload), allow_pickle=False) as archive:
+            result: Result = {k: archive[k] for k in archive.files if k != "__meta__"}
+            result.update(json.loads(archive["__meta__"].tobytes().decode()))
+    except Exception as exc:  # noqa: BLE001 - whatever fails to decode is corrupt
+        raise CorruptEntryError(f"undecodable entry ({exc})") from exc
+    return result
+
+
+def cache_key(checkpoint_hash: str, analysis: str, params: dict[str, Any]) -> str:
+    """A stable key: the same inputs always give the same key, any change gives another."""
+    identity = json.dumps(
+        {"checkpoint": checkpoint_hash, "analysis": analysis, "params": params, "schema": SCHEMA_VERSION},
+        sort_keys=True, default=str,
+    )
+    return f"{analysis}:{hashlib.sha256(identity.encode()).hexdigest()}"
+
+
+class AnalysisCache:
+    """Get-or-compute over a diskcache folder; counts hits and misses (for tests and logs)."""
+
+    def __init__(self, directory: str | Path | None = None, size_limit: int = 2**32) -> None:
+        import diskcache
+
+        self.directory = Path(directory) if directory is not None else default_cache_dir()
+        self._store = diskcache.Cache(str(self.directory), size_limit=size_limit)
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: str) -> Result | None:
+        blob = self._store.get(key)
+        if blob is None:
+            return None
+        try:
+            return unpack_result(blob)
+        except CorruptEntryError as exc:
+            log.warning("dropping corrupt cache entry %s: %s", key, exc)
+            self._store.delete(key)
+            return None
+
+    def set(self, key: str, result: Result) -> None:
+        self._store.set(key, pack_result(result))
+
+    def get_or_compute(self, checkpoint_hash: str, analysis: str, params: dict[str, Any],
+                       compute: Callable[[], Result]) -> Result:
+        key = cache_key(checkpoint_hash, analysis, params)
+        cached = self.get(key)
+        if cached is not None:
+            self.hits += 1
+            return cached
+        self.misses += 1
+        result = compute()
+        self.set(key, result)
+        # Return what a later reader will see (JSON turns tuples into lists, and so on).
+        return unpack_result(pack_result(result))
+
+    def contains(self, checkpoint_hash: str, analysis: str, params: dict[str, Any]) -> bool:
+        return cache_key(checkpoint_hash, analysis, params) in self._store
+
+    def close(self) -> None:
+        self._store.close()

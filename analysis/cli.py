@@ -1,0 +1,178 @@
+"""Command line: ``python -m analysis models|datasets|train|import|runs``.
+
+The JSON outputs are a contract the pages, scripts and checks rely on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+from model_zoo import ModelOptions, UnknownModelError, canonical_name, describe_model, model_names
+
+from .checkpoints import CheckpointError
+from .datasets import DATASET_NAMES, DatasetError, load_dataset
+from .profiles import PROFILES, get_profile
+from .runs import BrokenRunError, RunNameError, RunNotFoundError, RunStore, check_run_name
+from .training import RunConflictError, Trainer, default_run_name
+
+# Failures the user can fix: printed as one clear line, exit code 2, no traceback.
+USER_ERRORS = (UnknownModelError, RunNameError, RunNotFoundError, BrokenRunError, CheckpointError, DatasetError,
+               RunConflictError, FileExistsError, ValueError)
+
+
+def _format_table(rows: list[dict], columns: Sequence[str]) -> str:
+    def cell(value: object) -> str:
+        if isinstance(value, float):
+            return f"{value:.4f}" if value < 10 else f"{value:,.0f}"
+        if isinstance(value, int) and not isinstance(value, bool):
+            return f"{value:,}"
+        return "-" if value is None else str(value)
+
+    body = [[cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in body)) if body else len(c) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in body]
+    return "\n".join(lines)
+
+
+def resolve_model_names(names: Sequence[str]) -> list[str]:
+    """Canonical names, with ``all`` standing for the whole registered family; duplicates dropped."""
+    expanded = [m for name in names for m in (model_names() if name == "all" else [canonical_name(name)])]
+    return list(dict.fromkeys(expanded))
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    options = ModelOptions(width_scale=args.width_scale)
+    rows = [describe_model(name, options) for name in model_names()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(_format_table(rows, ["name", "title", "conv_layers", "pool_layers", "fc_layers", "params", "flops"]))
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    dataset = load_dataset(args.dataset, data_dir=args.data_dir, download=args.download, log=_log)
+    summary = dataset.summary()
+    print(json.dumps(summary, indent=2) if args.json else f"{dataset.name}: {dataset.description} [{summary['hash']}]")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    models = resolve_model_names(args.model)
+    if args.name and len(models) > 1:
+        raise ValueError("--name names one run; give a single --model with it")
+    if args.name:
+        check_run_name(args.name)
+    profile = get_profile(args.profile).with_epochs(args.epochs)
+    dataset = load_dataset(args.dataset, data_dir=args.data_dir, download=args.download, log=_log)
+    dataset = dataset.subset(profile.max_train_images, profile.max_test_images, seed=args.seed)
+    _log(f"training {len(models)} model(s), profile {profile.name} ({profile.epochs} epochs, width × "
+         f"{profile.width_scale:g}), on {dataset.description}")
+    trainer = Trainer(RunStore(args.runs), profile, device=args.device, precision=args.precision, seed=args.seed,
+                      progress=not args.no_progress)
+    rows = []
+    for model in models:
+        meta = trainer.fit(model, dataset, run_name=args.name or default_run_name(model, profile.name, dataset.name))
+        rows.append(meta)
+    print(_format_table(rows, ["name", "model", "dataset", "epochs_done", "train_error", "test_error",
+                               "train_seconds"]))
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from .importer import import_run
+
+    options = None
+    if args.width_scale is not None:
+        options = ModelOptions(width_scale=args.width_scale, batch_norm=not args.no_batch_norm)
+    dataset = None
+    if args.dataset != "none":
+        dataset = load_dataset(args.dataset, data_dir=args.data_dir, log=_log)
+    meta = import_run(RunStore(args.runs), args.model, args.checkpoint, check_run_name(args.name),
+                      dataset=dataset, options=options)
+    print(json.dumps({k: meta[k] for k in ("name", "model", "dataset", "train_error", "test_error")}))
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    rows = RunStore(args.runs).list_runs()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(_format_table(rows, ["name", "model", "profile", "dataset", "epochs", "train_error", "test_error",
+                                   "status"]))
+    return 0
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def add_runs(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--runs", default=None, help="runs folder (default $CNNCMP_RUNS_DIR or ./runs)")
+
+    def add_data(p: argparse.ArgumentParser, choices: Sequence[str] = DATASET_NAMES) -> None:
+        p.add_argument("--dataset", default="auto", choices=choices,
+                       help="auto = cifar10 when its folder is present, else digits")
+        p.add_argument("--data-dir", default=None, help="folder holding cifar-10-batches-py (default $CNNCMP_DATA_DIR or ./data)")
+
+    p = commands.add_parser("models", help="list the registered models")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--width-scale", type=float, default=1.0, help="global width scale for params/FLOPs")
+    p.set_defaults(func=cmd_models)
+
+    p = commands.add_parser("datasets", help="load (and prepare) a dataset and say which one it is")
+    add_data(p)
+    p.add_argument("--download", action="store_true", help="fetch CIFAR-10 with torchvision (needs internet)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_datasets)
+
+    p = commands.add_parser("train", help="train (or resume, or skip when done) models of the family")
+    p.add_argument("--model", nargs="+", required=True, help="model names, or 'all' for the whole family")
+    p.add_argument("--profile", default="demo", choices=list(PROFILES))
+    add_data(p)
+    add_runs(p)
+    p.add_argument("--download", action="store_true", help="fetch CIFAR-10 with torchvision (needs internet)")
+    p.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
+    p.add_argument("--name", default=None, help="run name (one model only); default MODEL-PROFILE-DATASET")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 …")
+    p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+    p = commands.add_parser("import", help="import a state_dict checkpoint as a run")
+    p.add_argument("--model", required=True)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--name", required=True)
+    add_runs(p)
+    add_data(p, choices=(*DATASET_NAMES, "none"))
+    p.add_argument("--width-scale", type=float, default=None, help="default: read off the weights")
+    p.add_argument("--no-batch-norm", action="store_true", help="with --width-scale: the net has no BN")
+    p.set_defaults(func=cmd_import)
+
+    p = commands.add_parser("runs", help="list the runs")
+    add_runs(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_runs)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except USER_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: run the same command again to resume", file=sys.stderr)
+        return 130

@@ -1,0 +1,438 @@
+"""Everything the pages show about a run, computed from its checkpoints and cached.
+
+``RunAnalyzer`` ties the pieces together: it loads a run's model (final or snapshot) and its
+dataset, runs one streaming activation pass, and derives errors, cluster matrices, redundancy,
+edge signs, CKA, per-image views and training health — each cached under the checkpoint's
+content hash, the analysis name, its parameters and the schema version.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from model_zoo import FamilyCNN, ModelOptions, build_model
+
+from .activations import ActivationPass, receptive_fields, receptive_patch
+from .cache import AnalysisCache, Result, file_digest
+from .checkpoints import load_checkpoint_into
+from .datasets import DatasetError, ImageDataset, load_dataset
+from .errors import confusion_matrix, error_rate, per_class_error
+from .evaluation import Normalization, evaluate, resolve_device, resolve_precision
+from .profiles import PROFILES
+from .runs import FINAL_WEIGHTS, SNAPSHOT_FOLDER, BrokenRunError, RunStore, snapshot_name
+
+
+class AnalysisError(ValueError):
+    """A run that cannot be analysed (no weights, no dataset, …); the message says why."""
+
+
+@dataclass(frozen=True)
+class AnalysisParams:
+    """Parameters of the analyses; they are part of every cache key."""
+
+    reduce: str = "mean"               # neuron response: spatial mean or max of the post-ReLU map
+    normalize: str = "max"             # per-neuron normalisation of the class profile: max or zscore
+    cluster_method: str = "kmeans"     # kmeans or meanshift
+    n_clusters: int | str = "auto"
+    max_clusters: int = 8
+    duplicate_threshold: float = 0.95
+    top_k: int = 9
+    cka_images: int = 256
+    max_images: int | None = None      # cap on evaluation images (None: the run's whole test split)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def statistics_params(self) -> dict[str, Any]:
+        return {"reduce": self.reduce, "top_k": self.top_k, "cka_images": self.cka_images,
+                "max_images": self.max_images}
+
+
+class RunAnalyzer:
+    """Computes (or fetches from the cache) the analyses of runs in one runs folder."""
+
+    def __init__(self, store: RunStore, cache: AnalysisCache, params: AnalysisParams = AnalysisParams(),
+                 data_dir: str | Path | None = None, device: str = "auto",
+                 dataset_override: str | None = None) -> None:
+        self.store = store
+        self.cache = cache
+        self.params = params
+        self.data_dir = data_dir
+        self.device = device
+        self.dataset_override = dataset_override
+        self._datasets: dict[tuple[str, str | None], ImageDataset] = {}
+
+    # -- inputs ---------------------------------------------------------------------------------
+    def meta(self, run: str) -> dict[str, Any]:
+        return self.store.read_meta(run)
+
+    def checkpoint_path(self, run: str, epoch: int | None = None) -> Path:
+        folder = self.store.path(run)
+        path = folder / FINAL_WEIGHTS if epoch is None else folder / SNAPSHOT_FOLDER / snapshot_name(epoch)
+        if not path.is_file():
+            what = "final weights" if epoch is None else f"snapshot of epoch {epoch}"
+            raise AnalysisError(f"run {run!r} has no {what} ({path.name}); is it still training?")
+        return path
+
+    @functools.lru_cache(maxsize=64)
+    def _digest(self, path: Path, mtime_ns: int) -> str:
+        return file_digest(path)
+
+    def checkpoint_hash(self, run: str, epoch: int | None = None) -> str:
+        path = self.checkpoint_path(run, epoch)
+        return self._digest(path, path.stat().st_mtime_ns)
+
+    def model(self, run: str, epoch: int | None = None) -> FamilyCNN:
+        meta = self.meta(run)
+        options = ModelOptions(**meta.get("model_options", {}))
+        num_classes = len(meta.get("class_names") or []) or 10
+        model = build_model(meta["model"], options, num_classes=num_classes)
+        load_checkpoint_into(model, self.checkpoint_path(run, epoch))
+        device = resolve_device(self.device)
+        return model.to(device, memory_format=torch.channels_last).eval()
+
+    def dataset(self, run: str) -> ImageDataset:
+        """The data the run was trained and evaluated on (same subset, hash checked)."""
+        meta = self.meta(run)
+        name = self.dataset_override or meta.get("dataset")
+        if not name:
+            raise AnalysisError(f"run {run!r} names no dataset; analyse it with --dataset")
+        key = (name, meta.get("dataset_hash"), meta.get("profile"))
+        if key not in self._datasets:
+            try:
+                dataset = load_dataset(name, data_dir=self.data_dir, log=None)
+            except DatasetError as exc:
+                raise AnalysisError(f"run {run!r}: {exc}") from exc
+            profile = PROFILES.get(meta.get("profile", ""))
+            if profile is not None:
+                dataset = dataset.subset(profile.max_train_images, profile.max_test_images,
+                                         seed=meta.get("config", {}).get("seed", 0))
+            expected = meta.get("dataset_hash")
+            if expected and dataset.content_hash != expected and not self.dataset_override:
+                raise AnalysisError(f"run {run!r} was trained on {name} with hash {expected}, but the {name} "
+                                    f"data found now hashes to {dataset.content_hash}")
+            self._datasets[key] = dataset
+        return self._datasets[key]
+
+    def evaluation_images(self, run: str) -> tuple[torch.Tensor, torch.Tensor]:
+        dataset = self.dataset(run)
+        limit = self.params.max_images
+        return dataset.test_images[:limit], dataset.test_labels[:limit]
+
+    # -- cached analyses ----------------------------------------------------------------------------
+    def _cached(self, run: str, epoch: int | None, analysis: str, params: dict[str, Any],
+                compute: Callable[[], Result]) -> Result:
+        return self.cache.get_or_compute(self.checkpoint_hash(run, epoch), analysis, params, compute)
+
+    def statistics(self, run: str, epoch: int | None = None) -> Result:
+        """Errors, class-activation matrices, top-k images and CKA Gram matrices in one pass."""
+        params = {**self.params.statistics_params(), "dataset_hash": self.dataset(run).content_hash}
+        return self._cached(run, epoch, "statistics", params, lambda: self._compute_statistics(run, epoch))
+
+    def _compute_statistics(self, run: str, epoch: int | None) -> Result:
+        model = self.model(run, epoch)
+        dataset = self.dataset(run)
+        device = next(model.parameters()).device
+        precision = resolve_precision("auto", device)
+        normalization = Normalization(dataset.channel_mean, dataset.channel_std)
+        images, labels = self.evaluation_images(run)
+        num_classes = dataset.num_classes
+        layers = model.analysable_layers()
+        stats = ActivationPass(reduce=self.params.reduce, top_k=self.params.top_k,
+                               cka_sample=self.params.cka_images, cka_spatial="flatten",
+                               precision=precision).run(model, images, labels, num_classes, normalization)
+        test = evaluate(model, images, labels, normalization, precision=precision)
+        train = evaluate(model, dataset.train_images, dataset.train_labels, normalization, precision=precision)
+        test_confusion = confusion_matrix(labels.numpy(), test.predictions.numpy(), num_classes)
+        train_confusion = confusion_matrix(dataset.train_labels.numpy(), train.predictions.numpy(), num_classes)
+        fields = receptive_fields(model)
+        result: Result = {
+            "dataset": dataset.name, "dataset_description": dataset.description,
+            "dataset_hash": dataset.content_hash, "class_names": list(dataset.class_names),
+            "n_images": int(len(images)),
+            "layer_names": [l.name for l in layers], "layer_kinds": [l.kind for l in layers],
+            "relative_depth": [l.relative_depth for l in layers], "n_neurons": [l.n_neurons for l in layers],
+            "receptive_fields": {name: list(field) for name, field in fields.items()},
+            "train_error": error_rate(train_confusion), "test_error": error_rate(test_confusion),
+            "test_confusion": test_confusion, "train_confusion": train_confusion,
+            "per_class_error": per_class_error(test_confusion),
+            "train_per_class_error": per_class_error(train_confusion),
+            "test_predictions": test.predictions.numpy().astype(np.int16),
+        }
+        for index, layer in enumerate(layers):
+            s = stats[layer.name]
+            result[f"class_means/{index}"] = s.class_means.astype(np.float32)
+            result[f"top_values/{index}"] = s.top_values.astype(np.float32)
+            result[f"top_images/{index}"] = s.top_images.astype(np.int32)
+            result[f"top_positions/{index}"] = s.top_positions.astype(np.int16)
+            result[f"map_size/{index}"] = np.array(s.map_size, dtype=np.int16)
+            sample = s.sample.astype(np.float64)
+            result[f"gram/{index}"] = (sample @ sample.T).astype(np.float32)
+        return result
+
+    # -- derived analyses (cheap given the statistics) ------------------------------------------------
+    def layer_index(self, run: str, layer: str | int) -> int:
+        names = self.statistics(run)["layer_names"]
+        if isinstance(layer, int) and 0 <= layer < len(names):
+            return layer
+        if layer in names:
+            return names.index(layer)
+        raise AnalysisError(f"run {run!r} has no layer {layer!r}; its layers: {', '.join(names)}")
+
+    def clusters(self, run: str, epoch: int | None = None) -> Result:
+        """Per layer: normalised class profiles, cluster labels, row order, near-duplicate rows, metrics."""
+        p = self.params
+        params = {**p.statistics_params(), "normalize": p.normalize, "method": p.cluster_method,
+                  "n_clusters": p.n_clusters, "max_clusters": p.max_clusters, "threshold": p.duplicate_threshold,
+                  "dataset_hash": self.dataset(run).content_hash}
+        return self._cached(run, epoch, "clusters", params, lambda: self._compute_clusters(run, epoch))
+
+    def _compute_clusters(self, run: str, epoch: int | None) -> Result:
+        from .clustering import NeuronClustering
+        from .redundancy import near_duplicate_mask, normalize_profiles, redundancy_metrics
+
+        stats = self.statistics(run, epoch)
+        p = self.params
+        result: Result = {"layer_names": stats["layer_names"], "metrics": []}
+        for index, _name in enumerate(stats["layer_names"]):
+            profiles = normalize_profiles(stats[f"class_means/{index}"], p.normalize)
+            n_clusters = p.n_clusters if p.n_clusters == "auto" else min(int(p.n_clusters), len(profiles))
+            clustering = NeuronClustering(method=p.cluster_method, n_clusters=n_clusters,
+                                          max_clusters=p.max_clusters).fit(profiles)
+            result[f"profiles/{index}"] = profiles.astype(np.float32)
+            result[f"labels/{index}"] = clustering.labels_.astype(np.int32)
+            result[f"row_order/{index}"] = clustering.row_order_.astype(np.int32)
+            result[f"duplicates/{index}"] = near_duplicate_mask(profiles, p.duplicate_threshold)
+            result["metrics"].append(_json_safe(redundancy_metrics(profiles, clustering.labels_,
+                                                                   p.duplicate_threshold)))
+        return result
+
+    def edges(self, run: str, epoch: int | None = None) -> Result:
+        """Per analysable layer, its incoming edges: sign fractions, cluster-to-cluster masses, bundles."""
+        p = self.params
+        params = {**p.statistics_params(), "normalize": p.normalize, "method": p.cluster_method,
+                  "n_clusters": p.n_clusters, "max_clusters": p.max_clusters,
+                  "dataset_hash": self.dataset(run).content_hash}
+        return self._cached(run, epoch, "edges", params, lambda: self._compute_edges(run, epoch))
+
+    def _compute_edges(self, run: str, epoch: int | None) -> Result:
+        from .edges import EdgeBundling, cluster_edge_summary, edge_sign_fractions, layer_edge_matrices
+
+        model = self.model(run, epoch)
+        clusters = self.clusters(run, epoch)
+        names = clusters["layer_names"]
+        first = model.analysable_layers()[0]
+        result: Result = {"layer_names": names, "fractions": []}
+        # conv1's incoming edges come from the image's colour channels (BN folded the same way).
+        incoming = [(None, _first_layer_edges(first))] + [(e.source, e.edges) for e in layer_edge_matrices(model)]
+        for index, (source, matrix) in enumerate(incoming):
+            fractions = edge_sign_fractions(matrix)
+            result["fractions"].append({"layer": names[index], "source": source, **_json_safe(fractions)})
+            result[f"edges/{index}"] = matrix.astype(np.float32)
+            if source is None:
+                continue
+            summary = cluster_edge_summary(matrix, clusters[f"labels/{index}"], clusters[f"labels/{index - 1}"])
+            result[f"cluster_positive/{index}"] = summary.positive_mass.astype(np.float32)
+            result[f"cluster_negative/{index}"] = summary.negative_mass.astype(np.float32)
+            bundling = EdgeBundling().fit(matrix)
+            result[f"bundle_rows/{index}"] = bundling.row_labels_.astype(np.int32)
+            result[f"bundle_columns/{index}"] = bundling.column_labels_.astype(np.int32)
+            result[f"bundles/{index}"] = json_string(_json_safe(bundling.bundles_))
+        return result
+
+    def cka(self, run_a: str, run_b: str | None = None, debiased: bool = False) -> Result:
+        """Linear CKA between the layers of one run, or of two runs on the same images."""
+        from .similarity import cka_from_grams
+
+        stats_a = self.statistics(run_a)
+        stats_b = stats_a if run_b is None else self.statistics(run_b)
+        if stats_a["dataset_hash"] != stats_b["dataset_hash"]:
+            raise AnalysisError(f"{run_a!r} and {run_b!r} were evaluated on different data "
+                                f"({stats_a['dataset']} vs {stats_b['dataset']}): CKA needs the same images")
+        grams_a = [stats_a[f"gram/{i}"] for i in range(len(stats_a["layer_names"]))]
+        grams_b = None if run_b is None else [stats_b[f"gram/{i}"] for i in range(len(stats_b["layer_names"]))]
+        return {"matrix": cka_from_grams(grams_a, grams_b, debiased=debiased),
+                "rows": stats_a["layer_names"], "columns": stats_b["layer_names"],
+                "n_images": int(stats_a["gram/0"].shape[0]), "debiased": debiased}
+
+    # -- per image ----------------------------------------------------------------------------------
+    def image(self, run: str, index: int) -> tuple[torch.Tensor, int]:
+        images, labels = self.evaluation_images(run)
+        if not 0 <= index < len(images):
+            raise AnalysisError(f"image index {index} is outside 0..{len(images) - 1}")
+        return images[index], int(labels[index])
+
+    def activation_maps(self, run: str, index: int) -> Result:
+        from .per_image import activation_maps
+
+        image, label = self.image(run, index)
+        dataset = self.dataset(run)
+        maps = activation_maps(self.model(run), image, Normalization(dataset.channel_mean, dataset.channel_std))
+        return {**maps, "label": label}
+
+    def occlusion(self, run: str, index: int, size: int = 8, stride: int = 4) -> Result:
+        from .per_image import occlusion_sensitivity
+
+        def compute() -> Result:
+            image, label = self.image(run, index)
+            dataset = self.dataset(run)
+            return {**occlusion_sensitivity(self.model(run), image, label,
+                                            Normalization(dataset.channel_mean, dataset.channel_std),
+                                            size=size, stride=stride), "label": label}
+
+        params = {"index": index, "size": size, "stride": stride, "dataset_hash": self.dataset(run).content_hash,
+                  "max_images": self.params.max_images}
+        return self._cached(run, None, "occlusion", params, compute)
+
+    def top_patches(self, run: str, layer: str | int, neuron: int, epoch: int | None = None) -> list[dict]:
+        """The neuron's top-k images with the receptive-field box of its strongest response."""
+        stats = self.statistics(run, epoch)
+        index = self.layer_index(run, layer)
+        name = stats["layer_names"][index]
+        if not 0 <= neuron < stats["n_neurons"][index]:
+            raise AnalysisError(f"{name} has {stats['n_neurons'][index]} neurons; no neuron {neuron}")
+        images, labels = self.evaluation_images(run)
+        field = stats["receptive_fields"].get(name)
+        patches = []
+        for rank in range(stats[f"top_values/{index}"].shape[0]):
+            image_index = int(stats[f"top_images/{index}"][rank, neuron])
+            box = (0, 0, images.shape[-2], images.shape[-1])
+            if field is not None:
+                position = tuple(int(v) for v in stats[f"top_positions/{index}"][rank, neuron])
+                box = receptive_patch(tuple(field), position, image_size=images.shape[-1])
+            patches.append({"image": image_index, "label": int(labels[image_index]),
+                            "value": float(stats[f"top_values/{index}"][rank, neuron]), "box": box})
+        return patches
+
+    def cluster_mosaic(self, run: str, layer: str | int, cluster: int, tile: int = 16,
+                       epoch: int | None = None) -> np.ndarray:
+        """CNNVis' learned-features facet: the top patch of each neuron of a cluster, packed in a grid."""
+        from torch.nn import functional as F
+
+        index = self.layer_index(run, layer)
+        clusters = self.clusters(run, epoch)
+        order = clusters[f"row_order/{index}"]
+        members = [int(n) for n in order if clusters[f"labels/{index}"][n] == cluster]
+        if not members:
+            raise AnalysisError(f"layer {layer!r} has no cluster {cluster}")
+        images, _ = self.evaluation_images(run)
+        tiles = []
+        for neuron in members:
+            top = self.top_patches(run, index, neuron, epoch)[0]
+            t, l, b, r = top["box"]
+            patch = images[top["image"], :, t:b, l:r].float()[None]
+            tiles.append(F.interpolate(patch, size=(tile, tile), mode="bilinear", align_corners=False)[0])
+        columns = int(np.ceil(np.sqrt(len(tiles))))
+        rows = int(np.ceil(len(tiles) / columns))
+        mosaic = torch.full((3, rows * tile, columns * tile), 255.0)
+        for i, t in enumerate(tiles):
+            y, x = divmod(i, columns)
+            mosaic[:, y * tile:(y + 1) * tile, x * tile:(x + 1) * tile] = t
+        return mosaic.clamp(0, 255).byte().permute(1, 2, 0).numpy()
+
+    # -- over training -------------------------------------------------------------------------------
+    def health(self, run: str) -> list[dict[str, Any]]:
+        from .health import training_anomalies
+
+        return training_anomalies(self.store.read_history(run))
+
+    def evolution(self, run: str) -> list[dict[str, Any]]:
+        """Per snapshot: errors, mean redundancy and positive-edge fractions per layer."""
+        rows = []
+        history = {row["epoch"]: row for row in self.store.read_history(run)}
+        for epoch in self.store.snapshot_epochs(run):
+            clusters = self.clusters(run, epoch)
+            edges = self.edges(run, epoch)
+            metrics = clusters["metrics"]
+            rows.append({
+                "epoch": epoch,
+                "train_error": history.get(epoch, {}).get("train_error"),
+                "test_error": history.get(epoch, {}).get("test_error"),
+                "layers": clusters["layer_names"],
+                "near_duplicate_fraction": [m["near_duplicate_fraction"] for m in metrics],
+                "mean_within_cluster_similarity": [m["mean_within_cluster_similarity"] for m in metrics],
+                "positive_edge_fraction": [f["positive_edge_fraction"] for f in edges["fractions"]],
+                "positive_mass_fraction": [f["positive_mass_fraction"] for f in edges["fractions"]],
+            })
+        return rows
+
+    # -- whole runs ---------------------------------------------------------------------------------
+    def analyze(self, run: str, snapshots: bool = True) -> dict[str, int]:
+        """Compute and cache everything a page may ask for; returns cache hits and misses of this call."""
+        hits, misses = self.cache.hits, self.cache.misses
+        for epoch in [None, *(self.store.snapshot_epochs(run) if snapshots else [])]:
+            self.statistics(run, epoch)
+            self.clusters(run, epoch)
+            self.edges(run, epoch)
+        self.cka(run)
+        return {"hits": self.cache.hits - hits, "misses": self.cache.misses - misses}
+
+    def report(self, run: str) -> dict[str, Any]:
+        """The JSON summary of a run: dataset, errors, and one entry per analysable layer."""
+        meta = self.meta(run)
+        stats = self.statistics(run)
+        clusters = self.clusters(run)
+        edges = self.edges(run)
+        layers = []
+        for index, name in enumerate(stats["layer_names"]):
+            metric, fraction = clusters["metrics"][index], edges["fractions"][index]
+            layers.append({
+                "name": name, "kind": stats["layer_kinds"][index],
+                "relative_depth": stats["relative_depth"][index], "n_neurons": metric["n_neurons"],
+                "n_clusters": metric["n_clusters"],
+                "mean_within_cluster_similarity": metric["mean_within_cluster_similarity"],
+                "near_duplicate_fraction": metric["near_duplicate_fraction"],
+                "effective_rank": metric["effective_rank"],
+                "normalized_effective_rank": metric["normalized_effective_rank"],
+                "positive_edge_fraction": fraction["positive_edge_fraction"],
+                "positive_mass_fraction": fraction["positive_mass_fraction"],
+            })
+        return _json_safe({
+            "run": run, "model": meta["model"], "profile": meta.get("profile"),
+            "dataset": stats["dataset"], "dataset_description": stats["dataset_description"],
+            "dataset_hash": stats["dataset_hash"], "n_images": stats["n_images"],
+            "train_error": stats["train_error"], "test_error": stats["test_error"],
+            "per_class_error": dict(zip(stats["class_names"], stats["per_class_error"].tolist())),
+            "layers": layers, "anomalies": self.health(run), "params": self.params.to_dict(),
+        })
+
+
+def _first_layer_edges(layer) -> np.ndarray:
+    from .edges import fold_batch_norm, kernel_summed_edges
+
+    weight = layer.weight.weight.detach().cpu().double().numpy()
+    if layer.norm is not None:
+        bn = layer.norm
+        weight, _ = fold_batch_norm(weight, None, *(t.detach().cpu().double().numpy() for t in
+                                                    (bn.weight, bn.bias, bn.running_mean, bn.running_var)), bn.eps)
+    return kernel_summed_edges(weight)
+
+
+def json_string(value: Any) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+def _json_safe(value: Any) -> Any:
+    """Floats NaN/inf → None and numpy scalars → Python, so the value is strict JSON."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _json_safe(value.tolist())
+    if isinstance(value, (np.floating, float)):
+        value = float(value)
+        return value if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value

@@ -1,0 +1,243 @@
+"""Pieces every page shares: the dataset banner, messages, exportable graphs and number formats.
+
+Pages compose these instead of copying them, so a change of wording or export format is made
+once. Nothing here reads the runs folder: the functions take the rows a page has already read.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import dash_bootstrap_components as dbc
+from dash import MATCH, Input, Output, dcc, html
+
+PRODUCT_NAME = "CNN family comparison"
+PRODUCT_TAGLINE = "BaseCNN and its shallower, deeper and wider siblings, after CNNVis (Liu et al., VAST 2016)"
+
+#: The command that fills an empty runs folder with the demo family.
+TRAIN_DEMO_COMMAND = "python -m analysis train --model all --profile demo"
+
+EXPORT_BUTTON_TYPE = "cnncmp-export"
+EXPORT_FORMATS = ("png", "svg")
+
+#: Large, plain fonts: figures are shown on projectors and pasted into slides.
+FIGURE_FONT = {"family": "Lato, 'Helvetica Neue', Arial, sans-serif", "size": 15, "color": "#212529"}
+
+
+# -- number formats --------------------------------------------------------------------------------
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def human_count(value: Any, unit: str = "") -> str:
+    """Three significant digits and an SI prefix: ``34710`` → ``34.7 k``; ``2441856``, ``"FLOPs"`` → ``2.44 MFLOPs``."""
+    if not _is_number(value):
+        return "–"
+    magnitude = abs(value)
+    for threshold, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if magnitude >= threshold:
+            return f"{value / threshold:.3g} {prefix}{unit}"
+    return f"{value:g} {unit}".strip()
+
+
+def percent(value: Any, digits: int = 1) -> str:
+    """An error rate in [0, 1] as ``53.7 %``."""
+    return f"{100 * value:.{digits}f} %" if _is_number(value) else "–"
+
+
+def percentage_points(value: Any, digits: int = 1) -> str:
+    """A difference of two rates as signed percentage points: ``+0.6 pp``."""
+    return f"{100 * value:+.{digits}f} pp" if _is_number(value) else "–"
+
+
+def duration(seconds: Any) -> str:
+    """``27.0`` → ``27 s``; ``252`` → ``4 min 12 s``; ``3720`` → ``1 h 02 min``."""
+    if not _is_number(seconds) or seconds < 0:
+        return "–"
+    if seconds < 60:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+# -- messages and the dataset banner ---------------------------------------------------------------
+def message(
+    children: Any, kind: str = "info", title: str | None = None, id: str | None = None,  # noqa: A002 - Dash's name
+    className: str = "",
+) -> dbc.Alert:
+    """An alert for an empty state, a bad link or an error; ``kind`` is a Bootstrap colour."""
+    body = [html.H5(title, className="alert-heading")] if title else []
+    body += children if isinstance(children, list) else [children]
+    kwargs = {"id": id} if id else {}
+    return dbc.Alert(body, color=kind, className=f"cnncmp-message {subtle(kind)} {className}".strip(), **kwargs)
+
+
+def subtle(kind: str) -> str:
+    """Classes for a pale alert with dark text (Flatly's alerts are saturated, with white text:
+    hard to read on a projector, and code inside them turns illegible)."""
+    if kind not in ("primary", "secondary", "success", "info", "warning", "danger"):
+        return ""
+    return f"bg-{kind}-subtle text-{kind}-emphasis border border-{kind}-subtle"
+
+
+def command(text: str) -> html.Code:
+    """A shell command, shown so it can be copied."""
+    return html.Code(text, className="user-select-all px-1")
+
+
+def _profiles(runs: Iterable[Mapping[str, Any]]) -> list[str]:
+    return sorted({str(r["profile"]) for r in runs if r.get("profile")})
+
+
+def dataset_groups(runs: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    """Runs grouped by dataset name (``unknown`` when a run does not say), in first-seen order."""
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for run in runs:
+        groups.setdefault(str(run.get("dataset") or "unknown"), []).append(run)
+    return groups
+
+
+def _description(runs: Sequence[Mapping[str, Any]], dataset: str) -> str:
+    for run in runs:
+        if run.get("dataset_description"):
+            return str(run["dataset_description"])
+    return dataset
+
+
+def dataset_label(runs: Sequence[Mapping[str, Any]]) -> str:
+    """A short name of the data the runs were trained on, for figure titles (exports carry no banner)."""
+    groups = dataset_groups(runs)
+    if not groups:
+        return "no data"
+    if len(groups) > 1:
+        return "mixed datasets: " + ", ".join(groups)
+    (dataset, members), = groups.items()
+    # "synthetic coloured stripes, 10 classes — not CIFAR-10 (subset: …)" → drop the parenthesis.
+    return re.sub(r"\s*\(.*\)\s*$", "", _description(members, dataset)) or dataset
+
+
+def dataset_banner(runs: Sequence[Mapping[str, Any]], id: str | None = None) -> dbc.Alert:  # noqa: A002
+    """Names the data the page's figures came from; warns loudly when the runs disagree.
+
+    One dataset: ``Data: <description> · profile demo``. Several: a warning listing which run
+    was trained on which, since their errors are not comparable.
+    """
+    kwargs = {"id": id} if id else {}
+    runs = [run for run in runs if run.get("status") != "broken"]  # a broken run names no data
+    groups = dataset_groups(runs)
+    if not groups:
+        return dbc.Alert("Data: no run chosen.", color="light", className="cnncmp-banner py-2", **kwargs)
+    profiles = _profiles(runs)
+    profile_text = f" · profile {', '.join(profiles)}" if profiles else ""
+    if len(groups) == 1:
+        (dataset, members), = groups.items()
+        description = _description(members, dataset)
+        not_cifar = "" if "cifar" in dataset.lower() or "cifar" in description.lower() else " — not CIFAR-10"
+        return dbc.Alert(
+            [html.Strong("Data: "), f"{description}{not_cifar}", html.Span(profile_text, className="text-muted")],
+            color="light", className="cnncmp-banner py-2 border border-info border-start-0 border-end-0 "
+            "border-top-0 border-3 text-body", **kwargs,
+        )
+    items = [
+        html.Li([html.Strong(dataset), f": {_description(members, dataset)} — ",
+                 ", ".join(str(m.get("name")) for m in members)])
+        for dataset, members in groups.items()
+    ]
+    return dbc.Alert(
+        [html.Strong(f"Data: these runs were trained on {len(groups)} different datasets"),
+         " — their errors are not comparable." + profile_text, html.Ul(items, className="mb-0 mt-1")],
+        color="warning", className=f"cnncmp-banner py-2 {subtle('warning')}", **kwargs,
+    )
+
+
+# -- graphs that export to PNG and SVG -------------------------------------------------------------
+def graph_config(filename: str, fmt: str = "png") -> dict[str, Any]:
+    """dcc.Graph config: the modebar camera saves ``fmt`` at twice the on-screen resolution."""
+    return {
+        "displaylogo": False,
+        "toImageButtonOptions": {"format": fmt, "filename": filename, "scale": 2 if fmt == "png" else 1},
+        "modeBarButtonsToRemove": ["lasso2d", "select2d"],
+    }
+
+
+def export_buttons(graph_id: str, filename: str | None = None) -> dbc.ButtonGroup:
+    """One download button per format for the graph ``graph_id``; see :func:`register_callbacks`."""
+    return dbc.ButtonGroup(
+        [
+            dbc.Button(
+                fmt.upper(),
+                id={"type": EXPORT_BUTTON_TYPE, "graph": graph_id, "format": fmt, "filename": filename or graph_id},
+                title=f"Download this figure as {fmt.upper()}",
+                color="secondary", outline=True, size="sm", n_clicks=0,
+            )
+            for fmt in EXPORT_FORMATS
+        ],
+        size="sm", className="cnncmp-export",
+    )
+
+
+def graph(
+    id: str, figure: Any, filename: str | None = None, height: int | None = None,  # noqa: A002 - Dash's name
+    title: str | None = None,
+) -> html.Div:
+    """A figure with PNG and SVG downloads: the modebar camera (PNG) plus a PNG/SVG button pair.
+
+    Plotly's modebar offers one image format, and a custom modebar button needs a JavaScript
+    click handler that Dash cannot send as JSON, so the SVG download is an ordinary button that a
+    clientside callback turns into ``Plotly.downloadImage(graph, {format: "svg"})``.
+    """
+    name = filename or id
+    style = {"height": f"{height}px"} if height else {}
+    header = html.Div(
+        [html.H5(title, className="mb-0 me-auto") if title else html.Span(className="me-auto"),
+         html.Span("Download", className="text-muted small me-2"), export_buttons(id, name)],
+        className="d-flex align-items-center mb-1",
+    )
+    return html.Div(
+        [header, dcc.Graph(id=id, figure=figure, config=graph_config(name), style=style)],
+        className="cnncmp-graph mb-4",
+    )
+
+
+_DOWNLOAD_JS = """
+function(nClicks) {
+    const dc = window.dash_clientside;
+    const ctx = dc.callback_context;
+    let id = ctx.triggered_id;
+    if (!id && ctx.triggered && ctx.triggered.length) {
+        const propId = ctx.triggered[0].prop_id;
+        try { id = JSON.parse(propId.slice(0, propId.lastIndexOf("."))); } catch (e) { id = null; }
+    }
+    if (!nClicks || !id || !window.Plotly) { return dc.no_update; }
+    const holder = document.getElementById(id.graph);
+    const plot = holder && (holder.classList.contains("js-plotly-plot")
+        ? holder : holder.querySelector(".js-plotly-plot"));
+    if (!plot) { return dc.no_update; }
+    const filename = id.filename || id.graph;
+    const size = plot._fullLayout || {};
+    window.Plotly.downloadImage(plot, {
+        format: id.format, filename: filename, width: size.width, height: size.height,
+        scale: id.format === "png" ? 2 : 1,
+    });
+    return dc.no_update;
+}
+"""
+
+
+_EXPORT_PATTERN = {"type": EXPORT_BUTTON_TYPE, "graph": MATCH, "format": MATCH, "filename": MATCH}
+
+
+def register_callbacks(app: Any) -> None:
+    """The clientside download callback behind every :func:`export_buttons` pair (one per app)."""
+    app.clientside_callback(
+        _DOWNLOAD_JS,
+        Output(_EXPORT_PATTERN, "title"),
+        Input(_EXPORT_PATTERN, "n_clicks"),
+        prevent_initial_call=True,
+    )

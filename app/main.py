@@ -1,0 +1,124 @@
+"""The Dash app: navbar, pages, health check; ``gunicorn app.main:server`` serves it.
+
+:func:`create_app` builds an app on any :class:`~app.config.Settings` (tests point it at a
+temporary runs folder); the module-level ``app``/``server`` use the environment's settings.
+
+Dash keeps its page registry in a global (``dash.page_registry``), and every ``Dash(use_pages=True)``
+re-executes the files of ``app/pages``. Two choices keep several apps in one process (the
+module-level one plus the tests') correct:
+
+* the app is named after the package (``"app"``), so Dash registers each page under the name a
+  normal import gives it (``app.pages.overview``): re-registering overwrites that one entry instead
+  of adding a second page on the same path, and a test may ``import app.pages.overview`` freely;
+* pages add their callbacks in ``register_callbacks(app)``, which :func:`create_app` calls for
+  the app it builds, not with the global ``dash.callback`` (whose queue the first app to serve a
+  request would take for itself, leaving later apps without callbacks or with duplicates).
+  Pages read the runs folder through :func:`app.config.current_settings`, i.e. from the app
+  serving the request, never from import-time globals.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import dash
+import dash_bootstrap_components as dbc
+import flask
+from dash import html
+
+from analysis.runs import RunStore
+from app import components
+from app.config import SETTINGS_KEY, Settings, configure_logging, load_settings
+
+PACKAGE_FOLDER = Path(__file__).resolve().parent
+PAGES_FOLDER = PACKAGE_FOLDER / "pages"
+ASSETS_FOLDER = PACKAGE_FOLDER / "assets"
+NOT_FOUND_MODULE = "not_found_404"
+
+log = logging.getLogger(__name__)
+
+
+def stylesheets(settings: Settings) -> list[str]:
+    """The Bootstrap theme: ``CNNCMP_THEME_URL`` if set; else none when ``app/assets`` ships one
+    (Dash serves every ``.css`` there itself, so the dashboard works offline); else Flatly from the CDN."""
+    if settings.theme_url:
+        return [settings.theme_url]
+    if ASSETS_FOLDER.is_dir() and any(ASSETS_FOLDER.glob("bootstrap*.css")):
+        return []
+    return [dbc.themes.FLATLY]
+
+
+def nav_pages() -> list[dict]:
+    """Registered pages in their order, without the 404 page."""
+    return [page for page in dash.page_registry.values()
+            if page["module"].rsplit(".", 1)[-1] != NOT_FOUND_MODULE]
+
+
+def navbar() -> dbc.Navbar:
+    links = [dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"], active="exact"))
+             for page in nav_pages()]
+    brand = html.A(
+        [html.Span(components.PRODUCT_NAME, className="navbar-brand mb-0 h1"),
+         html.Span(components.PRODUCT_TAGLINE, className="d-none d-xl-inline small text-white-50")],
+        href=dash.get_relative_path("/"), className="d-flex align-items-baseline text-decoration-none",
+    )
+    return dbc.Navbar(
+        dbc.Container([brand, dbc.Nav(links, navbar=True, className="ms-auto")], fluid=True),
+        color="primary", dark=True, className="mb-3",
+    )
+
+
+def page_shell(settings: Settings) -> html.Div:
+    footer = html.Footer(
+        ["Runs folder: ", html.Code(str(settings.runs_dir)), " · set ", html.Code("CNNCMP_RUNS_DIR"),
+         " to read another"],
+        className="text-muted small border-top pt-2 mt-4 mb-3",
+    )
+    return html.Div([navbar(), dbc.Container([dash.page_container, footer], fluid="xxl")])
+
+
+def health(settings: Settings) -> flask.Response:
+    """``{"status": "ok", "runs": n, "runs_dir": ...}``; a missing or unreadable runs folder is 0 runs."""
+    runs_dir = Path(settings.runs_dir)
+    try:
+        count = len(RunStore(runs_dir).names())
+    except OSError as exc:
+        log.warning("health: cannot list %s: %s", runs_dir, exc)
+        count = 0
+    return flask.jsonify(status="ok", runs=count, runs_dir=str(runs_dir), runs_dir_exists=runs_dir.is_dir())
+
+
+def create_app(settings: Settings | None = None) -> dash.Dash:
+    """A new dashboard reading ``settings.runs_dir`` (default: the environment's settings)."""
+    settings = settings or load_settings()
+    app = dash.Dash(
+        "app",  # the package's name: page modules become app.pages.<file>, as a normal import names them
+        use_pages=True,
+        pages_folder=str(PAGES_FOLDER),
+        assets_folder=str(ASSETS_FOLDER),
+        external_stylesheets=stylesheets(settings),
+        suppress_callback_exceptions=True,  # each page's components exist only while it is shown
+        title=components.PRODUCT_NAME,
+        update_title=None,
+        add_log_handler=False,  # Dash's records go through the root logger that configure_logging sets up
+        meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+    )
+    app.server.config[SETTINGS_KEY] = settings
+    app.layout = page_shell(settings)
+
+    components.register_callbacks(app)
+    for page in dash.page_registry.values():
+        register = getattr(sys.modules.get(page["module"]), "register_callbacks", None)
+        if callable(register):
+            register(app)
+
+    app.server.add_url_rule("/health", "cnncmp_health", lambda: health(settings))
+    return app
+
+
+settings = load_settings()
+configure_logging(settings)
+app = create_app(settings)
+server = app.server

@@ -1,0 +1,71 @@
+"""Browser set-up for the ``dash_duo`` tests: headless Chromium, found on PATH, else the tests skip.
+
+Dash's pytest plugin (dash[testing]) builds its Chrome driver from what the ``pytest_setup_options``
+hook returns (it takes the first result) and then adds its own download preferences and flags;
+it starts ``webdriver.Chrome(options=...)``, and selenium 4.2 runs the ``chromedriver`` it finds
+on PATH (Debian's ``chromium-driver`` puts it in /usr/bin). Dash's own ``--headless`` option
+would add the legacy ``--headless`` flag; ``--headless=new`` here is the current headless mode.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+CHROME_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+CHROME_ARGUMENTS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--window-size=1400,1000",
+)
+
+
+def find_chrome() -> str | None:
+    """``$DASH_TEST_CHROMEPATH`` (the variable Dash itself reads), else the first Chromium/Chrome on PATH."""
+    configured = os.environ.get("DASH_TEST_CHROMEPATH")
+    if configured:
+        return configured if os.path.isfile(configured) else None
+    for name in CHROME_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+CHROME = find_chrome()
+CHROMEDRIVER = shutil.which("chromedriver")
+BROWSER_MISSING = (
+    None if CHROME and CHROMEDRIVER else
+    "browser tests need Chromium and chromedriver on PATH (missing: "
+    + ", ".join(n for n, p in (("chromium", CHROME), ("chromedriver", CHROMEDRIVER)) if not p)
+    + "); install them with scripts/ensure_chromium.sh"
+)
+
+
+def pytest_setup_options():
+    """Chrome options for every ``dash_duo`` / ``dash_br`` browser (a hook of Dash's testing plugin)."""
+    from selenium.webdriver.chrome.options import Options
+
+    options = Options()
+    for argument in CHROME_ARGUMENTS:
+        options.add_argument(argument)
+    if CHROME:
+        options.binary_location = CHROME
+    return options
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip, with the reason, the tests that drive a browser when there is none; never pass them silently."""
+    if not BROWSER_MISSING:
+        return
+    skip = pytest.mark.skip(reason=BROWSER_MISSING)
+    for item in items:
+        if {"dash_duo", "dash_br"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(skip)

@@ -1,0 +1,392 @@
+"""The overview page: its data and figure functions on the quick runs, then the page in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import dash
+import plotly.utils
+import pytest
+
+# app.main first: it builds the module-level app, which registers the pages that the imports below reuse.
+from app.main import create_app
+from app import components
+from app.config import Settings, SettingsError, load_settings
+from app.pages import overview
+
+QUICK_RUNS = ("base-quick-synthetic", "shallow-quick-synthetic")
+
+# selenium 4.2 calls a urllib3 method that urllib3 1.26 deprecates, once per WebDriver command.
+pytestmark = pytest.mark.filterwarnings("ignore:HTTPResponse.getheader:DeprecationWarning")
+
+
+def text_of(component) -> str:
+    """Every string in a Dash component tree (props included), as one JSON text to search in."""
+    return json.dumps(component, cls=plotly.utils.PlotlyJSONEncoder)
+
+
+@pytest.fixture
+def quick_app(quick_runs_dir: Path) -> dash.Dash:
+    return create_app(Settings(runs_dir=quick_runs_dir))
+
+
+@pytest.fixture
+def damaged_runs_dir(quick_runs_dir: Path, tmp_path: Path) -> Path:
+    """The quick runs plus: an unreadable run.json, a complete run without weights, a damaged history."""
+    runs = shutil.copytree(quick_runs_dir, tmp_path / "runs")
+    (runs / "garbled").mkdir()
+    (runs / "garbled" / "run.json").write_text("{not json", encoding="utf-8")
+    shutil.copytree(runs / "base-quick-synthetic", runs / "no-weights")
+    (runs / "no-weights" / "model.pt").unlink()
+    shutil.copytree(runs / "base-quick-synthetic", runs / "bad-history")
+    with open(runs / "bad-history" / "history.jsonl", "a", encoding="utf-8") as history:
+        history.write("{truncated\n")
+    return runs
+
+
+# -- settings --------------------------------------------------------------------------------------
+def test_settings_defaults_and_environment():
+    assert load_settings({}) == Settings()
+    settings = load_settings({"CNNCMP_RUNS_DIR": "/srv/runs", "PORT": "9000", "HOST": "0.0.0.0",
+                              "CNNCMP_LOG_LEVEL": "debug", "CNNCMP_CACHE_DIR": "/c", "CNNCMP_DATA_DIR": "/d"})
+    assert settings.runs_dir == Path("/srv/runs") and settings.port == 9000 and settings.host == "0.0.0.0"
+    assert settings.log_level == "DEBUG" and settings.cache_dir == Path("/c") and settings.data_dir == Path("/d")
+    with pytest.raises(dataclasses_frozen_error()):
+        settings.port = 1  # type: ignore[misc]
+
+
+def dataclasses_frozen_error():
+    import dataclasses
+
+    return dataclasses.FrozenInstanceError
+
+
+@pytest.mark.parametrize("env", [{"PORT": "eighty"}, {"PORT": "70000"}, {"CNNCMP_LOG_LEVEL": "loud"}])
+def test_bad_settings_say_which_variable(env):
+    with pytest.raises(SettingsError, match=next(iter(env))):
+        load_settings(env)
+
+
+# -- number formats and shared components ----------------------------------------------------------
+def test_human_units():
+    assert components.human_count(34710) == "34.7 k"
+    assert components.human_count(2441856, "FLOPs") == "2.44 MFLOPs"
+    assert components.human_count(1.3e9, "FLOPs") == "1.3 GFLOPs"
+    assert components.human_count(512) == "512"
+    assert components.human_count(None) == components.human_count("12") == "–"
+    assert components.percent(0.5371) == "53.7 %"
+    assert components.percentage_points(0.006) == "+0.6 pp"
+    assert components.percentage_points(-0.02) == "-2.0 pp"
+    assert components.duration(6.2) == "6.2 s"
+    assert components.duration(27.0) == "27 s"
+    assert components.duration(252) == "4 min 12 s"
+    assert components.duration(3720) == "1 h 02 min"
+    assert components.duration(None) == "–"
+
+
+def test_dataset_banner_names_the_data_and_warns_when_mixed():
+    digits = {"name": "a", "dataset": "digits", "profile": "demo",
+              "dataset_description": "scikit-learn digits, 10 classes — not CIFAR-10"}
+    cifar = {"name": "b", "dataset": "cifar10", "profile": "paper", "dataset_description": "CIFAR-10"}
+    one = text_of(components.dataset_banner([digits]))
+    assert "scikit-learn digits" in one and "not CIFAR-10" in one and "profile demo" in one
+    assert '"color": "light"' in one
+    mixed = text_of(components.dataset_banner([digits, cifar]))
+    assert "2 different datasets" in mixed and "not comparable" in mixed and "digits" in mixed and "cifar10" in mixed
+    assert '"color": "warning"' in mixed
+    assert "no run chosen" in text_of(components.dataset_banner([]))
+    synthetic = {"name": "c", "dataset": "synthetic", "dataset_description": "synthetic stripes"}
+    assert "not CIFAR-10" in text_of(components.dataset_banner([synthetic]))  # said even when the description is silent
+    assert components.dataset_label([digits]) == "scikit-learn digits, 10 classes — not CIFAR-10"
+    assert components.dataset_label([digits, cifar]) == "mixed datasets: digits, cifar10"
+
+
+def test_graph_exports_png_from_the_modebar_and_both_formats_from_buttons():
+    wrapper = components.graph("g", {"data": []}, filename="curves")
+    figure = next(c for c in wrapper.children if getattr(c, "id", None) == "g")
+    assert figure.config["toImageButtonOptions"] == {"format": "png", "filename": "curves", "scale": 2}
+    text = text_of(wrapper)
+    for fmt in ("png", "svg"):
+        assert json.dumps({"type": components.EXPORT_BUTTON_TYPE, "graph": "g", "format": fmt, "filename": "curves"}) in text
+
+
+# -- reading the runs ------------------------------------------------------------------------------
+def test_read_runs_gives_both_quick_runs_with_titles(quick_runs_dir):
+    runs = overview.read_runs(quick_runs_dir)
+    assert [r["name"] for r in runs] == list(QUICK_RUNS)
+    base, shallow = runs
+    assert base["title"] == "BaseCNN" and shallow["title"] == "ShallowCNN"
+    assert base["status"] == "complete" and base["fc_layers"] == 2
+    assert base["conv_layers"] > shallow["conv_layers"]
+    assert base["dataset"] == "synthetic" and "not CIFAR-10" in base["dataset_description"]
+
+
+def test_read_runs_of_a_missing_folder_is_empty(tmp_path):
+    assert overview.read_runs(tmp_path / "nowhere") == []
+
+
+def test_read_runs_marks_broken_runs_with_their_problem(damaged_runs_dir):
+    runs = {r["name"]: r for r in overview.read_runs(damaged_runs_dir)}
+    assert runs["garbled"]["status"] == "broken" and "run.json" in runs["garbled"]["problem"]
+    assert runs["no-weights"]["status"] == "broken" and "model.pt" in runs["no-weights"]["problem"]
+    assert runs["base-quick-synthetic"]["status"] == "complete"
+    histories, problems = overview.read_histories(damaged_runs_dir, ["bad-history", "base-quick-synthetic"])
+    assert "bad-history" in problems and "line" in problems["bad-history"]
+    assert len(histories["base-quick-synthetic"]) >= 1
+
+
+# -- the choice of runs ----------------------------------------------------------------------------
+def test_parse_models():
+    available = ["a", "b", "c"]
+    assert overview.parse_models(None, available).names == ("a", "b", "c")
+    assert overview.parse_models("", available).names == ()
+    assert overview.parse_models("c, a", available).names == ("c", "a")
+    assert overview.parse_models(["a", "b,c", "a"], available).names == ("a", "b", "c")
+    selection = overview.parse_models("a,../../etc/passwd,zzz", available)
+    assert selection.names == ("a",) and selection.invalid == ("../../etc/passwd",) and selection.missing == ("zzz",)
+    assert not selection.fell_back
+    fallback = overview.parse_models("../../etc/passwd", available)
+    assert fallback.names == ("a", "b", "c") and fallback.fell_back and fallback.refused == ("../../etc/passwd",)
+
+
+def test_models_search_round_trips_through_the_query_string():
+    names = ["base+aug-demo", "deep_x2.0-demo"]
+    search = overview.models_search(names)
+    assert search.startswith("?models=")
+    assert overview.split_names(parse_qs(urlparse(search).query)["models"]) == names
+
+
+# -- the models table and the curves ---------------------------------------------------------------
+def test_table_record_formats_every_column(quick_runs_dir):
+    base = overview.read_runs(quick_runs_dir)[0]
+    record = overview.table_record(base)
+    assert record["run"] == "base-quick-synthetic" and record["model"] == "BaseCNN"
+    assert record["depth"] == f"{base['conv_layers'] + 2} ({base['conv_layers']} conv + 2 FC)"
+    assert record["width"] == "1 × 1/16"
+    assert record["params"].endswith(" k") and record["flops"].endswith("FLOPs")
+    assert record["train_error"].endswith(" %") and record["test_error"].endswith(" %")
+    assert record["gap"].endswith(" pp") and record["gap"][0] in "+-"
+    assert record["train_time"].endswith("s") and record["dataset"] == "synthetic"
+    assert record["status"] == "complete" and record["problem"] == ""
+
+
+def test_table_record_of_a_broken_or_training_run():
+    broken = overview.table_record(overview.broken_row("x", "run.json: not JSON"))
+    assert broken["status"] == "broken" and broken["problem"] == "run.json: not JSON"
+    assert broken["params"] == broken["gap"] == broken["depth"] == "–"
+    training = overview.table_record({"name": "t", "status": "training", "epochs": 3, "epochs_planned": 15,
+                                      "train_error": None, "test_error": 0.4, "params": "garbage"})
+    assert training["status"] == "training (epoch 3/15)" and training["gap"] == "–" and training["params"] == "–"
+
+
+def test_models_table_shows_runs_and_problems(damaged_runs_dir):
+    runs = overview.read_runs(damaged_runs_dir)
+    text = text_of(overview.models_table(runs, overview.run_colours([r["name"] for r in runs])))
+    for name in ("base-quick-synthetic", "shallow-quick-synthetic", "garbled", "no-weights"):
+        assert name in text
+    assert "model.pt is missing" in text and "unreadable run file" in text
+    assert "tick at least one run" in text_of(overview.models_table([], {}))
+
+
+def test_learning_curves_overlay_train_dashed_and_test_solid(quick_runs_dir):
+    runs = overview.read_runs(quick_runs_dir)
+    histories, problems = overview.read_histories(quick_runs_dir, QUICK_RUNS)
+    assert not problems
+    colours = overview.run_colours(QUICK_RUNS)
+    figure = overview.learning_curves_figure(runs, histories, colours)
+    traces = [t for t in figure.data if t.legendgroup != "_key"]
+    assert len(traces) == 4
+    for name in QUICK_RUNS:
+        mine = [t for t in traces if t.legendgroup == name]
+        assert {t.line.dash for t in mine} == {"solid", "dash"}
+        assert {t.line.color for t in mine} == {colours[name]}
+        assert list(mine[0].x) == [row["epoch"] for row in histories[name]]
+    test_trace = next(t for t in traces if t.legendgroup == "base-quick-synthetic" and t.line.dash == "solid")
+    assert list(test_trace.y) == [row["test_error"] for row in histories["base-quick-synthetic"]]
+    assert "synthetic" in figure.layout.title.text and "not CIFAR-10" in figure.layout.title.text
+    assert figure.layout.yaxis.tickformat == ".0%"
+
+
+def test_learning_curves_without_runs_or_epochs_say_so():
+    empty = overview.learning_curves_figure([], {}, {})
+    assert not empty.data and "Pick at least one run" in empty.layout.annotations[0].text
+    waiting = overview.learning_curves_figure([{"name": "fresh", "status": "training"}], {"fresh": []}, {})
+    assert "No epoch recorded yet: fresh" in waiting.layout.annotations[0].text
+
+
+def test_colours_stay_with_their_run_when_the_choice_changes(quick_runs_dir):
+    runs = overview.read_runs(quick_runs_dir)
+    both = overview.overview_parts(runs, QUICK_RUNS, quick_runs_dir).figure
+    shallow_only = overview.overview_parts(runs, ["shallow-quick-synthetic"], quick_runs_dir).figure
+    colour = {t.legendgroup: t.line.color for t in both.data}["shallow-quick-synthetic"]
+    assert {t.line.color for t in shallow_only.data if t.legendgroup != "_key"} == {colour}
+
+
+# -- the page function, inside an app (as Dash calls it) -------------------------------------------
+def render(app: dash.Dash, **query):
+    with app.server.app_context():
+        return text_of(overview.layout(**query))
+
+
+def test_layout_with_a_bad_link_shows_a_message_not_an_exception(quick_app):
+    text = render(quick_app, models="../../etc/passwd,nope", unknown_parameter="1")
+    assert overview.LINK_MESSAGE_ID in text and "../../etc/passwd" in text and "nope" in text
+    assert "Showing every run instead" in text
+    assert all(name in text for name in QUICK_RUNS)
+
+
+def test_layout_of_an_empty_runs_folder_tells_the_train_command(tmp_path):
+    text = render(create_app(Settings(runs_dir=tmp_path / "none")))
+    assert components.TRAIN_DEMO_COMMAND in text and "does not exist yet" in text
+
+
+def test_layout_survives_a_failure_while_reading(quick_app, monkeypatch):
+    def explode(_runs_dir):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(overview, "read_runs", explode)
+    assert "could not be built" in render(quick_app)
+
+
+def test_layout_shows_broken_runs(damaged_runs_dir):
+    text = render(create_app(Settings(runs_dir=damaged_runs_dir)))
+    assert "model.pt is missing" in text and "bad-history" in text and "line" in text
+
+
+# -- the app ---------------------------------------------------------------------------------------
+def test_creating_apps_twice_keeps_one_page_per_path_and_callbacks_per_app(quick_runs_dir, tmp_path):
+    first = create_app(Settings(runs_dir=quick_runs_dir))
+    second = create_app(Settings(runs_dir=tmp_path))
+    paths = [page["path"] for page in dash.page_registry.values()]
+    assert sorted(paths) == sorted(set(paths)) and "/" in paths
+    assert "app.pages.overview" in dash.page_registry
+    for app in (first, second):
+        outputs = " ".join(app.callback_map)
+        assert overview.GRAPH_ID in outputs and components.EXPORT_BUTTON_TYPE in outputs
+        assert app.server.test_client().get("/").status_code == 200
+    assert first.server.test_client().get("/health").json["runs"] == 2
+    assert second.server.test_client().get("/health").json["runs"] == 0
+
+
+def test_health_answers_json(quick_app, quick_runs_dir):
+    response = quick_app.server.test_client().get("/health")
+    assert response.status_code == 200 and response.is_json
+    assert response.json == {"status": "ok", "runs": 2, "runs_dir": str(quick_runs_dir), "runs_dir_exists": True}
+
+
+def test_health_with_no_runs_folder(tmp_path):
+    response = create_app(Settings(runs_dir=tmp_path / "missing")).server.test_client().get("/health")
+    assert response.status_code == 200
+    assert response.json["runs"] == 0 and response.json["runs_dir_exists"] is False
+
+
+def test_module_level_server_is_the_wsgi_app():
+    import app.main
+
+    assert app.main.server is app.main.app.server and callable(app.main.server.wsgi_app)
+
+
+# -- in the browser --------------------------------------------------------------------------------
+PLOT = f"#{overview.GRAPH_ID} .js-plotly-plot"
+
+
+def plotted_runs(dash_duo) -> list[str]:
+    """The runs drawn in the learning-curves figure, read from plotly's own graph div."""
+    dash_duo.wait_for_element(PLOT)
+    groups = dash_duo.driver.execute_script(
+        "return document.querySelector(arguments[0]).data.map(t => t.legendgroup);", PLOT)
+    return sorted({g for g in groups if g != "_key"})
+
+
+def wait_for_runs(dash_duo, expected: list[str], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while plotted_runs(dash_duo) != sorted(expected):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"figure shows {plotted_runs(dash_duo)}, expected {sorted(expected)}")
+        time.sleep(0.1)
+
+
+def toggle(dash_duo, run: str) -> None:
+    """Click the picker's switch for ``run`` (its label)."""
+    labels = dash_duo.find_elements(f"#{overview.PICKER_ID} label")
+    next(label for label in labels if label.text.strip() == run).click()
+
+
+def test_page_loads_with_the_quick_runs(dash_duo, quick_app):
+    dash_duo.start_server(quick_app)
+    dash_duo.wait_for_contains_text(f"#{overview.TABLE_ID}", QUICK_RUNS[0])
+    dash_duo.wait_for_contains_text(f"#{overview.TABLE_ID}", QUICK_RUNS[1])
+    dash_duo.wait_for_contains_text(f"#{overview.BANNER_ID}", "synthetic")
+    assert plotted_runs(dash_duo) == sorted(QUICK_RUNS)
+    assert dash_duo.find_element(".navbar").text.startswith(components.PRODUCT_NAME)
+    assert dash_duo.get_logs() == [], "the browser console logged errors"
+
+
+def test_choosing_runs_redraws_the_figure_and_writes_the_url(dash_duo, quick_app):
+    dash_duo.start_server(quick_app)
+    wait_for_runs(dash_duo, list(QUICK_RUNS))
+    toggle(dash_duo, "shallow-quick-synthetic")
+    wait_for_runs(dash_duo, ["base-quick-synthetic"])
+    dash_duo.wait_for_text_to_equal(f"#{overview.TABLE_ID} tbody tr:last-child td", "base-quick-synthetic")
+    assert "shallow-quick-synthetic" not in dash_duo.find_element(f"#{overview.TABLE_ID}").text
+    query = parse_qs(urlparse(dash_duo.driver.current_url).query)
+    assert query == {"models": ["base-quick-synthetic"]}
+    toggle(dash_duo, "shallow-quick-synthetic")
+    wait_for_runs(dash_duo, list(QUICK_RUNS))
+    assert dash_duo.get_logs() == []
+
+
+def test_a_link_restores_the_choice(dash_duo, quick_app):
+    dash_duo.start_server(quick_app)
+    dash_duo.wait_for_element(PLOT)
+    dash_duo.driver.get(dash_duo.server_url + "/?models=shallow-quick-synthetic")
+    dash_duo.wait_for_contains_text(f"#{overview.TABLE_ID}", "shallow-quick-synthetic")
+    wait_for_runs(dash_duo, ["shallow-quick-synthetic"])
+    assert "base-quick-synthetic" not in dash_duo.find_element(f"#{overview.TABLE_ID}").text
+    checked = dash_duo.driver.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].filter(i => i.checked).map(i => i.value);",
+        f"#{overview.PICKER_ID} input")
+    assert checked == ["shallow-quick-synthetic"]
+
+
+def test_a_bad_link_shows_the_message(dash_duo, quick_app):
+    dash_duo.start_server(quick_app)
+    dash_duo.wait_for_element(PLOT)
+    dash_duo.driver.get(dash_duo.server_url + "/?models=../../etc/passwd")
+    dash_duo.wait_for_contains_text(f"#{overview.LINK_MESSAGE_ID}", "../../etc/passwd")
+    wait_for_runs(dash_duo, list(QUICK_RUNS))  # every run instead
+    assert dash_duo.get_logs() == []
+
+
+def test_an_unknown_path_shows_the_not_found_page(dash_duo, quick_app):
+    dash_duo.start_server(quick_app)
+    dash_duo.wait_for_element(PLOT)
+    dash_duo.driver.get(dash_duo.server_url + "/no/such/page")
+    dash_duo.wait_for_contains_text("#not-found", "no page at this address")
+
+
+@pytest.mark.parametrize(("fmt", "magic"), [("png", b"\x89PNG"), ("svg", b"<svg")])
+def test_export_buttons_download_the_figure(dash_duo, quick_app, fmt, magic):
+    dash_duo.start_server(quick_app)
+    dash_duo.wait_for_element(PLOT)
+    buttons = dash_duo.find_elements(".cnncmp-graph .cnncmp-export button")
+    assert [b.text for b in buttons] == ["PNG", "SVG"]
+    buttons[components.EXPORT_FORMATS.index(fmt)].click()
+    target = Path(dash_duo.download_path) / f"learning-curves.{fmt}"
+    deadline = time.monotonic() + 15
+    while not (target.is_file() and target.stat().st_size) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert target.is_file(), f"nothing downloaded: {sorted(p.name for p in Path(dash_duo.download_path).iterdir())}"
+    assert target.read_bytes().lstrip().startswith(magic)
+
+
+def test_health_over_http(dash_duo, quick_app):
+    import requests
+
+    dash_duo.start_server(quick_app)
+    response = requests.get(dash_duo.server_url + "/health", timeout=10)
+    assert response.status_code == 200 and response.json()["runs"] == 2

@@ -1,0 +1,30 @@
+"""Shared fixtures: tiny runs trained in seconds on the synthetic set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+QUICK_MODELS = ("base", "shallow")
+
+
+def train_quick_runs(runs_dir: Path, models: tuple[str, ...] = QUICK_MODELS, epochs: int = 2) -> Path:
+    """Train ``models`` with the quick profile on the synthetic set into ``runs_dir``."""
+    from analysis.datasets import make_synthetic
+    from analysis.profiles import get_profile
+    from analysis.runs import RunStore
+    from analysis.training import Trainer
+
+    profile = get_profile("quick").with_epochs(epochs)
+    dataset = make_synthetic().subset(profile.max_train_images, profile.max_test_images)
+    trainer = Trainer(RunStore(runs_dir), profile, device="cpu", progress=False)
+    for model in models:
+        trainer.fit(model, dataset)
+    return runs_dir
+
+
+@pytest.fixture(scope="session")
+def quick_runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A runs folder with ``base-quick-synthetic`` and ``shallow-quick-synthetic`` (read-only: copy to modify)."""
+    return train_quick_runs(tmp_path_factory.mktemp("quick_runs"))
