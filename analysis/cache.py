@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _MAGIC = b"CNNCMP-RESULT\x01"
 _DIGEST_SIZE = 32
 log = logging.getLogger(__name__)
@@ -118,6 +118,13 @@ class AnalysisCache:
         self.set(key, result)
         # Return what a later reader will see (JSON turns tuples into lists, and so on).
         return unpack_result(pack_result(result))
+
+    def get_cached(self, checkpoint_hash: str, analysis: str, params: dict[str, Any]) -> Result | None:
+        """The cached result, or None (no computing); counts a hit when found."""
+        cached = self.get(cache_key(checkpoint_hash, analysis, params))
+        if cached is not None:
+            self.hits += 1
+        return cached
 
     def contains(self, checkpoint_hash: str, analysis: str, params: dict[str, Any]) -> bool:
         return cache_key(checkpoint_hash, analysis, params) in self._store

@@ -1,4 +1,4 @@
-"""Command line: ``python -m analysis models|datasets|train|import|runs``.
+"""Command line: ``python -m analysis models|datasets|train|import|runs|analyze|report``.
 
 The JSON outputs are a contract the pages, scripts and checks rely on.
 """
@@ -13,13 +13,14 @@ from typing import Sequence
 from model_zoo import ModelOptions, UnknownModelError, canonical_name, describe_model, model_names
 
 from .checkpoints import CheckpointError
+from .pipeline import AnalysisError
 from .datasets import DATASET_NAMES, DatasetError, load_dataset
 from .profiles import PROFILES, get_profile
 from .runs import BrokenRunError, RunNameError, RunNotFoundError, RunStore, check_run_name
 from .training import RunConflictError, Trainer, default_run_name
 
 # Failures the user can fix: printed as one clear line, exit code 2, no traceback.
-USER_ERRORS = (UnknownModelError, RunNameError, RunNotFoundError, BrokenRunError, CheckpointError, DatasetError,
+USER_ERRORS = (AnalysisError, UnknownModelError, RunNameError, RunNotFoundError, BrokenRunError, CheckpointError, DatasetError,
                RunConflictError, FileExistsError, ValueError)
 
 
@@ -108,6 +109,44 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _analyzer(args: argparse.Namespace):
+    from .cache import AnalysisCache
+    from .pipeline import AnalysisParams, RunAnalyzer
+
+    return RunAnalyzer(RunStore(args.runs), AnalysisCache(args.cache), AnalysisParams(max_images=args.max_images),
+                       data_dir=args.data_dir, dataset_override=args.dataset)
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    analyzer = _analyzer(args)
+    names = analyzer.store.names() if args.run == ["all"] else [check_run_name(n) for n in args.run]
+    for name in tqdm(names, desc="analyse", unit="run", disable=args.no_progress):
+        counts = analyzer.analyze(name, snapshots=not args.no_snapshots)
+        _log(f"{name}: {counts['misses']} computed, {counts['hits']} from the cache")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    analyzer = _analyzer(args)
+    reports = [analyzer.report(check_run_name(name)) for name in args.run]
+    document = reports[0] if len(reports) == 1 else reports
+    if args.json:
+        print(json.dumps(document, indent=2))
+    else:
+        for report in reports:
+            print(f"{report['run']} ({report['model']}) on {report['dataset_description']}: "
+                  f"train error {report['train_error']:.4f}, test error {report['test_error']:.4f}")
+            print(_format_table(report["layers"], ["name", "relative_depth", "n_neurons", "n_clusters",
+                                                   "mean_within_cluster_similarity", "near_duplicate_fraction",
+                                                   "effective_rank", "positive_edge_fraction",
+                                                   "positive_mass_fraction"]))
+            for anomaly in report["anomalies"]:
+                print(f"  [{anomaly['severity']}] {anomaly['message']}")
+    return 0
+
+
 def _log(message: str) -> None:
     print(message, file=sys.stderr)
 
@@ -158,6 +197,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width-scale", type=float, default=None, help="default: read off the weights")
     p.add_argument("--no-batch-norm", action="store_true", help="with --width-scale: the net has no BN")
     p.set_defaults(func=cmd_import)
+
+    def add_analysis(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--run", nargs="+", required=True, help="run names ('all' with analyze: every run)")
+        add_runs(p)
+        p.add_argument("--dataset", default=None, choices=DATASET_NAMES[1:],
+                       help="evaluate on this dataset instead of the one the run was trained on")
+        p.add_argument("--data-dir", default=None, help="folder holding cifar-10-batches-py")
+        p.add_argument("--cache", default=None, help="cache folder (default $CNNCMP_CACHE_DIR or ./cache)")
+        p.add_argument("--max-images", type=int, default=None, help="cap on evaluation images")
+
+    p = commands.add_parser("analyze", help="compute and cache every analysis of runs (idempotent)")
+    add_analysis(p)
+    p.add_argument("--no-snapshots", action="store_true", help="final weights only, not the snapshots")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_analyze)
+
+    p = commands.add_parser("report", help="a run's errors and per-layer redundancy and edge statistics")
+    add_analysis(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_report)
 
     p = commands.add_parser("runs", help="list the runs")
     add_runs(p)

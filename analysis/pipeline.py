@@ -32,6 +32,16 @@ class AnalysisError(ValueError):
     """A run that cannot be analysed (no weights, no dataset, …); the message says why."""
 
 
+class NotAnalyzedError(LookupError):
+    """A result that is not in the cache while the analyzer may not compute (the dashboard's mode)."""
+
+    def __init__(self, run: str, analysis: str) -> None:
+        super().__init__(f"run {run!r} is not analysed yet ({analysis}): run "
+                         f"`python -m analysis analyze --run {run}` or start the analysis on the Jobs page")
+        self.run = run
+        self.analysis = analysis
+
+
 @dataclass(frozen=True)
 class AnalysisParams:
     """Parameters of the analyses; they are part of every cache key."""
@@ -59,13 +69,14 @@ class RunAnalyzer:
 
     def __init__(self, store: RunStore, cache: AnalysisCache, params: AnalysisParams = AnalysisParams(),
                  data_dir: str | Path | None = None, device: str = "auto",
-                 dataset_override: str | None = None) -> None:
+                 dataset_override: str | None = None, allow_compute: bool = True) -> None:
         self.store = store
         self.cache = cache
         self.params = params
         self.data_dir = data_dir
         self.device = device
         self.dataset_override = dataset_override
+        self.allow_compute = allow_compute
         self._datasets: dict[tuple[str, str | None], ImageDataset] = {}
 
     # -- inputs ---------------------------------------------------------------------------------
@@ -128,7 +139,23 @@ class RunAnalyzer:
     # -- cached analyses ----------------------------------------------------------------------------
     def _cached(self, run: str, epoch: int | None, analysis: str, params: dict[str, Any],
                 compute: Callable[[], Result]) -> Result:
+        if not self.allow_compute:
+            cached = self.cache.get_cached(self.checkpoint_hash(run, epoch), analysis, params)
+            if cached is None:
+                raise NotAnalyzedError(run, analysis if epoch is None else f"{analysis} at epoch {epoch}")
+            return cached
         return self.cache.get_or_compute(self.checkpoint_hash(run, epoch), analysis, params, compute)
+
+    def is_analyzed(self, run: str) -> bool:
+        """Whether the final checkpoint's statistics, clusters and edges are all cached."""
+        try:
+            strict = RunAnalyzer(self.store, self.cache, self.params, self.data_dir, self.device,
+                                 self.dataset_override, allow_compute=False)
+            strict._datasets = self._datasets
+            strict.statistics(run), strict.clusters(run), strict.edges(run)
+        except (NotAnalyzedError, AnalysisError, BrokenRunError):
+            return False
+        return True
 
     def statistics(self, run: str, epoch: int | None = None) -> Result:
         """Errors, class-activation matrices, top-k images and CKA Gram matrices in one pass."""
@@ -201,15 +228,21 @@ class RunAnalyzer:
         p = self.params
         result: Result = {"layer_names": stats["layer_names"], "metrics": []}
         for index, _name in enumerate(stats["layer_names"]):
-            profiles = normalize_profiles(stats[f"class_means/{index}"], p.normalize)
-            n_clusters = p.n_clusters if p.n_clusters == "auto" else min(int(p.n_clusters), len(profiles))
+            means = stats[f"class_means/{index}"]
+            # Similarity is measured on centred profiles (cosine of z-scores = Pearson correlation):
+            # post-ReLU means are all positive, and their shared offset makes the raw cosine of
+            # almost any two conv neurons exceed 0.95 (every neuron a "near-duplicate"). Centring
+            # compares what the neurons prefer, not how much they fire; the page still shows the
+            # matrix normalised as chosen (``normalize``).
+            selectivity = normalize_profiles(means, "zscore")
+            n_clusters = p.n_clusters if p.n_clusters == "auto" else min(int(p.n_clusters), len(means))
             clustering = NeuronClustering(method=p.cluster_method, n_clusters=n_clusters,
-                                          max_clusters=p.max_clusters).fit(profiles)
-            result[f"profiles/{index}"] = profiles.astype(np.float32)
+                                          max_clusters=p.max_clusters).fit(selectivity)
+            result[f"profiles/{index}"] = normalize_profiles(means, p.normalize).astype(np.float32)
             result[f"labels/{index}"] = clustering.labels_.astype(np.int32)
             result[f"row_order/{index}"] = clustering.row_order_.astype(np.int32)
-            result[f"duplicates/{index}"] = near_duplicate_mask(profiles, p.duplicate_threshold)
-            result["metrics"].append(_json_safe(redundancy_metrics(profiles, clustering.labels_,
+            result[f"duplicates/{index}"] = near_duplicate_mask(selectivity, p.duplicate_threshold)
+            result["metrics"].append(_json_safe(redundancy_metrics(selectivity, clustering.labels_,
                                                                    p.duplicate_threshold)))
         return result
 
@@ -288,7 +321,9 @@ class RunAnalyzer:
 
         params = {"index": index, "size": size, "stride": stride, "dataset_hash": self.dataset(run).content_hash,
                   "max_images": self.params.max_images}
-        return self._cached(run, None, "occlusion", params, compute)
+        # One image's occlusion map is cheap (a few batched forward passes): computed on demand,
+        # even by the dashboard's cached-only analyzer.
+        return self.cache.get_or_compute(self.checkpoint_hash(run), "occlusion", params, compute)
 
     def top_patches(self, run: str, layer: str | int, neuron: int, epoch: int | None = None) -> list[dict]:
         """The neuron's top-k images with the receptive-field box of its strongest response."""

@@ -28,3 +28,18 @@ def train_quick_runs(runs_dir: Path, models: tuple[str, ...] = QUICK_MODELS, epo
 def quick_runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A runs folder with ``base-quick-synthetic`` and ``shallow-quick-synthetic`` (read-only: copy to modify)."""
     return train_quick_runs(tmp_path_factory.mktemp("quick_runs"))
+
+
+@pytest.fixture(scope="session")
+def analysed_runs(quick_runs_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """``(runs_dir, cache_dir)``: the quick runs with every analysis computed and cached (read-only)."""
+    from analysis.cache import AnalysisCache
+    from analysis.pipeline import RunAnalyzer
+    from analysis.runs import RunStore
+
+    cache_dir = tmp_path_factory.mktemp("quick_cache")
+    analyzer = RunAnalyzer(RunStore(quick_runs_dir), AnalysisCache(cache_dir))
+    for name in analyzer.store.names():
+        analyzer.analyze(name)
+    analyzer.cache.close()
+    return quick_runs_dir, cache_dir

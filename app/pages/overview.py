@@ -12,16 +12,14 @@ from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, NamedTuple
-from urllib.parse import quote, urlencode
 
 import dash
 import dash_bootstrap_components as dbc
-import plotly.colors
 import plotly.graph_objects as go
 from dash import Input, Output, dcc, html, no_update
 
-from analysis.runs import BrokenRunError, RunNameError, RunStore, check_run_name
 from app import components
+from app.selection import broken_row, link_message, models_search, parse_models, read_histories, read_runs, run_colours
 from app.config import current_settings
 
 dash.register_page(__name__, path="/", name="Overview", title=f"Overview · {components.PRODUCT_NAME}", order=0)
@@ -35,8 +33,6 @@ BANNER_ID = "overview-banner"
 TABLE_ID = "overview-table"
 LINK_MESSAGE_ID = "overview-link-message"
 
-#: One colour per run, fixed by the run's place among all runs so it survives a change of choice.
-RUN_COLOURS = plotly.colors.qualitative.D3 + plotly.colors.qualitative.Dark2
 STATUS_COLOURS = {"complete": "success", "training": "primary", "imported": "info", "stopped": "warning",
                   "broken": "danger"}
 TABLE_COLUMNS = (
@@ -55,140 +51,7 @@ TABLE_COLUMNS = (
 )
 
 
-# -- reading the runs folder -----------------------------------------------------------------------
-def broken_row(name: str, problem: str) -> dict[str, Any]:
-    return {"name": name, "model": None, "dataset": None, "epochs": 0, "train_error": None, "test_error": None,
-            "status": "broken", "problem": problem}
-
-
-def read_runs(runs_dir: str | Path) -> list[dict[str, Any]]:
-    """Every run in ``runs_dir`` as a summary row plus ``title`` and ``fc_layers``; never raises for a bad run.
-
-    A run whose files cannot be read comes back with ``status`` ``broken`` and ``problem`` saying why;
-    a missing or unreadable folder is no runs.
-    """
-    store = RunStore(runs_dir)
-    try:
-        names = store.names()
-    except OSError as exc:
-        log.warning("cannot list runs in %s: %s", runs_dir, exc)
-        return []
-    rows = []
-    for name in names:
-        try:
-            row = store.summary(name)
-            if row.get("status") != "broken":
-                meta = store.read_meta(name)
-                row.update(title=meta.get("title"), fc_layers=meta.get("fc_layers"),
-                           n_train=meta.get("n_train"), n_test=meta.get("n_test"))
-        except Exception as exc:  # noqa: BLE001 - one bad run must not take the page down
-            log.warning("run %s is unreadable: %s", name, exc)
-            row = broken_row(name, str(exc) or type(exc).__name__)
-        if not isinstance(row.get("status"), str):
-            row["status"] = "broken"
-            row.setdefault("problem", "run.json has no status")
-        rows.append(row)
-    return rows
-
-
-def read_histories(runs_dir: str | Path, names: Sequence[str]) -> tuple[dict[str, list[dict]], dict[str, str]]:
-    """Per-epoch rows of each named run, and the problems of the runs whose history could not be read."""
-    store = RunStore(runs_dir)
-    histories: dict[str, list[dict]] = {}
-    problems: dict[str, str] = {}
-    for name in names:
-        try:
-            histories[name] = [row for row in store.read_history(name) if isinstance(row, dict)]
-        except (BrokenRunError, RunNameError, OSError, UnicodeDecodeError) as exc:
-            problems[name] = str(exc)
-    return histories, problems
-
-
-# -- the choice of runs, from the URL and back -----------------------------------------------------
-# NamedTuples, not dataclasses: Dash executes page files before putting them in sys.modules, and
-# @dataclass looks its module up there (for string annotations), failing with AttributeError.
-class Selection(NamedTuple):
-    """The runs a link asks for: the ones shown, and the names that were refused and why."""
-
-    names: tuple[str, ...]
-    invalid: tuple[str, ...] = ()  # not a run name at all (``../../etc/passwd``)
-    missing: tuple[str, ...] = ()  # a fine name, but no such run
-    fell_back: bool = False  # nothing usable was asked for, so every run is shown
-
-    @property
-    def refused(self) -> tuple[str, ...]:
-        return self.invalid + self.missing
-
-
-def split_names(value: Any) -> list[str]:
-    """``"a,b"``, ``["a", "b,c"]`` (a repeated parameter) → ``["a", "b", "c"]``; blanks dropped."""
-    parts = value if isinstance(value, (list, tuple)) else [value]
-    names = []
-    for part in parts:
-        if part is None:
-            continue
-        for name in str(part).split(","):
-            name = name.strip()
-            if name and name not in names:
-                names.append(name)
-    return names
-
-
-def parse_models(value: Any, available: Sequence[str]) -> Selection:
-    """The runs named by the ``models`` query value, checked against ``available``.
-
-    No ``models`` parameter: every run. ``models=`` (empty): none. Only refused names: every run,
-    with ``fell_back`` set so the page can say so.
-    """
-    if value is None:
-        return Selection(tuple(available))
-    chosen, invalid, missing = [], [], []
-    for name in split_names(value):
-        try:
-            check_run_name(name)
-        except RunNameError:
-            invalid.append(name)
-            continue
-        (chosen if name in available else missing).append(name)
-    if not chosen and (invalid or missing):
-        return Selection(tuple(available), tuple(invalid), tuple(missing), fell_back=True)
-    return Selection(tuple(chosen), tuple(invalid), tuple(missing))
-
-
-def models_search(names: Sequence[str]) -> str:
-    """The query string that restores ``names``: ``?models=a,b`` (``+`` and the like escaped)."""
-    return "?" + urlencode({"models": ",".join(names)}, safe=",", quote_via=quote)
-
-
-def link_message(selection: Selection, runs_dir: Path) -> dbc.Alert | None:
-    """An alert naming the refused parts of the link, or ``None`` when the whole link was understood."""
-    if not selection.refused:
-        return None
-    parts: list[Any] = []
-    if selection.invalid:
-        parts.append(html.Li(["Not run names: ", _quoted(selection.invalid),
-                              " (a run name is letters, digits, '_', '.', '+' or '-')."]))
-    if selection.missing:
-        parts.append(html.Li(["No such runs in ", html.Code(str(runs_dir)), ": ", _quoted(selection.missing), "."]))
-    tail = "Showing every run instead." if selection.fell_back else "Showing the others."
-    return components.message([html.Ul(parts, className="mb-1"), tail], kind="warning",
-                              title="Some runs in this link were not found", id=LINK_MESSAGE_ID)
-
-
-def _quoted(names: Sequence[str]) -> html.Span:
-    pieces: list[Any] = []
-    for index, name in enumerate(names):
-        if index:
-            pieces.append(", ")
-        pieces.append(html.Code(name))
-    return html.Span(pieces)
-
-
 # -- the models table ------------------------------------------------------------------------------
-def run_colours(names: Sequence[str]) -> dict[str, str]:
-    return {name: RUN_COLOURS[index % len(RUN_COLOURS)] for index, name in enumerate(names)}
-
-
 def _number(value: Any) -> float | None:
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
@@ -402,7 +265,7 @@ def layout(models: Any = None, **_other_query: Any) -> html.Div:
         return html.Div([
             heading,
             dcc.Location(id=URL_ID, refresh=False),
-            link_message(selection, runs_dir),
+            link_message(selection, runs_dir, LINK_MESSAGE_ID),
             html.Div(parts.banner, id=BANNER_ID),
             html.Div([html.Span("Runs", className="fw-semibold me-3"), picker(runs, selection.names)],
                      className="d-flex flex-wrap align-items-baseline mb-3"),

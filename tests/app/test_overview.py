@@ -16,6 +16,7 @@ import pytest
 from app.main import create_app
 from app import components
 from app.config import Settings, SettingsError, load_settings
+from app import selection
 from app.pages import overview
 
 QUICK_RUNS = ("base-quick-synthetic", "shallow-quick-synthetic")
@@ -116,7 +117,7 @@ def test_graph_exports_png_from_the_modebar_and_both_formats_from_buttons():
 
 # -- reading the runs ------------------------------------------------------------------------------
 def test_read_runs_gives_both_quick_runs_with_titles(quick_runs_dir):
-    runs = overview.read_runs(quick_runs_dir)
+    runs = selection.read_runs(quick_runs_dir)
     assert [r["name"] for r in runs] == list(QUICK_RUNS)
     base, shallow = runs
     assert base["title"] == "BaseCNN" and shallow["title"] == "ShallowCNN"
@@ -126,15 +127,15 @@ def test_read_runs_gives_both_quick_runs_with_titles(quick_runs_dir):
 
 
 def test_read_runs_of_a_missing_folder_is_empty(tmp_path):
-    assert overview.read_runs(tmp_path / "nowhere") == []
+    assert selection.read_runs(tmp_path / "nowhere") == []
 
 
 def test_read_runs_marks_broken_runs_with_their_problem(damaged_runs_dir):
-    runs = {r["name"]: r for r in overview.read_runs(damaged_runs_dir)}
+    runs = {r["name"]: r for r in selection.read_runs(damaged_runs_dir)}
     assert runs["garbled"]["status"] == "broken" and "run.json" in runs["garbled"]["problem"]
     assert runs["no-weights"]["status"] == "broken" and "model.pt" in runs["no-weights"]["problem"]
     assert runs["base-quick-synthetic"]["status"] == "complete"
-    histories, problems = overview.read_histories(damaged_runs_dir, ["bad-history", "base-quick-synthetic"])
+    histories, problems = selection.read_histories(damaged_runs_dir, ["bad-history", "base-quick-synthetic"])
     assert "bad-history" in problems and "line" in problems["bad-history"]
     assert len(histories["base-quick-synthetic"]) >= 1
 
@@ -142,27 +143,27 @@ def test_read_runs_marks_broken_runs_with_their_problem(damaged_runs_dir):
 # -- the choice of runs ----------------------------------------------------------------------------
 def test_parse_models():
     available = ["a", "b", "c"]
-    assert overview.parse_models(None, available).names == ("a", "b", "c")
-    assert overview.parse_models("", available).names == ()
-    assert overview.parse_models("c, a", available).names == ("c", "a")
-    assert overview.parse_models(["a", "b,c", "a"], available).names == ("a", "b", "c")
-    selection = overview.parse_models("a,../../etc/passwd,zzz", available)
-    assert selection.names == ("a",) and selection.invalid == ("../../etc/passwd",) and selection.missing == ("zzz",)
-    assert not selection.fell_back
-    fallback = overview.parse_models("../../etc/passwd", available)
+    assert selection.parse_models(None, available).names == ("a", "b", "c")
+    assert selection.parse_models("", available).names == ()
+    assert selection.parse_models("c, a", available).names == ("c", "a")
+    assert selection.parse_models(["a", "b,c", "a"], available).names == ("a", "b", "c")
+    chosen = selection.parse_models("a,../../etc/passwd,zzz", available)
+    assert chosen.names == ("a",) and chosen.invalid == ("../../etc/passwd",) and chosen.missing == ("zzz",)
+    assert not chosen.fell_back
+    fallback = selection.parse_models("../../etc/passwd", available)
     assert fallback.names == ("a", "b", "c") and fallback.fell_back and fallback.refused == ("../../etc/passwd",)
 
 
 def test_models_search_round_trips_through_the_query_string():
     names = ["base+aug-demo", "deep_x2.0-demo"]
-    search = overview.models_search(names)
+    search = selection.models_search(names)
     assert search.startswith("?models=")
-    assert overview.split_names(parse_qs(urlparse(search).query)["models"]) == names
+    assert selection.split_names(parse_qs(urlparse(search).query)["models"]) == names
 
 
 # -- the models table and the curves ---------------------------------------------------------------
 def test_table_record_formats_every_column(quick_runs_dir):
-    base = overview.read_runs(quick_runs_dir)[0]
+    base = selection.read_runs(quick_runs_dir)[0]
     record = overview.table_record(base)
     assert record["run"] == "base-quick-synthetic" and record["model"] == "BaseCNN"
     assert record["depth"] == f"{base['conv_layers'] + 2} ({base['conv_layers']} conv + 2 FC)"
@@ -175,7 +176,7 @@ def test_table_record_formats_every_column(quick_runs_dir):
 
 
 def test_table_record_of_a_broken_or_training_run():
-    broken = overview.table_record(overview.broken_row("x", "run.json: not JSON"))
+    broken = overview.table_record(selection.broken_row("x", "run.json: not JSON"))
     assert broken["status"] == "broken" and broken["problem"] == "run.json: not JSON"
     assert broken["params"] == broken["gap"] == broken["depth"] == "–"
     training = overview.table_record({"name": "t", "status": "training", "epochs": 3, "epochs_planned": 15,
@@ -184,8 +185,8 @@ def test_table_record_of_a_broken_or_training_run():
 
 
 def test_models_table_shows_runs_and_problems(damaged_runs_dir):
-    runs = overview.read_runs(damaged_runs_dir)
-    text = text_of(overview.models_table(runs, overview.run_colours([r["name"] for r in runs])))
+    runs = selection.read_runs(damaged_runs_dir)
+    text = text_of(overview.models_table(runs, selection.run_colours([r["name"] for r in runs])))
     for name in ("base-quick-synthetic", "shallow-quick-synthetic", "garbled", "no-weights"):
         assert name in text
     assert "model.pt is missing" in text and "unreadable run file" in text
@@ -193,10 +194,10 @@ def test_models_table_shows_runs_and_problems(damaged_runs_dir):
 
 
 def test_learning_curves_overlay_train_dashed_and_test_solid(quick_runs_dir):
-    runs = overview.read_runs(quick_runs_dir)
-    histories, problems = overview.read_histories(quick_runs_dir, QUICK_RUNS)
+    runs = selection.read_runs(quick_runs_dir)
+    histories, problems = selection.read_histories(quick_runs_dir, QUICK_RUNS)
     assert not problems
-    colours = overview.run_colours(QUICK_RUNS)
+    colours = selection.run_colours(QUICK_RUNS)
     figure = overview.learning_curves_figure(runs, histories, colours)
     traces = [t for t in figure.data if t.legendgroup != "_key"]
     assert len(traces) == 4
@@ -219,7 +220,7 @@ def test_learning_curves_without_runs_or_epochs_say_so():
 
 
 def test_colours_stay_with_their_run_when_the_choice_changes(quick_runs_dir):
-    runs = overview.read_runs(quick_runs_dir)
+    runs = selection.read_runs(quick_runs_dir)
     both = overview.overview_parts(runs, QUICK_RUNS, quick_runs_dir).figure
     shallow_only = overview.overview_parts(runs, ["shallow-quick-synthetic"], quick_runs_dir).figure
     colour = {t.legendgroup: t.line.color for t in both.data}["shallow-quick-synthetic"]
@@ -248,7 +249,7 @@ def test_layout_survives_a_failure_while_reading(quick_app, monkeypatch):
     def explode(_runs_dir):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(overview, "read_runs", explode)
+    monkeypatch.setattr(overview, "read_runs", explode)  # the name the page module looks up
     assert "could not be built" in render(quick_app)
 
 
