@@ -7,7 +7,7 @@ PORT ?= 8050
 DATASET ?= auto
 PIP := $(PY) -m pip install --disable-pip-version-check -q
 
-.PHONY: run test train serve data bench clean-venv
+.PHONY: run test train analyze serve data bench clean-venv
 
 # Re-installs only when a requirements file changes (the stamp is newer than both otherwise).
 $(VENV)/.installed: requirements.txt
@@ -25,10 +25,13 @@ data: $(VENV)/.installed
 train: data
 	$(PY) -m analysis train --model all --profile demo --dataset $(DATASET)
 
+analyze: train
+	$(PY) -m analysis analyze --run all
+
 serve: $(VENV)/.installed
 	HOST=$(HOST) PORT=$(PORT) $(PY) -m app
 
-run: train serve
+run: analyze serve
 
 test: $(VENV)/.installed-test
 	bash scripts/ensure_chromium.sh
@@ -36,6 +39,7 @@ test: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed
 	$(PY) bench/train_throughput.py
+	$(PY) bench/analysis_cost.py
 
 clean-venv:
 	rm -rf $(VENV)

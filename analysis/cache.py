@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _MAGIC = b"CNNCMP-RESULT\x01"
 _DIGEST_SIZE = 32
 log = logging.getLogger(__name__)

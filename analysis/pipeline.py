@@ -28,6 +28,9 @@ from .profiles import PROFILES
 from .runs import FINAL_WEIGHTS, SNAPSHOT_FOLDER, BrokenRunError, RunStore, snapshot_name
 
 
+TRAIN_EVAL_IMAGES = 10_000  # train-split images evaluated per checkpoint (all of digits; a fifth of CIFAR-10)
+
+
 class AnalysisError(ValueError):
     """A run that cannot be analysed (no weights, no dataset, …); the message says why."""
 
@@ -171,13 +174,13 @@ class RunAnalyzer:
         images, labels = self.evaluation_images(run)
         num_classes = dataset.num_classes
         layers = model.analysable_layers()
-        stats = ActivationPass(reduce=self.params.reduce, top_k=self.params.top_k,
-                               cka_sample=self.params.cka_images, cka_spatial="flatten",
-                               precision=precision).run(model, images, labels, num_classes, normalization)
-        test = evaluate(model, images, labels, normalization, precision=precision)
-        train = evaluate(model, dataset.train_images, dataset.train_labels, normalization, precision=precision)
-        test_confusion = confusion_matrix(labels.numpy(), test.predictions.numpy(), num_classes)
-        train_confusion = confusion_matrix(dataset.train_labels.numpy(), train.predictions.numpy(), num_classes)
+        # One pass gives the class-activation matrices, top-k images, CKA samples and the test
+        # predictions: no second forward over the same images.
+        pass_result = ActivationPass(reduce=self.params.reduce, top_k=self.params.top_k,
+                                     cka_sample=self.params.cka_images, cka_spatial="flatten",
+                                     precision=precision).run(model, images, labels, num_classes, normalization)
+        stats = pass_result.layers
+        test_confusion = confusion_matrix(labels.numpy(), pass_result.predictions, num_classes)
         fields = receptive_fields(model)
         result: Result = {
             "dataset": dataset.name, "dataset_description": dataset.description,
@@ -186,11 +189,11 @@ class RunAnalyzer:
             "layer_names": [l.name for l in layers], "layer_kinds": [l.kind for l in layers],
             "relative_depth": [l.relative_depth for l in layers], "n_neurons": [l.n_neurons for l in layers],
             "receptive_fields": {name: list(field) for name, field in fields.items()},
-            "train_error": error_rate(train_confusion), "test_error": error_rate(test_confusion),
-            "test_confusion": test_confusion, "train_confusion": train_confusion,
+            "test_error": error_rate(test_confusion), "test_confusion": test_confusion,
+            # As recorded by training (no forward over the train split here; see train_errors()).
+            "train_error": self._recorded_train_error(run, epoch),
             "per_class_error": per_class_error(test_confusion),
-            "train_per_class_error": per_class_error(train_confusion),
-            "test_predictions": test.predictions.numpy().astype(np.int16),
+            "test_predictions": pass_result.predictions.astype(np.int16),
         }
         for index, layer in enumerate(layers):
             s = stats[layer.name]
@@ -202,6 +205,30 @@ class RunAnalyzer:
             sample = s.sample.astype(np.float64)
             result[f"gram/{index}"] = (sample @ sample.T).astype(np.float32)
         return result
+
+    def _recorded_train_error(self, run: str, epoch: int | None) -> float | None:
+        if epoch is None:
+            return self.meta(run).get("train_error")
+        rows = [row for row in self.store.read_history(run) if row.get("epoch") == epoch]
+        return rows[0].get("train_error") if rows else None
+
+    def train_errors(self, run: str, epoch: int | None = None) -> Result:
+        """Error and confusion on the training split (capped at ``TRAIN_EVAL_IMAGES``), for the gap."""
+        dataset = self.dataset(run)
+        params = {"dataset_hash": dataset.content_hash, "limit": TRAIN_EVAL_IMAGES}
+
+        def compute() -> Result:
+            model = self.model(run, epoch)
+            device = next(model.parameters()).device
+            normalization = Normalization(dataset.channel_mean, dataset.channel_std)
+            images, labels = dataset.train_images[:TRAIN_EVAL_IMAGES], dataset.train_labels[:TRAIN_EVAL_IMAGES]
+            result = evaluate(model, images, labels, normalization,
+                              precision=resolve_precision("auto", device))
+            confusion = confusion_matrix(labels.numpy(), result.predictions.numpy(), dataset.num_classes)
+            return {"train_error": error_rate(confusion), "train_confusion": confusion,
+                    "train_per_class_error": per_class_error(confusion), "n_images": int(len(images))}
+
+        return self._cached(run, epoch, "train_errors", params, compute)
 
     # -- derived analyses (cheap given the statistics) ------------------------------------------------
     def layer_index(self, run: str, layer: str | int) -> int:
@@ -403,6 +430,7 @@ class RunAnalyzer:
         hits, misses = self.cache.hits, self.cache.misses
         for epoch in [None, *(self.store.snapshot_epochs(run) if snapshots else [])]:
             self.statistics(run, epoch)
+            self.train_errors(run, epoch)
             self.clusters(run, epoch)
             self.edges(run, epoch)
         self.cka(run)
@@ -432,7 +460,7 @@ class RunAnalyzer:
             "run": run, "model": meta["model"], "profile": meta.get("profile"),
             "dataset": stats["dataset"], "dataset_description": stats["dataset_description"],
             "dataset_hash": stats["dataset_hash"], "n_images": stats["n_images"],
-            "train_error": stats["train_error"], "test_error": stats["test_error"],
+            "train_error": self.train_errors(run)["train_error"], "test_error": stats["test_error"],
             "per_class_error": dict(zip(stats["class_names"], stats["per_class_error"].tolist())),
             "layers": layers, "anomalies": self.health(run), "params": self.params.to_dict(),
         })

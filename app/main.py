@@ -30,6 +30,7 @@ from dash import html
 
 from analysis.runs import RunStore
 from app import components
+from app.background import make_manager
 from app.config import SETTINGS_KEY, Settings, configure_logging, load_settings
 
 PACKAGE_FOLDER = Path(__file__).resolve().parent
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         update_title=None,
         add_log_handler=False,  # Dash's records go through the root logger that configure_logging sets up
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+        background_callback_manager=make_manager(settings),  # the Jobs page's training and analysis
     )
     app.server.config[SETTINGS_KEY] = settings
     app.layout = page_shell(settings)

@@ -1,0 +1,133 @@
+"""Where the Jobs page's background callbacks run: the manager factory and the cooperative stop flags.
+
+Locally (the default) :func:`make_manager` gives Dash's ``DiskcacheManager`` on
+``<cache_dir>/jobs``: each job runs in a child process of the web server, forked from the
+request that started it, so it reads the same :class:`~app.config.Settings` as the app that
+served the request. With ``REDIS_URL`` set it gives a ``CeleryManager`` whose broker and result
+backend are that Redis (jobs then run in Celery workers, which read their settings from the
+environment). celery and redis are imported only then, and their absence is a clear error.
+
+Dash's own ``cancel=`` kills the job's process. The Jobs page stops jobs cooperatively instead
+(:class:`StopFlags`): the job polls its flag between epochs or analyses and ends cleanly, so a
+stopped training is recorded as ``stopped`` and resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import dash
+from dash.background_callback.managers import BaseBackgroundCallbackManager
+
+from app.config import Settings
+
+REDIS_URL_ENV = "REDIS_URL"
+JOBS_FOLDER = "jobs"
+STOP_PREFIX = "cnncmp-stop:"
+STOP_SECONDS = 24 * 3600  # a stop request outlives any job it could be meant for, then expires
+
+
+class MissingDependencyError(ImportError):
+    """A package the configured job backend needs is not installed; the message names it."""
+
+
+def jobs_dir(settings: Settings) -> Path:
+    """The folder of the local job store: ``<cache_dir>/jobs``."""
+    return Path(settings.cache_dir) / JOBS_FOLDER
+
+
+def redis_url(environ: Mapping[str, str] | None = None) -> str:
+    """``$REDIS_URL`` stripped, or ``""`` when unset (then jobs run locally)."""
+    env = os.environ if environ is None else environ
+    return env.get(REDIS_URL_ENV, "").strip()
+
+
+def _require(package: str, purpose: str) -> Any:
+    try:
+        return importlib.import_module(package)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"{REDIS_URL_ENV} is set, so {purpose} needs the Python package {package!r}, which is not "
+            f"installed: `pip install {package}`, or unset {REDIS_URL_ENV} to run jobs locally"
+        ) from exc
+
+
+def make_manager(settings: Settings, environ: Mapping[str, str] | None = None) -> BaseBackgroundCallbackManager:
+    """The background-callback manager for an app on ``settings`` (pass it as ``background_callback_manager``)."""
+    url = redis_url(environ)
+    if url:
+        return celery_manager(url)
+    import diskcache
+
+    folder = jobs_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    return dash.DiskcacheManager(diskcache.Cache(str(folder)))
+
+
+def celery_manager(url: str) -> BaseBackgroundCallbackManager:
+    """A ``CeleryManager`` on a Celery app whose broker and result backend are the Redis at ``url``."""
+    celery = _require("celery", "running jobs with Celery")
+    _require("redis", "Celery's Redis broker")
+    return dash.CeleryManager(celery_app(url, celery))
+
+
+@functools.lru_cache(maxsize=4)
+def celery_app(url: str, celery: Any = None) -> Any:
+    """One Celery app per Redis URL (a worker started on this module finds the same tasks)."""
+    celery = celery or _require("celery", "running jobs with Celery")
+    return celery.Celery("cnncmp-jobs", broker=url, backend=url)
+
+
+# -- cooperative stop ------------------------------------------------------------------------------
+class StopFlags:
+    """Stop requests keyed by a job token, shared by the web process and the job's process or worker.
+
+    ``store`` is a diskcache ``Cache`` (local) or a ``redis.Redis`` client (with ``REDIS_URL``).
+    """
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def _key(self, token: str) -> str:
+        return STOP_PREFIX + str(token)
+
+    def request(self, token: str) -> None:
+        """Ask the job with ``token`` to stop at its next step."""
+        if _is_redis(self.store):
+            self.store.set(self._key(token), b"1", ex=STOP_SECONDS)
+        else:
+            self.store.set(self._key(token), True, expire=STOP_SECONDS)
+
+    def requested(self, token: str) -> bool:
+        """Whether a stop was asked for the job with ``token``."""
+        return bool(self.store.get(self._key(token)))
+
+    def clear(self, token: str) -> None:
+        """Forget a stop request (a new job with the same token starts unstopped)."""
+        self.store.delete(self._key(token))
+
+
+def _is_redis(store: Any) -> bool:
+    return type(store).__module__.split(".", 1)[0] == "redis"
+
+
+@functools.lru_cache(maxsize=8)
+def _stop_flags(cache_dir: str, url: str) -> StopFlags:
+    if url:
+        redis = _require("redis", "sharing stop requests with Celery workers")
+        return StopFlags(redis.Redis.from_url(url))
+    import diskcache
+
+    folder = Path(cache_dir) / JOBS_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    return StopFlags(diskcache.Cache(str(folder)))
+
+
+def stop_flags(settings: Settings, environ: Mapping[str, str] | None = None) -> StopFlags:
+    """The stop flags beside the job store of ``settings`` (the same Redis when ``REDIS_URL`` is set)."""
+    return _stop_flags(str(settings.cache_dir), redis_url(environ))

@@ -1,0 +1,484 @@
+"""Jobs page: train models of the family, or analyse runs, from the browser — with progress, a log and a stop button.
+
+The work runs as one Dash background callback (see :mod:`app.background`): locally in a child
+process of the web server, with Celery workers when ``REDIS_URL`` is set. The callback only
+calls :func:`execute_job`, which calls :func:`analysis.jobs.train_job` or
+:func:`analysis.jobs.analyze_job` and turns their reports into the progress bar and the log.
+Stop is cooperative: the job ends after the current epoch or analysis step, and a stopped
+training resumes when started again.
+
+``/jobs?run=a,b`` preselects runs for analysis (the other pages' "not analysed yet" messages
+link here); the choice is written back into the URL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, ctx, dcc, html, no_update
+
+from analysis.datasets import CIFAR10_FOLDER, DATASET_NAMES, cifar10_available
+from analysis.jobs import JOB_ERRORS, analyze_job, train_job
+from analysis.profiles import PROFILES
+from analysis.runs import RunNameError, check_run_name
+from app import components
+from app.analysis_access import analyzer
+from app.background import MissingDependencyError, stop_flags
+from app.config import Settings, current_settings
+from app.selection import read_runs, split_names
+from model_zoo import get_spec, model_names
+
+PATH = "/jobs"
+dash.register_page(__name__, path=PATH, name="Jobs", title=f"Jobs · {components.PRODUCT_NAME}", order=6)
+
+log = logging.getLogger(__name__)
+
+URL_ID = "jobs-url"
+TOKEN_ID = "jobs-token"
+BANNER_ID = "jobs-banner"
+LINK_MESSAGE_ID = "jobs-link-message"
+MODELS_ID = "jobs-models"
+PROFILE_ID = "jobs-profile"
+PROFILE_HELP_ID = "jobs-profile-help"
+DATASET_ID = "jobs-dataset"
+EPOCHS_ID = "jobs-epochs"
+TRAIN_ID = "jobs-train"
+RUNS_ID = "jobs-runs"
+ANALYSE_ID = "jobs-analyse"
+BAR_ID = "jobs-progress"
+STEP_ID = "jobs-step"
+LOG_ID = "jobs-log"
+CANCEL_ID = "jobs-cancel"
+CANCEL_NOTE_ID = "jobs-cancel-note"
+STATUS_ID = "jobs-status"
+
+DEFAULT_PROFILE = "demo"
+DEFAULT_DATASET = "auto"
+LOG_LINES = 200  # the log area keeps the last lines only: a long training sends one per epoch per model
+POLL_MS = 500
+
+DATASET_HELP = {
+    "auto": "CIFAR-10 when its folder is in the data folder, else digits",
+    "cifar10": "the real CIFAR-10 (32×32 colour, 10 classes)",
+    "digits": "scikit-learn's 8×8 digits scaled to 32×32: offline, not CIFAR-10",
+    "synthetic": "coloured stripes: seconds to train, for smoke checks",
+}
+RUN_STATUS_COLOURS = {"training": "primary", "stopped": "warning", "imported": "info", "broken": "danger"}
+
+
+# -- the forms -------------------------------------------------------------------------------------
+def model_options() -> list[dict[str, Any]]:
+    """One checkbox per registered model: its title, with the registry name beside it."""
+    options = []
+    for name in model_names():
+        spec = get_spec(name)
+        label = html.Span([spec.title or name, html.Small(name, className="text-muted ms-1")],
+                          title=spec.description or "")
+        options.append({"label": label, "value": name})
+    return options
+
+
+def describe_profile(name: str) -> str:
+    """One line on a training profile: epochs, widths, data and what it is for."""
+    profile = PROFILES.get(name)
+    if profile is None:
+        return ""
+    images = (f"up to {profile.max_train_images:,} training images" if profile.max_train_images
+              else "the whole training split")
+    return f"{profile.epochs} epochs · widths × {profile.width_scale:g} · {images} — {profile.description}"
+
+
+def dataset_options(data_dir: Path) -> list[dict[str, Any]]:
+    """The datasets to train on; CIFAR-10 says when its files are not in ``data_dir`` (it stays choosable,
+    so training on it explains where to put them)."""
+    have_cifar = cifar10_available(data_dir)
+    options = []
+    for name in DATASET_NAMES:
+        hint = DATASET_HELP.get(name, "")
+        if name == "cifar10" and not have_cifar:
+            hint = f"not found: needs {data_dir / CIFAR10_FOLDER}"
+        elif name == "auto":
+            hint = f"{hint} (now: {'cifar10' if have_cifar else 'digits'})"
+        options.append({"label": html.Span([name, html.Small(f" {hint}", className="text-muted")]), "value": name})
+    return options
+
+
+def run_badges(run: Mapping[str, Any], analysed: bool) -> list[Any]:
+    """Badges of a run in the analysis list: its training status when not complete, and analysed or not."""
+    badges: list[Any] = []
+    status = str(run.get("status") or "broken")
+    if status == "training":
+        text = f"training {run.get('epochs', 0)}/{run.get('epochs_planned', '?')}"
+    else:
+        text = status
+    if status != "complete":
+        badges.append(dbc.Badge(text, color=RUN_STATUS_COLOURS.get(status, "secondary"), className="ms-2",
+                                title=str(run.get("problem") or "")))
+    if status != "broken":
+        badges.append(dbc.Badge("analysed" if analysed else "not analysed",
+                                color="success" if analysed else "light",
+                                text_color=None if analysed else "dark",
+                                className="ms-2 border" if not analysed else "ms-2"))
+    return badges
+
+
+def analysed_runs(runs: Sequence[Mapping[str, Any]], settings: Settings) -> set[str]:
+    """Names of the runs whose final statistics, clusters and edges are all cached."""
+    cached = analyzer(settings)
+    found = set()
+    for run in runs:
+        if run.get("status") == "broken":
+            continue
+        try:
+            if cached.is_analyzed(str(run["name"])):
+                found.add(str(run["name"]))
+        except Exception as exc:  # noqa: BLE001 - one unreadable run must not hide the others
+            log.warning("cannot tell whether %s is analysed: %s", run.get("name"), exc)
+    return found
+
+
+def run_options(runs: Sequence[Mapping[str, Any]], analysed: set[str]) -> list[dict[str, Any]]:
+    """The analysis list: one checkbox per run with its badges; broken runs cannot be chosen."""
+    options = []
+    for run in runs:
+        name = str(run["name"])
+        label = html.Span([html.Span(name, className="fw-semibold"), *run_badges(run, name in analysed)],
+                          title=str(run.get("dataset_description") or run.get("dataset") or ""))
+        options.append({"label": label, "value": name, "disabled": run.get("status") == "broken"})
+    return options
+
+
+class RunChoice(NamedTuple):
+    """The runs a ``run=`` link preselects, and the names refused."""
+
+    names: tuple[str, ...]
+    invalid: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+
+
+def parse_run_choice(value: Any, available: Sequence[str]) -> RunChoice:
+    """The runs named by the ``run`` query value among ``available``; no value: none preselected."""
+    chosen, invalid, missing = [], [], []
+    for name in split_names(value):
+        try:
+            check_run_name(name)
+        except RunNameError:
+            invalid.append(name)
+            continue
+        (chosen if name in available else missing).append(name)
+    return RunChoice(tuple(chosen), tuple(invalid), tuple(missing))
+
+
+def choice_message(choice: RunChoice, runs_dir: Path) -> dbc.Alert | None:
+    """A warning naming the refused parts of a ``run=`` link, or ``None``."""
+    if not (choice.invalid or choice.missing):
+        return None
+    items = []
+    if choice.invalid:
+        items.append(html.Li(["Not run names: ", ", ".join(choice.invalid),
+                              " (a run name is letters, digits, '_', '.', '+' or '-')."]))
+    if choice.missing:
+        items.append(html.Li(["No such runs in ", html.Code(str(runs_dir)), ": ", ", ".join(choice.missing), "."]))
+    tail = "The others are ticked for analysis below." if choice.names else "No run was ticked for analysis."
+    return components.message([html.Ul(items, className="mb-1"), tail], kind="warning",
+                              title="Some runs in this link were not found", id=LINK_MESSAGE_ID)
+
+
+def runs_search(names: Sequence[str]) -> str:
+    """The query string that restores the runs ticked for analysis: ``?run=a,b`` (empty when none)."""
+    from urllib.parse import quote, urlencode
+
+    return "?" + urlencode({"run": ",".join(names)}, safe=",", quote_via=quote) if names else ""
+
+
+# -- running a job ---------------------------------------------------------------------------------
+class JobForm(NamedTuple):
+    """What the page sends to a job: the train form and the runs ticked for analysis."""
+
+    models: tuple[str, ...] = ()
+    profile: str = DEFAULT_PROFILE
+    dataset: str = DEFAULT_DATASET
+    epochs: Any = None
+    runs: tuple[str, ...] = ()
+
+
+class JobOutcome(NamedTuple):
+    """What a finished job shows: the message, the refreshed analysis list and the runs ticked in it."""
+
+    status: Any
+    options: list[dict[str, Any]]
+    value: list[str]
+
+
+def progress_reporter(send: Callable[[tuple], None], lines: int = LOG_LINES,
+                      clock: Callable[[], dt.datetime] = dt.datetime.now) -> Callable[[float, str], None]:
+    """A ``report(fraction, text)`` for the jobs that sends (bar value, bar label, step, log) to the page."""
+    log_lines: deque[str] = deque(maxlen=lines)
+
+    def report(fraction: float, text: str) -> None:
+        fraction = min(1.0, max(0.0, float(fraction)))
+        log_lines.append(f"{clock():%H:%M:%S}  {text}")
+        send((round(100 * fraction, 1), f"{100 * fraction:.0f} %", text, "\n".join(log_lines)))
+
+    return report
+
+
+def outcome_message(result: Mapping[str, Any]) -> dbc.Alert:
+    """The message for a job's result dict (see :mod:`analysis.jobs`), with links to look at the runs."""
+    runs = list(result.get("runs") or [])
+    stopped = result.get("status") == "stopped"
+    failed = result.get("failed") or {}
+    body: list[Any] = [html.P(result.get("message", ""), className="mb-1")]
+    if result.get("kind") == "train":
+        title = "Training stopped" if stopped else "Training finished"
+        rows = [html.Li([html.Code(r["name"]), f": {r.get('status')}, epoch {r.get('epochs_done')}/"
+                         f"{r.get('epochs_planned')}, test error {components.percent(r.get('test_error'))}"])
+                for r in result.get("results") or []]
+        if rows:
+            body.append(html.Ul(rows, className="mb-1"))
+        if runs and not stopped:
+            body.append(html.P("They are ticked under “Analyse runs”: analyse them to see their insides.",
+                               className="mb-0"))
+    else:
+        title = ("Analysis stopped" if stopped else "Analysis failed" if result.get("status") == "failed"
+                 else "Analysis finished")
+        if failed:
+            body.append(html.Ul([html.Li([html.Code(name), f": {why}"]) for name, why in failed.items()],
+                                className="mb-1"))
+    if runs:
+        body.append(html.P(["Compare them on the ", dcc.Link("Overview", href=f"/?models={','.join(runs)}"), "."],
+                           className="mb-0"))
+    kind = "warning" if stopped or failed else "success"
+    if result.get("status") == "failed":
+        kind = "danger"
+    return components.message(body, kind=kind, title=title, id="jobs-outcome")
+
+
+def error_message(exc: BaseException, kind: str) -> dbc.Alert:
+    """A job that could not start or failed: the error's own words (they say what to do)."""
+    what = "Training" if kind == "train" else "Analysis"
+    if isinstance(exc, (*JOB_ERRORS, MissingDependencyError)):
+        return components.message(str(exc), kind="danger", title=f"{what} refused", id="jobs-error")
+    return components.message([f"{type(exc).__name__}: {exc}. ", "The server log has the details."],
+                              kind="danger", title=f"{what} failed", id="jobs-error")
+
+
+def execute_job(kind: str, form: JobForm, settings: Settings, send: Callable[[tuple], None],
+                cancelled: Callable[[], bool]) -> JobOutcome:
+    """Run one job (``train`` or ``analyze``) on ``settings`` and say how it ended; never raises."""
+    report = progress_reporter(send)
+    chosen = list(form.runs)
+    try:
+        if kind == "train":
+            result = train_job(settings.runs_dir, list(form.models), form.profile, form.dataset, settings.data_dir,
+                               form.epochs, report=report, cancelled=cancelled)
+            chosen = list(dict.fromkeys([*result["runs"], *chosen])) if result["status"] == "complete" else chosen
+        else:
+            result = analyze_job(settings.runs_dir, settings.cache_dir, list(form.runs), settings.data_dir,
+                                 report=report, cancelled=cancelled)
+        status = outcome_message(result)
+    except Exception as exc:  # noqa: BLE001 - a job shows its error, never a 500
+        if not isinstance(exc, JOB_ERRORS):
+            log.exception("%s job failed for %r", kind, form)
+        report(0.0, f"failed: {exc}")
+        status = error_message(exc, kind)
+    runs = read_runs(settings.runs_dir)
+    names = {str(r["name"]) for r in runs}
+    return JobOutcome(status, run_options(runs, analysed_runs(runs, settings)),
+                      [name for name in chosen if name in names])
+
+
+# -- the page --------------------------------------------------------------------------------------
+def train_card(settings: Settings) -> dbc.Card:
+    return dbc.Card([
+        dbc.CardHeader(html.H4("Train models", className="mb-0")),
+        dbc.CardBody([
+            dbc.Label("Models", html_for=MODELS_ID, className="fw-semibold"),
+            dbc.Checklist(id=MODELS_ID, options=model_options(), value=[], inline=True, switch=True,
+                          className="cnncmp-picker mb-3"),
+            dbc.Label("Profile", html_for=PROFILE_ID, className="fw-semibold"),
+            dbc.RadioItems(id=PROFILE_ID, options=[{"label": name, "value": name} for name in PROFILES],
+                           value=DEFAULT_PROFILE, inline=True),
+            html.Div(describe_profile(DEFAULT_PROFILE), id=PROFILE_HELP_ID, className="small text-muted mb-3"),
+            dbc.Label("Dataset", html_for=DATASET_ID, className="fw-semibold"),
+            dbc.RadioItems(id=DATASET_ID, options=dataset_options(Path(settings.data_dir)), value=DEFAULT_DATASET,
+                           className="mb-3"),
+            dbc.Row([
+                dbc.Col([
+                    dbc.Label("Epochs", html_for=EPOCHS_ID, className="fw-semibold"),
+                    dbc.Input(id=EPOCHS_ID, type="number", min=1, step=1,
+                              placeholder=f"profile's ({PROFILES[DEFAULT_PROFILE].epochs})"),
+                ], width=5),
+                dbc.Col(dbc.Button("Train", id=TRAIN_ID, color="primary", n_clicks=0, className="w-100"),
+                        width=4, className="ms-auto d-flex align-items-end"),
+            ], className="g-2"),
+            html.P(["A run is named ", html.Code("MODEL-PROFILE-DATASET"), "; training one that exists resumes it "
+                    "(or keeps it when complete)."], className="small text-muted mt-2 mb-0"),
+        ]),
+    ], className="h-100")
+
+
+def analyse_card(runs: Sequence[Mapping[str, Any]], analysed: set[str], chosen: Sequence[str]) -> dbc.Card:
+    if runs:
+        body: Any = html.Div(
+            dbc.Checklist(id=RUNS_ID, options=run_options(runs, analysed), value=list(chosen)),
+            className="cnncmp-job-runs mb-3", style={"maxHeight": "22rem", "overflowY": "auto"})
+    else:
+        body = html.Div([
+            html.P("No runs yet: train some on the left; they appear here when training finishes.",
+                   className="text-muted"),
+            dbc.Checklist(id=RUNS_ID, options=[], value=[]),
+        ])
+    return dbc.Card([
+        dbc.CardHeader(html.H4("Analyse runs", className="mb-0")),
+        dbc.CardBody([
+            html.P("Computes and caches what the pages show: statistics, neuron clusters, edges and CKA, for the "
+                   "final weights and every snapshot.", className="small text-muted"),
+            body,
+            dbc.Button("Analyse", id=ANALYSE_ID, color="primary", n_clicks=0),
+        ]),
+    ], className="h-100")
+
+
+def progress_card() -> dbc.Card:
+    return dbc.Card([
+        dbc.CardHeader(html.Div([
+            html.H4("Progress", className="mb-0 me-auto"),
+            html.Span(id=CANCEL_NOTE_ID, className="text-muted small me-3"),
+            dbc.Button("Stop", id=CANCEL_ID, color="danger", outline=True, n_clicks=0, disabled=True,
+                       title="Stop after the current epoch or analysis step; start the same job again to resume"),
+        ], className="d-flex align-items-center")),
+        dbc.CardBody([
+            html.Div("No job started yet.", id=STEP_ID, className="fs-5 mb-2"),
+            dbc.Progress(id=BAR_ID, value=0, label="", style={"height": "1.6rem"}, className="mb-3 fs-6"),
+            html.Div(id=STATUS_ID),
+            html.Details([
+                html.Summary("Log", className="fw-semibold"),
+                html.Pre(id=LOG_ID, className="cnncmp-job-log small bg-light border rounded p-2 mt-2 mb-0",
+                         style={"maxHeight": "18rem", "overflowY": "auto", "whiteSpace": "pre-wrap"}),
+            ], open=True),
+        ]),
+    ], className="mb-4")
+
+
+def layout(run: Any = None, **_other_query: Any) -> html.Div:
+    """The page for ``/jobs?run=a,b`` (those runs ticked for analysis); other parameters are ignored."""
+    settings = current_settings()
+    runs_dir = Path(settings.runs_dir)
+    heading = html.Div([
+        html.H2("Jobs", className="mb-0"),
+        html.P("Train models of the family or analyse runs without a terminal. The work runs in the background: "
+               "follow it here, stop it, and start it again to resume.", className="text-muted mb-3"),
+    ])
+    try:
+        runs = read_runs(runs_dir)
+        choice = parse_run_choice(run, [str(r["name"]) for r in runs if r.get("status") != "broken"])
+        chosen_rows = [r for r in runs if r["name"] in choice.names]
+        return html.Div([
+            heading,
+            dcc.Location(id=URL_ID, refresh=False),
+            dcc.Store(id=TOKEN_ID, data=uuid.uuid4().hex),  # names this page's job for its Stop button
+            choice_message(choice, runs_dir),
+            html.Div(components.dataset_banner(chosen_rows), id=BANNER_ID),
+            dbc.Row([
+                dbc.Col(train_card(settings), lg=6, className="mb-4"),
+                dbc.Col(analyse_card(runs, analysed_runs(runs, settings), choice.names), lg=6, className="mb-4"),
+            ]),
+            progress_card(),
+        ])
+    except Exception:  # noqa: BLE001 - a page shows a message, never a 500
+        log.exception("jobs page failed for run=%r", run)
+        return html.Div([heading, components.message(
+            ["The runs folder ", html.Code(str(runs_dir)), " could not be read; the server log has the details."],
+            kind="danger", title="The jobs page could not be built", id="jobs-page-error")])
+
+
+def register_callbacks(app: dash.Dash) -> None:
+    """The job (a background callback), its Stop button, the profile help and the URL."""
+
+    @app.callback(
+        Output(STATUS_ID, "children"),
+        Output(RUNS_ID, "options"),
+        Output(RUNS_ID, "value"),
+        Input(TRAIN_ID, "n_clicks"),
+        Input(ANALYSE_ID, "n_clicks"),
+        State(MODELS_ID, "value"),
+        State(PROFILE_ID, "value"),
+        State(DATASET_ID, "value"),
+        State(EPOCHS_ID, "value"),
+        State(RUNS_ID, "value"),
+        State(TOKEN_ID, "data"),
+        background=True,
+        interval=POLL_MS,
+        progress=[Output(BAR_ID, "value"), Output(BAR_ID, "label"), Output(STEP_ID, "children"),
+                  Output(LOG_ID, "children")],
+        running=[
+            (Output(TRAIN_ID, "disabled"), True, False),
+            (Output(ANALYSE_ID, "disabled"), True, False),
+            (Output(CANCEL_ID, "disabled"), False, True),
+            (Output(BAR_ID, "animated"), True, False),
+            (Output(BAR_ID, "striped"), True, False),
+        ],
+        prevent_initial_call=True,
+    )
+    def run_job(set_progress, _train_clicks, _analyse_clicks, models, profile, dataset, epochs, runs, token):
+        # Runs in the job's process; the settings are those of the app that served the click.
+        settings = current_settings()
+        kind = "train" if ctx.triggered_id == TRAIN_ID else "analyze"
+        form = JobForm(tuple(models or ()), profile or DEFAULT_PROFILE, dataset or DEFAULT_DATASET, epochs,
+                       tuple(runs or ()))
+        try:
+            flags = stop_flags(settings)
+            flags.clear(token)
+            cancelled = lambda: flags.requested(token)  # noqa: E731
+        except Exception as exc:  # noqa: BLE001 - no stop flags: the job still runs, only Stop is lost
+            log.warning("stop flags unavailable: %s", exc)
+            cancelled = lambda: False  # noqa: E731
+        return tuple(execute_job(kind, form, settings, set_progress, cancelled))
+
+    @app.callback(
+        Output(CANCEL_NOTE_ID, "children"),
+        Input(CANCEL_ID, "n_clicks"),
+        State(TOKEN_ID, "data"),
+        prevent_initial_call=True,
+    )
+    def request_stop(_clicks, token):
+        try:
+            stop_flags(current_settings()).request(str(token))
+        except Exception as exc:  # noqa: BLE001
+            log.exception("stop request failed")
+            return f"Could not ask the job to stop: {exc}"
+        return "Stopping after the current epoch or analysis step…"
+
+    @app.callback(
+        Output(PROFILE_HELP_ID, "children"),
+        Output(EPOCHS_ID, "placeholder"),
+        Input(PROFILE_ID, "value"),
+        prevent_initial_call=True,
+    )
+    def show_profile(profile):
+        chosen = PROFILES.get(profile)
+        return describe_profile(profile), f"profile's ({chosen.epochs})" if chosen else ""
+
+    @app.callback(
+        Output(URL_ID, "search"),
+        Output(BANNER_ID, "children"),
+        Input(RUNS_ID, "value"),
+        prevent_initial_call=True,
+    )
+    def show_chosen_runs(chosen):
+        names = [name for name in (chosen or []) if isinstance(name, str)]
+        try:
+            rows = [r for r in read_runs(current_settings().runs_dir) if r["name"] in names]
+        except Exception:  # noqa: BLE001
+            log.exception("jobs: cannot read runs for the banner")
+            return runs_search(names), no_update
+        return runs_search(names), components.dataset_banner(rows)
