@@ -321,6 +321,21 @@ class RunAnalyzer:
                 "rows": stats_a["layer_names"], "columns": stats_b["layer_names"],
                 "n_images": int(stats_a["gram/0"].shape[0]), "debiased": debiased}
 
+    def layer_clusters(self, run: str) -> Result:
+        """CNNVis' layer clusters: consecutive layers grouped by stage and by representation similarity.
+
+        ``stage``: the layers between two halving pools share a map size (the FC layers form the
+        last stage). ``similar``: the same number of contiguous groups, chosen to maximise the
+        within-group CKA (``group_layers_by_similarity``).
+        """
+        from .clustering import group_layers_by_similarity
+
+        stats = self.statistics(run)
+        stages = _stages(self.model(run))
+        cka = self.cka(run)["matrix"]
+        similar = group_layers_by_similarity(cka, max(stages) + 1)
+        return {"layer_names": stats["layer_names"], "stage": stages, "similar": similar}
+
     # -- per image ----------------------------------------------------------------------------------
     def image(self, run: str, index: int) -> tuple[torch.Tensor, int]:
         images, labels = self.evaluation_images(run)
@@ -442,11 +457,13 @@ class RunAnalyzer:
         stats = self.statistics(run)
         clusters = self.clusters(run)
         edges = self.edges(run)
+        groups = self.layer_clusters(run)
         layers = []
         for index, name in enumerate(stats["layer_names"]):
             metric, fraction = clusters["metrics"][index], edges["fractions"][index]
             layers.append({
                 "name": name, "kind": stats["layer_kinds"][index],
+                "stage": groups["stage"][index], "layer_cluster": groups["similar"][index],
                 "relative_depth": stats["relative_depth"][index], "n_neurons": metric["n_neurons"],
                 "n_clusters": metric["n_clusters"],
                 "mean_within_cluster_similarity": metric["mean_within_cluster_similarity"],
@@ -464,6 +481,17 @@ class RunAnalyzer:
             "per_class_error": dict(zip(stats["class_names"], stats["per_class_error"].tolist())),
             "layers": layers, "anomalies": self.health(run), "params": self.params.to_dict(),
         })
+
+
+def _stages(model: FamilyCNN) -> list[int]:
+    """Stage of each analysable layer: the number of halving pools before it (FC layers come after all)."""
+    stages, stage = {}, 0
+    for name, module in model.features.named_children():
+        if isinstance(module, torch.nn.MaxPool2d) and module.stride in (2, (2, 2)):
+            stage += 1
+        else:
+            stages[name] = stage
+    return [stages.get(layer.name, stage) for layer in model.analysable_layers()]
 
 
 def _first_layer_edges(layer) -> np.ndarray:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,6 +26,8 @@ import dash
 from dash.background_callback.managers import BaseBackgroundCallbackManager
 
 from app.config import Settings
+
+log = logging.getLogger(__name__)
 
 REDIS_URL_ENV = "REDIS_URL"
 JOBS_FOLDER = "jobs"
@@ -62,11 +65,21 @@ def make_manager(settings: Settings, environ: Mapping[str, str] | None = None) -
     url = redis_url(environ)
     if url:
         return celery_manager(url)
+    return dash.DiskcacheManager(_local_store(Path(settings.cache_dir)))
+
+
+def _local_store(cache_dir: Path) -> Any:
+    """The diskcache of ``<cache_dir>/jobs``; a temporary one (with a warning) when that cannot be created,
+    so a read-only cache folder costs the Jobs page its history, not the whole app its start."""
     import diskcache
 
-    folder = jobs_dir(settings)
-    folder.mkdir(parents=True, exist_ok=True)
-    return dash.DiskcacheManager(diskcache.Cache(str(folder)))
+    folder = cache_dir / JOBS_FOLDER
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return diskcache.Cache(str(folder))
+    except OSError as exc:
+        log.warning("job store %s unusable (%s); using a temporary folder", folder, exc)
+        return diskcache.Cache()
 
 
 def celery_manager(url: str) -> BaseBackgroundCallbackManager:
@@ -121,11 +134,7 @@ def _stop_flags(cache_dir: str, url: str) -> StopFlags:
     if url:
         redis = _require("redis", "sharing stop requests with Celery workers")
         return StopFlags(redis.Redis.from_url(url))
-    import diskcache
-
-    folder = Path(cache_dir) / JOBS_FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
-    return StopFlags(diskcache.Cache(str(folder)))
+    return StopFlags(_local_store(Path(cache_dir)))
 
 
 def stop_flags(settings: Settings, environ: Mapping[str, str] | None = None) -> StopFlags:

@@ -59,6 +59,7 @@ LOG_ID = "jobs-log"
 CANCEL_ID = "jobs-cancel"
 CANCEL_NOTE_ID = "jobs-cancel-note"
 STATUS_ID = "jobs-status"
+RUNS_HINT_ID = "jobs-runs-hint"
 
 DEFAULT_PROFILE = "demo"
 DEFAULT_DATASET = "auto"
@@ -211,11 +212,12 @@ class JobForm(NamedTuple):
 
 
 class JobOutcome(NamedTuple):
-    """What a finished job shows: the message, the refreshed analysis list and the runs ticked in it."""
+    """What a finished job shows: the message, the refreshed analysis list, the runs ticked in it, its hint."""
 
     status: Any
     options: list[dict[str, Any]]
     value: list[str]
+    hint: str
 
 
 def progress_reporter(send: Callable[[tuple], None], lines: int = LOG_LINES,
@@ -254,7 +256,8 @@ def outcome_message(result: Mapping[str, Any]) -> dbc.Alert:
             body.append(html.Ul([html.Li([html.Code(name), f": {why}"]) for name, why in failed.items()],
                                 className="mb-1"))
     if runs:
-        body.append(html.P(["Compare them on the ", dcc.Link("Overview", href=f"/?models={','.join(runs)}"), "."],
+        body.append(html.P(["Compare them on the ",
+                            dcc.Link("Overview", href=f"/?models={','.join(runs)}", className="alert-link"), "."],
                            className="mb-0"))
     kind = "warning" if stopped or failed else "success"
     if result.get("status") == "failed":
@@ -293,7 +296,7 @@ def execute_job(kind: str, form: JobForm, settings: Settings, send: Callable[[tu
     runs = read_runs(settings.runs_dir)
     names = {str(r["name"]) for r in runs}
     return JobOutcome(status, run_options(runs, analysed_runs(runs, settings)),
-                      [name for name in chosen if name in names])
+                      [name for name in chosen if name in names], runs_hint(runs))
 
 
 # -- the page --------------------------------------------------------------------------------------
@@ -326,17 +329,16 @@ def train_card(settings: Settings) -> dbc.Card:
     ], className="h-100")
 
 
+def runs_hint(runs: Sequence[Mapping[str, Any]]) -> str:
+    """What the analysis list says above an empty list (nothing once there are runs)."""
+    return "" if runs else "No runs yet: train some on the left; they appear here when training finishes."
+
+
 def analyse_card(runs: Sequence[Mapping[str, Any]], analysed: set[str], chosen: Sequence[str]) -> dbc.Card:
-    if runs:
-        body: Any = html.Div(
-            dbc.Checklist(id=RUNS_ID, options=run_options(runs, analysed), value=list(chosen)),
-            className="cnncmp-job-runs mb-3", style={"maxHeight": "22rem", "overflowY": "auto"})
-    else:
-        body = html.Div([
-            html.P("No runs yet: train some on the left; they appear here when training finishes.",
-                   className="text-muted"),
-            dbc.Checklist(id=RUNS_ID, options=[], value=[]),
-        ])
+    body = html.Div([
+        html.P(runs_hint(runs), id=RUNS_HINT_ID, className="text-muted mb-2"),
+        dbc.Checklist(id=RUNS_ID, options=run_options(runs, analysed), value=list(chosen)),
+    ], className="cnncmp-job-runs mb-3", style={"maxHeight": "22rem", "overflowY": "auto"})
     return dbc.Card([
         dbc.CardHeader(html.H4("Analyse runs", className="mb-0")),
         dbc.CardBody([
@@ -362,7 +364,7 @@ def progress_card() -> dbc.Card:
             html.Div(id=STATUS_ID),
             html.Details([
                 html.Summary("Log", className="fw-semibold"),
-                html.Pre(id=LOG_ID, className="cnncmp-job-log small bg-light border rounded p-2 mt-2 mb-0",
+                html.Pre("The steps of a job appear here.", id=LOG_ID, className="cnncmp-job-log small bg-light border rounded p-2 mt-2 mb-0",
                          style={"maxHeight": "18rem", "overflowY": "auto", "whiteSpace": "pre-wrap"}),
             ], open=True),
         ]),
@@ -408,6 +410,7 @@ def register_callbacks(app: dash.Dash) -> None:
         Output(STATUS_ID, "children"),
         Output(RUNS_ID, "options"),
         Output(RUNS_ID, "value"),
+        Output(RUNS_HINT_ID, "children"),
         Input(TRAIN_ID, "n_clicks"),
         Input(ANALYSE_ID, "n_clicks"),
         State(MODELS_ID, "value"),
@@ -426,6 +429,7 @@ def register_callbacks(app: dash.Dash) -> None:
             (Output(CANCEL_ID, "disabled"), False, True),
             (Output(BAR_ID, "animated"), True, False),
             (Output(BAR_ID, "striped"), True, False),
+            (Output(CANCEL_NOTE_ID, "children"), "", ""),  # a new job starts unstopped
         ],
         prevent_initial_call=True,
     )

@@ -41,7 +41,7 @@ def test_text_form_round_trips():
 
 
 @pytest.mark.parametrize("text", ["m12", "x1.2", "m-1.2", "m01.2", "m1.2-", "-m1.2", "m1.2--s1", "s1.2.3",
-                                  "M1.2", "m1.2 ", "m1234567.1", "j1,0", "s1.20"])
+                                  "M1.2", "m1.2 ", "m1234567.1", "j1,0"])
 def test_malformed_logs_are_refused(text):
     with pytest.raises(EditError):
         parse_edits(text)

@@ -186,3 +186,11 @@ def test_cli_analyze_is_idempotent_and_report_prints_json(analysed_runs, tmp_pat
     report = json.loads(capsys.readouterr().out)
     assert report["run"] == RUN and len(report["layers"]) == 12
     assert main(["report", "--run", "../etc", "--json", *args]) == 2
+
+
+def test_layer_clusters_by_stage_and_similarity(analyzer):
+    groups = analyzer.layer_clusters(RUN)
+    # BaseCNN: conv1-2 | conv3-4 | conv5-7 | conv8-10 | fc1-2
+    assert groups["stage"] == [0, 0, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4]
+    assert groups["similar"] == sorted(groups["similar"]) and len(set(groups["similar"])) == 5
+    assert analyzer.report(RUN)["layers"][4]["stage"] == 2

@@ -1,0 +1,384 @@
+"""The explorer page: its parsing and figure functions, the parts its callbacks build, then the page in Chromium."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import shutil
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import dash
+import numpy as np
+import plotly.utils
+import pytest
+import torch
+from PIL import Image
+
+# app.main first: it builds the module-level app, which registers the pages that the imports below reuse.
+from app.main import create_app
+from app.config import Settings
+from app.pages import explorer
+
+QUICK_RUNS = ("base-quick-synthetic", "shallow-quick-synthetic")
+COLOURS = {"a": "#111111", "b": "#222222"}
+
+pytestmark = pytest.mark.filterwarnings("ignore:HTTPResponse.getheader:DeprecationWarning")
+
+
+def text_of(component) -> str:
+    return json.dumps(component, cls=plotly.utils.PlotlyJSONEncoder, ensure_ascii=False)
+
+
+@pytest.fixture
+def explorer_app(analysed_runs, tmp_path) -> dash.Dash:
+    """An app on the analysed quick runs, with its own copy of the cache (occlusion maps are written to it)."""
+    runs_dir, cache_dir = analysed_runs
+    return create_app(Settings(runs_dir=runs_dir, cache_dir=shutil.copytree(cache_dir, tmp_path / "cache")))
+
+
+# -- the URL ---------------------------------------------------------------------------------------
+def test_parse_query_defaults_and_good_values():
+    assert explorer.parse_query() == explorer.ExplorerQuery()
+    query = explorer.parse_query(image="12", layer="0.5", size="4", stride="2")
+    assert (query.image, query.depth, query.layer_name, query.size, query.stride, query.problems) == \
+        (12, 0.5, None, 4, 2, ())
+    named = explorer.parse_query(layer="conv3", image=["1", "3"])
+    assert named.layer_name == "conv3" and named.image == 3 and not named.problems
+
+
+@pytest.mark.parametrize(("query", "words"), [
+    ({"image": "-1"}, "image=-1"), ({"image": "abc"}, "image=abc"), ({"image": "1.5"}, "image=1.5"),
+    ({"layer": "1.5"}, "layer=1.5"), ({"layer": "../../etc"}, "layer=../../etc"), ({"layer": "nan"}, "layer=nan"),
+    ({"size": "5"}, "size=5"), ({"stride": "0"}, "stride=0"), ({"stride": "x"}, "stride=x"),
+])
+def test_parse_query_refuses_bad_values_with_a_reason(query, words):
+    parsed = explorer.parse_query(**query)
+    assert len(parsed.problems) == 1 and words in parsed.problems[0]
+    assert (parsed.image, parsed.depth, parsed.size, parsed.stride) == \
+        (0, explorer.DEFAULT_DEPTH, explorer.DEFAULT_SIZE, explorer.DEFAULT_STRIDE)
+
+
+def test_search_round_trips_through_parse_query():
+    search = explorer.explorer_search(["base+aug", "deep_x2.0"], 7, 0.75, 12, 8)
+    values = {k: v[0] for k, v in parse_qs(urlparse(search).query).items()}
+    assert values["models"] == "base+aug,deep_x2.0"
+    query = explorer.parse_query(values["image"], values["layer"], values["size"], values["stride"])
+    assert (query.image, query.depth, query.size, query.stride, query.problems) == (7, 0.75, 12, 8, ())
+
+
+# -- activation-map mosaics ------------------------------------------------------------------------
+def test_tiling_and_neuron_at_find_the_clicked_map():
+    tile = explorer.tiling(5, 4, 4)  # 5 maps of 4×4: 2 rows of 3 with a 1-pixel gap
+    assert (tile.columns, tile.rows, tile.gap) == (2, 3, 1) or (tile.columns, tile.rows, tile.gap) == (3, 2, 1)
+    step = tile.width + tile.gap
+    assert explorer.neuron_at(tile, 0, 0) == 0
+    assert explorer.neuron_at(tile, step + 3, 2) == 1
+    assert explorer.neuron_at(tile, 4, 0) is None  # the gap
+    assert explorer.neuron_at(tile, 0, step) == tile.columns
+    assert explorer.neuron_at(tile, (tile.columns - 1) * step, (tile.rows - 1) * step) in (None, 4)
+    assert explorer.neuron_at(tile, -1, 0) is None and explorer.neuron_at(tile, "x", 0) is None
+    assert explorer.neuron_at(tile, 99, 0) is None
+
+
+def test_mosaic_scales_by_layer_or_by_neuron():
+    maps = np.zeros((3, 2, 2))
+    maps[0] = 1.0
+    maps[1, 0, 0] = 4.0
+    by_layer, raw, tile = explorer.mosaic(maps, 10, "layer")
+    assert tile.count == 3 and by_layer.shape == tile.shape()
+    assert np.nanmax(by_layer) == 1.0 and by_layer[0, 0] == 0.25  # neuron 0 is weak next to neuron 1
+    by_neuron, _, _ = explorer.mosaic(maps, 10, "neuron")
+    assert by_neuron[0, 0] == 1.0  # each map fills the scale
+    assert np.isnan(by_layer).sum() == by_layer.size - 12  # only the gaps (and the empty slot) are blank
+    assert np.nanmax(raw) == 4.0
+    fc, _, fc_tile = explorer.mosaic(np.arange(10.0), 4, "layer")
+    assert fc_tile.count == 4 and (fc_tile.height, fc_tile.width, fc_tile.gap) == (1, 1, 0)
+    assert np.nanmax(fc) == 3 / 9  # scaled by the largest unit of the whole layer, shown or not
+
+
+def test_nearest_layer_prefers_the_shallower_on_a_tie():
+    layers = [("conv1", 0.0), ("conv2", 0.5), ("fc", 1.0)]
+    assert explorer.nearest_layer(layers, 0.2) == ("conv1", 0.0)
+    assert explorer.nearest_layer(layers, 0.25) == ("conv1", 0.0)
+    assert explorer.nearest_layer(layers, 0.9) == ("fc", 1.0)
+    with pytest.raises(ValueError):
+        explorer.nearest_layer([], 0.5)
+
+
+def test_maps_figure_puts_one_mosaic_per_run_with_the_run_colour():
+    panels = [explorer.MapsPanel("a", "conv2", 0.25, np.random.rand(8, 4, 4)),
+              explorer.MapsPanel("b", "fc1", 0.9, np.random.rand(20))]
+    figure, geometry = explorer.maps_figure(panels, 4, "neuron", COLOURS, "Activation maps · synthetic")
+    assert [t.name for t in figure.data] == ["a", "b"]
+    assert [g["run"] for g in geometry] == ["a", "b"] and geometry[0]["count"] == 4 and geometry[1]["height"] == 1
+    assert "a" in figure.layout.annotations[0].text and figure.layout.annotations[0].font.color == COLOURS["a"]
+    assert "4 of 8" in figure.layout.annotations[0].text
+    assert figure.layout.coloraxis.cmin == 0 and "each neuron" in figure.layout.coloraxis.colorbar.title.text
+    assert figure.layout.yaxis.autorange == "reversed" and figure.layout.yaxis2.scaleanchor == "x2"
+    signed, _ = explorer.maps_figure([explorer.MapsPanel("a", "fc2", 1.0, np.array([-2.0, 1.0]))], 8, "layer",
+                                     COLOURS, "t")
+    assert signed.layout.coloraxis.cmin == -1  # logits go negative: a diverging scale
+    empty, nothing = explorer.maps_figure([], 8, "layer", COLOURS, "t")
+    assert not empty.data and nothing == [] and "pick a run" in empty.layout.annotations[0].text
+
+
+def test_probabilities_figure_marks_the_true_class():
+    figure = explorer.probabilities_figure([("a", np.array([0.1, 0.9]), ["cat", "dog"]),
+                                            ("b", np.array([0.6, 0.4]), ["cat", "dog"])], 1, COLOURS, "P")
+    assert [t.marker.color for t in figure.data] == [COLOURS["a"], COLOURS["b"]]
+    assert list(figure.layout.xaxis.ticktext) == ["cat", "<b>dog ✓</b>"]
+    upload = explorer.probabilities_figure([("a", np.array([0.1, 0.9]), ["cat", "dog"])], None, COLOURS, "P")
+    assert list(upload.layout.xaxis.ticktext) == ["cat", "dog"]
+
+
+def test_occlusion_figure_writes_the_top_label_when_readable():
+    result = {"correct_probability": np.array([[0.9, 0.2], [0.5, 0.7]]), "top_label": np.array([[1, 0], [1, 1]]),
+              "tops": np.array([0, 16]), "lefts": np.array([0, 16]), "size": np.array(16),
+              "clean_probability": np.array(0.95)}
+    figure = explorer.occlusion_figure([explorer.OcclusionPanel("a", result, 1, ["cat", "dog"])], "true class",
+                                       COLOURS, "Occlusion")
+    trace = figure.data[0]
+    assert list(trace.x) == [8, 24] and list(trace.y) == [8, 24]
+    assert trace.text[0][1] == "cat" and trace.customdata[0][0] == "dog"
+    assert "P(dog) unoccluded 95%" in figure.layout.annotations[0].text
+    assert figure.layout.coloraxis.cmax == 1
+
+
+def test_patches_figure_draws_the_receptive_field_boxes():
+    patches = [{"image": 3, "label": 0, "value": 2.5, "box": (0, 4, 10, 14)},
+               {"image": 8, "label": 1, "value": 1.5, "box": (20, 20, 32, 32)}]
+    images = [np.zeros((3, 32, 32), dtype=np.uint8)] * 2
+    figure = explorer.patches_figure("a", "conv2", 5, patches, images, ["cat", "dog"], "#123456", "Top")
+    assert len(figure.data) == 2 and figure.data[0].z.shape == (32, 32, 3)
+    shape = figure.layout.shapes[0]
+    assert (shape.x0, shape.x1, shape.y0, shape.y1) == (3.5, 13.5, -0.5, 9.5)
+    assert "neuron 5" in figure.layout.title.text
+
+
+def test_thumbnail_strip_shows_truth_and_wrong_predictions_in_red():
+    images = torch.zeros((3, 3, 32, 32), dtype=torch.uint8)
+    strip = explorer.thumbnail_strip(images, [0, 1, 1], [10, 11, 12], ["cat", "dog"],
+                                     {"a": np.array([0] * 10 + [0, 0, 1]), "b": None}, 11, COLOURS)
+    text = text_of(strip)
+    assert '"index": 11' in text and "data:image/png;base64," in text
+    assert "a predicts cat (wrong)" in text and "text-danger" in text and "not analysed yet" in text
+    assert text.count("3px solid") == 1  # the chosen image is outlined
+    assert explorer.strip_range(25, 30) == range(20, 30) and explorer.strip_range(3, 360) == range(0, 20)
+
+
+def test_png_data_url_round_trips():
+    image = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
+    url = explorer.png_data_url(image)
+    decoded = np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
+    assert np.array_equal(decoded, image.permute(1, 2, 0).numpy())
+
+
+# -- the parts the callbacks build, on the analysed quick runs ----------------------------------------
+def test_maps_parts_compare_both_runs_at_one_depth(explorer_app):
+    with explorer_app.server.app_context():
+        maps, probabilities, geometry, messages = explorer.maps_parts(list(QUICK_RUNS), 3, 1.0, "all", "layer", None)
+    assert [g["run"] for g in geometry] == list(QUICK_RUNS) and not messages
+    assert {g["layer"] for g in geometry} == {"fc2"}  # depth 1 is the output layer of both
+    assert "test image 3" in maps.layout.title.text and "not CIFAR-10" in maps.layout.title.text
+    assert [t.name for t in probabilities.data] == list(QUICK_RUNS)
+    assert all(abs(sum(t.y) - 1) < 1e-4 for t in probabilities.data)
+
+
+def test_occlusion_and_strip_parts(explorer_app):
+    with explorer_app.server.app_context():
+        figure, messages = explorer.occlusion_parts(list(QUICK_RUNS), 2, 8, 8, None)
+        banner, strip, subject = explorer.strip_parts(list(QUICK_RUNS), 2, None)
+    assert len(figure.data) == 2 and np.asarray(figure.data[0].z).shape == (4, 4) and not messages
+    assert "8 px square every 8 px" in figure.layout.title.text
+    text = text_of(strip)
+    assert "Test images 0–19" in text and all(run in text for run in QUICK_RUNS)
+    assert "Test image 2" in text_of(subject) and "synthetic" in text_of(banner)
+
+
+def test_an_upload_is_compared_by_every_run(explorer_app):
+    from analysis.uploads import image_to_text
+
+    stored = {"image": image_to_text(torch.full((3, 32, 32), 128, dtype=torch.uint8)), "name": "grey.png"}
+    with explorer_app.server.app_context():
+        maps, _, geometry, _ = explorer.maps_parts(list(QUICK_RUNS), 0, 0.0, "16", "neuron", stored)
+        occlusion, _ = explorer.occlusion_parts(list(QUICK_RUNS), 0, 16, 8, stored)
+        _, _, subject = explorer.strip_parts(list(QUICK_RUNS), 0, stored)
+    assert "uploaded grey.png" in maps.layout.title.text and len(geometry) == 2
+    assert "run's top class" in occlusion.layout.title.text
+    assert "Uploaded" in text_of(subject) and "Back to the test images" in text_of(subject)
+
+
+def test_bad_image_numbers_and_no_runs_raise_page_errors(explorer_app):
+    with explorer_app.server.app_context():
+        with pytest.raises(ValueError, match="no test image 9999"):
+            explorer.maps_parts(list(QUICK_RUNS), 9999, 0.5, "16", "layer", None)
+        with pytest.raises(ValueError, match="Pick at least one run"):
+            explorer.occlusion_parts([], 0, 8, 4, None)
+
+
+def test_patches_parts_from_a_click(explorer_app):
+    with explorer_app.server.app_context():
+        _, _, geometry, _ = explorer.maps_parts(["shallow-quick-synthetic"], 0, 0.0, "all", "layer", None)
+        graph = explorer.patches_parts({"points": [{"curveNumber": 0, "x": 0, "y": 0}]}, geometry)
+        gap = explorer.patches_parts({"points": [{"curveNumber": 0, "x": geometry[0]["width"], "y": 0}]}, geometry)
+    text = text_of(graph)
+    assert explorer.PATCHES_GRAPH_ID in text and "neuron 0" in text
+    assert gap is dash.no_update
+
+
+def test_patches_of_an_unanalysed_run_link_to_jobs(analysed_runs, tmp_path):
+    runs_dir, _ = analysed_runs
+    app = create_app(Settings(runs_dir=runs_dir, cache_dir=tmp_path / "empty-cache"))
+    geometry = [{"run": QUICK_RUNS[0], "layer": "conv1", "count": 4, "columns": 2, "height": 32, "width": 32,
+                 "gap": 4}]
+    with app.server.app_context():
+        message = text_of(explorer.patches_parts({"points": [{"curveNumber": 0, "x": 1, "y": 1}]}, geometry))
+        # Maps and occlusion need no cached analysis: one image's forward passes are done on demand.
+        maps, _, _, _ = explorer.maps_parts([QUICK_RUNS[0]], 0, 0.5, "16", "layer", None)
+    assert "not analysed yet" in message and explorer.JOBS_PATH in message
+    assert len(maps.data) == 1
+
+
+# -- the page function -----------------------------------------------------------------------------
+def render(app: dash.Dash, **query) -> str:
+    with app.server.app_context():
+        return text_of(explorer.layout(**query))
+
+
+def test_layout_reports_every_bad_value(explorer_app):
+    text = render(explorer_app, models="nope", image="99999", layer="conv99", size="3", stride="x", other="1")
+    assert explorer.QUERY_MESSAGE_ID in text and explorer.LINK_MESSAGE_ID in text
+    for words in ("image=99999 is past the last test image", "layer=conv99 is not a layer", "size=3", "stride=x"):
+        assert words in text
+
+
+def test_layout_resolves_a_layer_name_to_its_depth(explorer_app):
+    text = render(explorer_app, models=QUICK_RUNS[1], layer="fc2", size="16")
+    assert explorer.QUERY_MESSAGE_ID not in text
+    page = None
+    with explorer_app.server.app_context():
+        page = explorer.layout(models=QUICK_RUNS[1], layer="fc2")
+    slider = next(c for c in _walk(page) if getattr(c, "id", None) == explorer.LAYER_ID)
+    assert slider.value == 1.0
+
+
+def _walk(component):
+    yield component
+    children = getattr(component, "children", None)
+    if isinstance(children, (list, tuple)):
+        for child in children:
+            yield from _walk(child)
+    elif children is not None and hasattr(children, "to_plotly_json"):
+        yield from _walk(children)
+
+
+def test_layout_of_an_empty_runs_folder(tmp_path):
+    assert "Nothing to explore" in render(create_app(Settings(runs_dir=tmp_path / "none")))
+
+
+# -- in the browser --------------------------------------------------------------------------------
+MAPS = f"#{explorer.MAPS_GRAPH_ID} .js-plotly-plot"
+
+
+def plot_title(dash_duo, selector: str) -> str:
+    return dash_duo.driver.execute_script(
+        "const g = document.querySelector(arguments[0]); return g && g.layout && g.layout.title "
+        "? g.layout.title.text : '';", selector)
+
+
+def wait_for_title(dash_duo, selector: str, words: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while words not in plot_title(dash_duo, selector):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{selector} title is {plot_title(dash_duo, selector)!r}, expected {words!r}")
+        time.sleep(0.1)
+
+
+def query_of(dash_duo) -> dict[str, list[str]]:
+    return parse_qs(urlparse(dash_duo.driver.current_url).query)
+
+
+def test_page_loads_draws_and_steps_through_images(dash_duo, explorer_app):
+    dash_duo.start_server(explorer_app, "/explorer")
+    dash_duo.driver.get(dash_duo.server_url + "/explorer")
+    wait_for_title(dash_duo, MAPS, "test image 0")
+    for graph in (explorer.PROBABILITIES_GRAPH_ID, explorer.OCCLUSION_GRAPH_ID):
+        wait_for_title(dash_duo, f"#{graph} .js-plotly-plot", "test image 0")
+    dash_duo.wait_for_contains_text(f"#{explorer.BANNER_ID}", "synthetic")
+    assert len(dash_duo.find_elements(f"#{explorer.STRIP_ID} img")) == 20
+    traces = dash_duo.driver.execute_script("return document.querySelector(arguments[0]).data.map(t => t.name);", MAPS)
+    assert traces == list(QUICK_RUNS)
+    dash_duo.find_element(f"#{explorer.NEXT_ID}").click()  # the main control: another image
+    wait_for_title(dash_duo, MAPS, "test image 1")
+    wait_for_title(dash_duo, f"#{explorer.OCCLUSION_GRAPH_ID} .js-plotly-plot", "test image 1")
+    assert query_of(dash_duo)["image"] == ["1"]
+    dash_duo.find_element(f"#{explorer.STRIP_ID} button[title='test image 7']").click()
+    wait_for_title(dash_duo, MAPS, "test image 7")
+    dash_duo.wait_for_contains_text(f"#{explorer.SUBJECT_ID}", "Test image 7")
+    assert dash_duo.get_logs() == [], "the browser console logged errors"
+
+
+def test_clicking_a_neuron_shows_its_top_images(dash_duo, explorer_app):
+    dash_duo.start_server(explorer_app)
+    dash_duo.driver.get(dash_duo.server_url + "/explorer?models=base-quick-synthetic&layer=0")
+    wait_for_title(dash_duo, MAPS, "test image 0")
+    # A real click on the first map: plotly turns it into clickData, the callback into the top images.
+    dash_duo.driver.execute_script("""
+        const gd = document.querySelector(arguments[0]);
+        const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+        const box = gd.querySelector('.nsewdrag').getBoundingClientRect();
+        const x = box.left + xa.d2p(1), y = box.top + ya.d2p(1);
+        for (const type of ['mousemove', 'mousedown', 'mouseup', 'click']) {
+            gd.querySelector('.nsewdrag').dispatchEvent(new MouseEvent(type, {clientX: x, clientY: y, bubbles: true}));
+        }""", MAPS)
+    wait_for_title(dash_duo, f"#{explorer.PATCHES_GRAPH_ID} .js-plotly-plot", "neuron 0")
+    images = dash_duo.driver.execute_script(
+        "return document.querySelector(arguments[0]).data.length;", f"#{explorer.PATCHES_GRAPH_ID} .js-plotly-plot")
+    assert images >= 1
+    assert dash_duo.get_logs() == []
+
+
+def test_a_link_restores_the_view(dash_duo, explorer_app):
+    dash_duo.start_server(explorer_app)
+    dash_duo.driver.get(dash_duo.server_url + "/explorer?models=shallow-quick-synthetic&image=7&layer=1&size=4&stride=2")
+    wait_for_title(dash_duo, MAPS, "test image 7")
+    wait_for_title(dash_duo, f"#{explorer.OCCLUSION_GRAPH_ID} .js-plotly-plot", "4 px square every 2 px")
+    names = dash_duo.driver.execute_script("return document.querySelector(arguments[0]).data.map(t => t.name);", MAPS)
+    assert names == ["shallow-quick-synthetic"]
+    subplot = dash_duo.driver.execute_script(
+        "return document.querySelector(arguments[0]).layout.annotations[0].text;", MAPS)
+    assert "fc2" in subplot and "depth 1.00" in subplot
+    assert dash_duo.find_element(f"#{explorer.IMAGE_ID}").get_attribute("value") == "7"
+    assert dash_duo.get_logs() == []
+
+
+def test_a_bad_link_shows_the_message_and_defaults(dash_duo, explorer_app):
+    dash_duo.start_server(explorer_app)
+    dash_duo.driver.get(dash_duo.server_url + "/explorer?models=../../etc&image=abc&layer=../x&size=5")
+    dash_duo.wait_for_contains_text(f"#{explorer.QUERY_MESSAGE_ID}", "image=abc")
+    dash_duo.wait_for_contains_text(f"#{explorer.QUERY_MESSAGE_ID}", "size=5")
+    dash_duo.wait_for_contains_text(f"#{explorer.LINK_MESSAGE_ID}", "../../etc")
+    wait_for_title(dash_duo, MAPS, "test image 0")
+    assert dash_duo.get_logs() == []
+
+
+def test_uploads_are_checked_and_shown(dash_duo, explorer_app, tmp_path):
+    good, bad = tmp_path / "red.png", tmp_path / "anim.gif"
+    Image.new("RGB", (100, 60), (220, 20, 20)).save(good)
+    Image.new("RGB", (10, 10)).save(bad)
+    dash_duo.start_server(explorer_app)
+    dash_duo.driver.get(dash_duo.server_url + "/explorer")
+    wait_for_title(dash_duo, MAPS, "test image 0")
+    dash_duo.find_element(f"#{explorer.UPLOAD_ID} input[type=file]").send_keys(str(bad))
+    dash_duo.wait_for_contains_text(f"#{explorer.UPLOAD_MESSAGE_ID}", "not a PNG or JPEG")
+    dash_duo.find_element(f"#{explorer.UPLOAD_ID} input[type=file]").send_keys(str(good))
+    wait_for_title(dash_duo, MAPS, "uploaded red.png")
+    wait_for_title(dash_duo, f"#{explorer.OCCLUSION_GRAPH_ID} .js-plotly-plot", "run's top class")
+    dash_duo.wait_for_contains_text(f"#{explorer.SUBJECT_ID}", "Uploaded")
+    assert dash_duo.find_element(f"#{explorer.UPLOAD_MESSAGE_ID}").text == ""
+    dash_duo.find_element(f"#{explorer.SUBJECT_ID} button").click()  # back to the test images
+    wait_for_title(dash_duo, MAPS, "test image 0")
+    assert dash_duo.get_logs() == []
