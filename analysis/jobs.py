@@ -20,7 +20,7 @@ from .cache import AnalysisCache
 from .checkpoints import CheckpointError
 from .datasets import DATASET_NAMES, DatasetError, load_dataset
 from .pipeline import AnalysisError, AnalysisParams, RunAnalyzer
-from .profiles import PROFILES, TrainingProfile, get_profile
+from .profiles import TrainingProfile, get_profile
 from .runs import BrokenRunError, RunNameError, RunNotFoundError, RunStore, check_run_name
 from .training import RunConflictError, Trainer, TrainingEvent, default_run_name
 
@@ -190,21 +190,6 @@ def train_job(
 
 
 # -- analysis --------------------------------------------------------------------------------------
-def analysis_steps(analyzer: RunAnalyzer, run: str, snapshots: bool = True) -> list[tuple[str, Callable[[], Any]]]:
-    """The cached computations of :meth:`RunAnalyzer.analyze` for ``run``, as labelled steps in its order."""
-    steps: list[tuple[str, Callable[[], Any]]] = []
-    for epoch in [None, *(analyzer.store.snapshot_epochs(run) if snapshots else [])]:
-        where = "final weights" if epoch is None else f"epoch {epoch}"
-        steps += [
-            (f"statistics ({where})", lambda e=epoch: analyzer.statistics(run, e)),
-            (f"train errors ({where})", lambda e=epoch: analyzer.train_errors(run, e)),
-            (f"neuron clusters ({where})", lambda e=epoch: analyzer.clusters(run, e)),
-            (f"edges ({where})", lambda e=epoch: analyzer.edges(run, e)),
-        ]
-    steps.append(("CKA within the model", lambda: analyzer.cka(run)))
-    return steps
-
-
 def analyze_job(
     runs_dir: str | Path, cache_dir: str | Path, runs: Sequence[str], data_dir: str | Path | None, *,
     report: Report = _no_report, cancelled: Cancelled = _never, snapshots: bool = True,
@@ -230,7 +215,7 @@ def analyze_job(
                 break
             report(index / len(names), f"{name}: run {index + 1} of {len(names)}")
             try:
-                steps = analysis_steps(analyzer, name, snapshots)
+                steps = analyzer.steps(name, snapshots)
                 for number, (label, step) in enumerate(steps):
                     if cancelled():
                         status = "stopped"
@@ -239,16 +224,13 @@ def analyze_job(
                     step()
                 if status == "stopped":
                     break
-                # Everything is cached now, so this only confirms that nothing analyze() needs is missing.
-                counts = analyzer.analyze(name, snapshots=snapshots)
             except RUN_ERRORS as exc:
                 failed[name] = str(exc)
                 report((index + 1) / len(names), f"{name}: failed: {exc}")
                 log.warning("analysis of %s failed: %s", name, exc)
                 continue
             done.append(name)
-            report((index + 1) / len(names), f"{name}: analysed" + (f" ({counts['misses']} computed late)"
-                                                                    if counts["misses"] else ""))
+            report((index + 1) / len(names), f"{name}: analysed")
     finally:
         analyzer.cache.close()
 

@@ -440,15 +440,25 @@ class RunAnalyzer:
         return rows
 
     # -- whole runs ---------------------------------------------------------------------------------
+    def steps(self, run: str, snapshots: bool = True) -> list[tuple[str, Callable[[], Any]]]:
+        """Every cached computation a page may ask for, as labelled steps (a job shows and stops between them)."""
+        steps: list[tuple[str, Callable[[], Any]]] = []
+        for epoch in [None, *(self.store.snapshot_epochs(run) if snapshots else [])]:
+            where = "final weights" if epoch is None else f"epoch {epoch}"
+            steps += [
+                (f"statistics ({where})", lambda e=epoch: self.statistics(run, e)),
+                (f"train errors ({where})", lambda e=epoch: self.train_errors(run, e)),
+                (f"neuron clusters ({where})", lambda e=epoch: self.clusters(run, e)),
+                (f"edges ({where})", lambda e=epoch: self.edges(run, e)),
+            ]
+        steps.append(("CKA within the model", lambda: self.cka(run)))
+        return steps
+
     def analyze(self, run: str, snapshots: bool = True) -> dict[str, int]:
         """Compute and cache everything a page may ask for; returns cache hits and misses of this call."""
         hits, misses = self.cache.hits, self.cache.misses
-        for epoch in [None, *(self.store.snapshot_epochs(run) if snapshots else [])]:
-            self.statistics(run, epoch)
-            self.train_errors(run, epoch)
-            self.clusters(run, epoch)
-            self.edges(run, epoch)
-        self.cka(run)
+        for _label, step in self.steps(run, snapshots):
+            step()
         return {"hits": self.cache.hits - hits, "misses": self.cache.misses - misses}
 
     def report(self, run: str) -> dict[str, Any]:

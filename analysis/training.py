@@ -35,8 +35,15 @@ CHECKPOINT_FORMAT = 1
 PROBE_IMAGES = 256  # fixed images on which dead ReLU units are counted each epoch
 
 
+STOP_CHECK_STEPS = 10  # steps between checks of a stop request inside an epoch
+
+
 class RunConflictError(ValueError):
     """A run of that name exists with a different configuration."""
+
+
+class _StopRequested(Exception):
+    """Raised inside an epoch when a stop was requested; the last checkpoint stays the resume point."""
 
 
 @dataclass
@@ -168,10 +175,7 @@ class Trainer:
         try:
             for epoch in range(start_epoch + 1, profile.epochs + 1):
                 if self.should_stop and self.should_stop():
-                    meta["status"] = "stopped"
-                    self.store.write_meta(run_name, meta)
-                    self._emit(run_name, epoch - 1, None, "stopped")
-                    return meta
+                    raise _StopRequested
                 started = time.perf_counter()
                 fit_loss, fit_error, grad_norms = self._train_epoch(
                     model, optimizer, train_images, train_labels, normalization, device, precision,
@@ -210,6 +214,12 @@ class Trainer:
                 bar.update(1)
                 bar.set_postfix(test_error=f"{row['test_error']:.3f}", img_s=f"{row['images_per_s']:.0f}")
                 self._emit(run_name, epoch, row, "training")
+        except _StopRequested:
+            # The partial epoch is dropped: resuming restarts it from the last checkpoint.
+            meta["status"] = "stopped"
+            self.store.write_meta(run_name, meta)
+            self._emit(run_name, meta["epochs_done"], None, "stopped")
+            return meta
         finally:
             bar.close()
 
@@ -244,6 +254,8 @@ class Trainer:
         wrong = torch.zeros((), device=device)
         model.train()
         for step_in_epoch in range(steps_per_epoch):
+            if self.should_stop and step_in_epoch and step_in_epoch % STOP_CHECK_STEPS == 0 and self.should_stop():
+                raise _StopRequested
             index = order[step_in_epoch * profile.batch_size:(step_in_epoch + 1) * profile.batch_size]
             batch = images[index]
             if profile.augment:

@@ -79,6 +79,7 @@ NODE_FONT = 18
 EDGE_MIN_WIDTH = 1.5
 EDGE_MAX_WIDTH = 14.0
 LABEL_GAP = 30
+CYTO_FONT = "Lato, Helvetica, Arial, sans-serif"  # cytoscape refuses quoted family names ('Helvetica Neue')
 LABEL_WIDTH = 120  # the row labels left of the clusters ("conv10 / 47 % positive")
 #: Width the graph box usually gets (the page container at xxl, less the card's padding), to size its height.
 EXPECTED_BOX_WIDTH = 1270
@@ -254,19 +255,18 @@ def graph_elements(data: RunEdges, depth: Sequence[float], threshold: float) -> 
 
 def stylesheet() -> list[dict[str, Any]]:
     """Cytoscape styles: grey cluster boxes, green/red edges whose width is in the edge data."""
-    font = components.FIGURE_FONT["family"]
     return [
         {"selector": "node.cluster", "style": {
             "shape": "round-rectangle", "width": NODE_WIDTH, "height": "data(height)",
             "background-color": "#f1f3f5", "border-width": 1.5, "border-color": "#495057",
             "label": "data(label)", "text-valign": "center", "text-halign": "center",
-            "font-size": NODE_FONT, "font-family": font, "color": "#212529"}},
+            "font-size": NODE_FONT, "font-family": CYTO_FONT, "color": "#212529"}},
         {"selector": "node.cluster:selected", "style": {
             "border-width": 4, "border-color": "#2c3e50", "background-color": "#d0ebff"}},
         {"selector": "node.layer-label", "style": {
             "width": 1, "height": 1, "background-opacity": 0, "border-width": 0, "label": "data(label)",
             "text-halign": "left", "text-valign": "center", "text-wrap": "wrap", "text-justification": "right",
-            "font-size": NODE_FONT, "font-weight": "bold", "font-family": font, "color": "#495057", "events": "no"}},
+            "font-size": NODE_FONT, "font-weight": "bold", "font-family": CYTO_FONT, "color": "#495057", "events": "no"}},
         {"selector": "edge", "style": {
             "width": "data(width)", "curve-style": "bezier", "control-point-step-size": 14, "opacity": 0.7}},
         {"selector": "edge.positive", "style": {"line-color": POSITIVE_COLOUR}},

@@ -376,7 +376,7 @@ def nearest_layer(layers: Sequence[tuple[str, float]], depth: float) -> tuple[st
     """The layer whose relative depth is nearest ``depth`` (the shallower one on a tie)."""
     if not layers:
         raise ValueError("the model has no analysable layers")
-    return min(layers, key=lambda layer: (abs(layer[1] - depth), layer[1]))
+    return min(layers, key=lambda layer: (round(abs(layer[1] - depth), 9), layer[1]))
 
 
 def _grid(n: int) -> tuple[int, int]:
@@ -555,8 +555,9 @@ def patches_figure(run: str, layer: str, neuron: int, patches: Sequence[Mapping[
         template="plotly_white", font=components.FIGURE_FONT,
         title={"text": f"{title}<br><span style='font-size:14px;color:{colour}'>{run} · {layer} · neuron {neuron}: "
                        f"its top {len(patches)} test images, the box is the receptive field of its strongest "
-                       "response</span>", "x": 0.01, "xanchor": "left"},
-        height=300, margin={"l": 10, "r": 10, "t": 110, "b": 10},
+                       "response</span>", "x": 0.01, "xanchor": "left", "yref": "container", "y": 0.97,
+               "yanchor": "top"},
+        height=340, margin={"l": 10, "r": 10, "t": 140, "b": 10},
     )
     return figure
 
@@ -710,9 +711,9 @@ def layout(models: Any = None, image: Any = None, layer: Any = None, size: Any =
         occlusion_row = html.Div([
             _label("Occluder"),
             html.Span("size", className="me-1 text-muted"),
-            dcc.Dropdown(id=SIZE_ID, options=[{"label": f"{s} px", "value": s} for s in SIZE_CHOICES],
-                         value=query.size, clearable=False, searchable=False, style={"width": "6.5rem"},
-                         className="me-3"),
+            html.Div(dcc.Dropdown(id=SIZE_ID, options=[{"label": f"{s} px", "value": s} for s in SIZE_CHOICES],
+                                  value=query.size, clearable=False, searchable=False, style={"width": "6.5rem"}),
+                     className="me-3"),
             html.Span("stride", className="me-1 text-muted"),
             dcc.Dropdown(id=STRIDE_ID, options=[{"label": f"{s} px", "value": s} for s in STRIDE_CHOICES],
                          value=query.stride, clearable=False, searchable=False, style={"width": "6.5rem"}),

@@ -221,47 +221,61 @@ class JobOutcome(NamedTuple):
 
 
 def progress_reporter(send: Callable[[tuple], None], lines: int = LOG_LINES,
-                      clock: Callable[[], dt.datetime] = dt.datetime.now) -> Callable[[float, str], None]:
-    """A ``report(fraction, text)`` for the jobs that sends (bar value, bar label, step, log) to the page."""
+                      clock: Callable[[], dt.datetime] = dt.datetime.now) -> Callable[[float | None, str], None]:
+    """A ``report(fraction, text)`` for the jobs that sends (bar value, bar label, step, log) to the page;
+    a ``None`` fraction leaves the bar where it was."""
     log_lines: deque[str] = deque(maxlen=lines)
+    last = [0.0]
 
-    def report(fraction: float, text: str) -> None:
-        fraction = min(1.0, max(0.0, float(fraction)))
+    def report(fraction: float | None, text: str) -> None:
+        fraction = last[0] if fraction is None else min(1.0, max(0.0, float(fraction)))
+        last[0] = fraction
         log_lines.append(f"{clock():%H:%M:%S}  {text}")
         send((round(100 * fraction, 1), f"{100 * fraction:.0f} %", text, "\n".join(log_lines)))
 
     return report
 
 
+def _code_list(names: Sequence[str]) -> list[Any]:
+    pieces: list[Any] = []
+    for index, name in enumerate(names):
+        pieces += [", "] if index else []
+        pieces.append(html.Code(name))
+    return pieces
+
+
 def outcome_message(result: Mapping[str, Any]) -> dbc.Alert:
-    """The message for a job's result dict (see :mod:`analysis.jobs`), with links to look at the runs."""
+    """The message for a job's result dict (see :mod:`analysis.jobs`), with a link to compare the runs."""
     runs = list(result.get("runs") or [])
     stopped = result.get("status") == "stopped"
     failed = result.get("failed") or {}
-    body: list[Any] = [html.P(result.get("message", ""), className="mb-1")]
+    kind = "danger" if result.get("status") == "failed" else "warning" if stopped or failed else "success"
+    body: list[Any] = []
     if result.get("kind") == "train":
         title = "Training stopped" if stopped else "Training finished"
         rows = [html.Li([html.Code(r["name"]), f": {r.get('status')}, epoch {r.get('epochs_done')}/"
                          f"{r.get('epochs_planned')}, test error {components.percent(r.get('test_error'))}"])
                 for r in result.get("results") or []]
-        if rows:
-            body.append(html.Ul(rows, className="mb-1"))
+        if stopped:
+            body.append(html.P("Stopped after the last finished epoch: start the same training again to resume.",
+                               className="mb-1"))
+        body.append(html.Ul(rows, className="mb-1") if rows else html.P("Nothing was trained.", className="mb-1"))
         if runs and not stopped:
             body.append(html.P("They are ticked under “Analyse runs”: analyse them to see their insides.",
-                               className="mb-0"))
+                               className="mb-1"))
     else:
-        title = ("Analysis stopped" if stopped else "Analysis failed" if result.get("status") == "failed"
-                 else "Analysis finished")
+        title = {"stopped": "Analysis stopped", "failed": "Analysis failed"}.get(str(result.get("status")),
+                                                                                   "Analysis finished")
+        if stopped:
+            body.append(html.P("Stopped; finished analyses stay cached, so starting again goes on where it stopped.",
+                               className="mb-1"))
+        body.append(html.P(["Analysed: ", *_code_list(runs)] if runs else "No run was analysed.", className="mb-1"))
         if failed:
-            body.append(html.Ul([html.Li([html.Code(name), f": {why}"]) for name, why in failed.items()],
-                                className="mb-1"))
+            body.append(html.Ul([html.Li([html.Code(name), f" could not be analysed: {why}"])
+                                 for name, why in failed.items()], className="mb-1"))
     if runs:
-        body.append(html.P(["Compare them on the ",
-                            dcc.Link("Overview", href=f"/?models={','.join(runs)}", className="alert-link"), "."],
-                           className="mb-0"))
-    kind = "warning" if stopped or failed else "success"
-    if result.get("status") == "failed":
-        kind = "danger"
+        link = dcc.Link("Overview", href=f"/?models={','.join(runs)}", className=f"text-{kind}-emphasis fw-bold")
+        body.append(html.P(["Compare them on the ", link, "."], className="mb-0"))
     return components.message(body, kind=kind, title=title, id="jobs-outcome")
 
 
@@ -291,12 +305,16 @@ def execute_job(kind: str, form: JobForm, settings: Settings, send: Callable[[tu
     except Exception as exc:  # noqa: BLE001 - a job shows its error, never a 500
         if not isinstance(exc, JOB_ERRORS):
             log.exception("%s job failed for %r", kind, form)
-        report(0.0, f"failed: {exc}")
+        report(None, f"failed: {exc}")
         status = error_message(exc, kind)
-    runs = read_runs(settings.runs_dir)
-    names = {str(r["name"]) for r in runs}
-    return JobOutcome(status, run_options(runs, analysed_runs(runs, settings)),
-                      [name for name in chosen if name in names], runs_hint(runs))
+    try:
+        runs = read_runs(settings.runs_dir)
+        names = {str(r["name"]) for r in runs}
+        return JobOutcome(status, run_options(runs, analysed_runs(runs, settings)),
+                          [name for name in chosen if name in names], runs_hint(runs))
+    except Exception:  # noqa: BLE001 - the job's own message matters more than a refreshed list
+        log.exception("cannot refresh the runs list after the %s job", kind)
+        return JobOutcome(status, no_update, no_update, no_update)
 
 
 # -- the page --------------------------------------------------------------------------------------
@@ -364,7 +382,8 @@ def progress_card() -> dbc.Card:
             html.Div(id=STATUS_ID),
             html.Details([
                 html.Summary("Log", className="fw-semibold"),
-                html.Pre("The steps of a job appear here.", id=LOG_ID, className="cnncmp-job-log small bg-light border rounded p-2 mt-2 mb-0",
+                html.Pre("The steps of a job appear here.", id=LOG_ID,
+                         className="cnncmp-job-log small bg-light border rounded p-2 mt-2 mb-0",
                          style={"maxHeight": "18rem", "overflowY": "auto", "whiteSpace": "pre-wrap"}),
             ], open=True),
         ]),
@@ -434,7 +453,10 @@ def register_callbacks(app: dash.Dash) -> None:
         prevent_initial_call=True,
     )
     def run_job(set_progress, _train_clicks, _analyse_clicks, models, profile, dataset, epochs, runs, token):
-        # Runs in the job's process; the settings are those of the app that served the click.
+        # This body runs in the job's process. DiskcacheManager forks the process serving the click, and
+        # Flask's app context (a context variable) comes along, so current_settings() are that app's; a
+        # Celery worker has none and reads the environment. Not a closure over `app`: Dash keys a
+        # background function by its source and outputs, so every app in a process runs the last one made.
         settings = current_settings()
         kind = "train" if ctx.triggered_id == TRAIN_ID else "analyze"
         form = JobForm(tuple(models or ()), profile or DEFAULT_PROFILE, dataset or DEFAULT_DATASET, epochs,

@@ -409,9 +409,9 @@ def cluster_matrix_figure(view: LayerView, scale: ColourScale, features: Collect
         ), row=row, col=2)
         top = cluster == first_matrix
         figure.update_xaxes(side="top", showticklabels=top, ticks="", tickangle=-90 if longest > 2 else 0,
-                            tickfont={"size": 11}, type="category", row=row, col=1)
+                            tickfont={"size": 10}, type="category", dtick=1, row=row, col=1)
         figure.update_xaxes(side="top", showticklabels=top, ticks="", tickfont={"size": 12}, type="category",
-                            fixedrange=True, row=row, col=2)
+                            categoryarray=["≈"], range=[-0.5, 0.5], fixedrange=True, row=row, col=2)
         for col in (1, 2):
             figure.update_yaxes(autorange="reversed", showticklabels=False, ticks="", showgrid=False,
                                 zeroline=False, row=row, col=col)
@@ -422,17 +422,17 @@ def cluster_matrix_figure(view: LayerView, scale: ColourScale, features: Collect
         axis = figure.get_subplot(cluster + 1, 1).yaxis.plotly_name.replace("axis", "")
         figure.add_annotation(text=f"C{cluster}", xref="paper", yref=f"{axis} domain", x=0, y=0.5,
                               xanchor="right", xshift=-4, showarrow=False, font={"size": 12, "color": "#495057"})
-    top_px = 30 + (int(6.5 * min(longest, 14)) if longest > 2 else 16)
+    top_px = 40 + (int(6.5 * min(longest, 14)) if longest > 2 else 16)  # title, subtitle, class names
     figure.update_layout(
         template="plotly_white", font=components.FIGURE_FONT,
-        title={"text": f"{view.run} · {view.layer}" + (f"<br><sup>{subtitle}</sup>" if subtitle else ""),
-               "x": 0.02, "xanchor": "left", "y": 0.995, "yanchor": "top", "font": {"size": 13}},
+        title={"text": f"{view.run} · {view.layer}", "subtitle": {"text": subtitle, "font": {"size": 10}},
+               "x": 0.01, "xanchor": "left", "y": 0.99, "yanchor": "top", "font": {"size": 12}},
         coloraxis={"colorscale": scale.colorscale, "cmin": scale.zmin, "cmax": scale.zmax,
                    "colorbar": {"orientation": "h", "thickness": 8, "len": 1.0, "x": 0.5, "xanchor": "center",
                                 "y": 0, "yanchor": "top", "ypad": 4, "tickfont": {"size": 10},
                                 "title": {"text": "response", "side": "right", "font": {"size": 11}}}},
-        margin={"l": 30, "r": 6, "t": top_px + 28, "b": 44},
-        height=plot_px + top_px + 28 + 44, showlegend=False, hovermode="closest",
+        margin={"l": 30, "r": 6, "t": top_px, "b": 44},
+        height=plot_px + top_px + 44, showlegend=False, hovermode="closest",
         plot_bgcolor="white",
     )
     return figure
@@ -554,30 +554,29 @@ def run_panel(data: PanelData, colour: str, depth: float | None, features: Colle
               mosaic_problem: str | None = None) -> dbc.Card:
     """One run's card: name, the layer taken, the per-cluster switches and its matrix (or why not)."""
     run = data.shown.run
-    header = [html.Div([_swatch(colour), html.Span(run, className="fw-semibold text-truncate", title=run)],
+    header = [html.Div([_swatch(colour), html.Span(run, className="fw-semibold text-break lh-sm", title=run)],
                        className="d-flex align-items-center")]
     if data.view is None:
         body = [problem_message(run, data.problem)]
     else:
         view = data.view
         taken = f"{view.layer} · depth {view.depth:.2f}"
-        if depth is not None and abs(view.depth - depth) > 0.005:
-            taken += f" (nearest to {depth:.2f})"
+        why = "the layer chosen by name" if depth is None else f"this run's layer nearest depth {depth:.2f}"
         facts = f"{len(view.row_order)} neurons · {view.n_clusters} clusters"
         badge = dbc.Badge(f"edited ({len(parse_edits(view.edits))})", color="warning", text_color="dark",
                           className="ms-1") if view.edits else None
-        header += [html.Div(taken, className="small", title="the layer of this run nearest the chosen depth"),
+        header += [html.Div(taken, className="small fw-semibold", title=why),
                    html.Div([facts, badge], className="small text-muted")]
         matrix_id = {"type": MATRIX_TYPE, "run": run}
-        switch = dbc.Checklist(
+        switch = dcc.Checklist(
             id={"type": FEATURES_TYPE, "run": run},
             options=[{"label": f"C{c}", "value": c} for c in range(view.n_clusters)],
             value=sorted(c for c in features if c < view.n_clusters), inline=True,
-            inputClassName="btn-check", labelClassName="btn btn-outline-secondary btn-sm py-0 px-1 mb-1",
-            labelCheckedClassName="active", className="cnncmp-cluster-switch",
+            labelStyle={"marginRight": "0.55rem", "whiteSpace": "nowrap"}, inputStyle={"marginRight": "0.2rem"},
+            className="d-inline small",
         )
         body = [
-            html.Div([html.Span("Features of ", className="small text-muted me-1"), switch],
+            html.Div([html.Div("Learned features of", className="small text-muted"), switch],
                      title="Switch a cluster between its matrix and its learned features (the top image "
                            "patch of each of its neurons)"),
             html.Div(mosaic_problem, className="small text-warning-emphasis") if mosaic_problem else None,
@@ -737,7 +736,7 @@ def initial_state(query: Mapping[str, Any], runs: Sequence[Mapping[str, Any]],
                                 "showing the layer nearest the depth instead.")
             elif item.layers is not None:
                 state["layer"] = layer
-                state["depth"] = item.layers.depths[item.layers.names.index(layer)]
+                state["depth"] = round(item.layers.depths[item.layers.names.index(layer)], 3)
     if query.get("edits") is not None:
         try:
             edits = parse_edits_value(query["edits"])

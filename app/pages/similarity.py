@@ -45,7 +45,10 @@ FIGURES_ID = "similarity-figures"
 WITHIN_A_ID = "similarity-within-a"
 WITHIN_B_ID = "similarity-within-b"
 ACROSS_ID = "similarity-across"
-NO_RUN = ""  # the B choice "none": only run A's own heatmap
+NO_RUN = ""  # the B choice "none": only run A's own heatmap (``b=`` in the URL)
+# The B picker's value for "none": dbc.Select keeps "" for its hidden placeholder option, and
+# parentheses cannot occur in a run name.
+NONE_OPTION = "(none)"
 
 COLOURSCALE = "Viridis"
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -223,8 +226,8 @@ def controls(runs: Sequence[Mapping[str, Any]], choice: Choice) -> dbc.Row:
         dbc.Col([dbc.Label("Run A (rows)", html_for=RUN_A_ID, className="fw-semibold"),
                  dbc.Select(id=RUN_A_ID, options=options, value=choice.a)], md=4),
         dbc.Col([dbc.Label("Run B (columns)", html_for=RUN_B_ID, className="fw-semibold"),
-                 dbc.Select(id=RUN_B_ID, options=[{"label": "— none: run A alone —", "value": NO_RUN}, *options],
-                            value=choice.b)], md=4),
+                 dbc.Select(id=RUN_B_ID, options=[{"label": "— none: run A alone —", "value": NONE_OPTION}, *options],
+                            value=choice.b or NONE_OPTION)], md=4),
         dbc.Col([dbc.Label("Estimator", html_for=DEBIASED_ID, className="fw-semibold"),
                  dbc.Switch(id=DEBIASED_ID, label="debiased (unbiased HSIC; fairer with few images)",
                             value=choice.debiased)], md=4, className="d-flex flex-column"),
@@ -283,8 +286,8 @@ def register_callbacks(app: dash.Dash) -> None:
         settings = current_settings()
         try:
             runs = read_runs(Path(settings.runs_dir))
-            choice = parse_choice(run_a, run_b if run_b is not None else NO_RUN, "1" if debiased else "0",
-                                  [str(r["name"]) for r in runs])
+            run_b = NO_RUN if run_b in (None, NONE_OPTION) else run_b
+            choice = parse_choice(run_a, run_b, "1" if debiased else "0", [str(r["name"]) for r in runs])
             parts = similarity_parts(runs, choice, analyzer(settings))
             return parts.banner, parts.figures, similarity_search(choice.a, choice.b, choice.debiased), None
         except Exception:  # noqa: BLE001

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,16 @@ def test_training_is_deterministic(tmp_path):
     wa = torch.load(tmp_path / "a" / a["name"] / "model.pt", weights_only=True)
     wb = torch.load(tmp_path / "b" / b["name"] / "model.pt", weights_only=True)
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_stop_inside_an_epoch_drops_only_that_epoch(tmp_path):
+    dataset = quick_dataset()
+    store = RunStore(tmp_path)
+    profile = replace(get_profile("quick").with_epochs(2), batch_size=16)  # 32 steps per epoch
+    checks = iter([False, False, False, True])  # epoch 1 start, then mid-epoch checks
+    meta = Trainer(store, profile, device="cpu", progress=False, should_stop=lambda: next(checks, True)).fit(
+        "shallow", dataset, "r")
+    assert meta["status"] == "stopped" and meta["epochs_done"] == 0
+    assert store.read_history("r") == [] and not (tmp_path / "r" / "last.pt").exists()
+    done = Trainer(store, profile, device="cpu", progress=False).fit("shallow", dataset, "r")
+    assert done["status"] == "complete" and [r["epoch"] for r in store.read_history("r")] == [1, 2]

@@ -1,0 +1,228 @@
+"""The evolution page: epochs in the URL, its figures on hand-made rows and on the quick runs, then in Chromium."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from urllib.parse import parse_qs, urlparse
+
+import dash
+import numpy as np
+import plotly.utils
+import pytest
+from selenium.webdriver.common.keys import Keys
+
+# app.main first: it builds the module-level app, which registers the pages that the imports below reuse.
+from app.main import create_app
+from app.config import Settings
+from app.pages import evolution
+
+QUICK_RUNS = ("base-quick-synthetic", "shallow-quick-synthetic")
+COLOURS = {"a": "#111111", "b": "#222222"}
+
+pytestmark = pytest.mark.filterwarnings("ignore:HTTPResponse.getheader:DeprecationWarning")
+
+
+def text_of(component) -> str:
+    return json.dumps(component, cls=plotly.utils.PlotlyJSONEncoder, ensure_ascii=False)
+
+
+@pytest.fixture
+def evolution_app(analysed_runs, tmp_path) -> dash.Dash:
+    runs_dir, cache_dir = analysed_runs
+    return create_app(Settings(runs_dir=runs_dir, cache_dir=shutil.copytree(cache_dir, tmp_path / "cache")))
+
+
+def history(epochs: int, dead: float = 0.0) -> list[dict]:
+    return [{"epoch": e, "train_error": 0.5 / e, "test_error": 0.6 / e,
+             "health": {"conv1": {"dead_fraction": 0.0, "grad_norm": 10.0 ** -e, "weight_norm": 2.0},
+                        "fc1": {"dead_fraction": dead, "grad_norm": 1.0, "weight_norm": 3.0}}}
+            for e in range(1, epochs + 1)]
+
+
+def snapshot(epoch: int, duplicates: list[float], positive: list[float]) -> dict:
+    return {"epoch": epoch, "layers": ["conv1", "fc1"], "near_duplicate_fraction": duplicates,
+            "positive_edge_fraction": positive, "train_error": None, "test_error": None}
+
+
+# -- the URL ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("value", "expected"), [(None, (None, None)), ("3", (3, None)), (["1", "7"], (7, None))])
+def test_parse_epoch_accepts_whole_numbers(value, expected):
+    assert evolution.parse_epoch(value) == expected
+
+
+@pytest.mark.parametrize("value", ["-1", "two", "1.5", "", "../3"])
+def test_parse_epoch_refuses_the_rest(value):
+    epoch, problem = evolution.parse_epoch(value)
+    assert epoch is None and f"epoch={value}" in problem
+
+
+def test_choose_epoch_snaps_to_a_snapshot_and_says_so():
+    assert evolution.choose_epoch([1, 3, 7], None) == (7, None)
+    assert evolution.choose_epoch([1, 3, 7], 3) == (3, None)
+    chosen, problem = evolution.choose_epoch([1, 3, 7], 5)
+    assert chosen == 3 and "epoch=5 has no snapshot" in problem and "showing epoch 3" in problem
+    assert evolution.choose_epoch([], 4) == (None, None)
+    assert evolution.nearest_snapshot([1, 11], 100) == 11
+
+
+def test_search_round_trips():
+    search = evolution.evolution_search(["base+aug", "deep"], 7)
+    query = parse_qs(urlparse(search).query)
+    assert query == {"models": ["base+aug,deep"], "epoch": ["7"]}
+    assert evolution.evolution_search(["a"], None) == "?models=a"
+
+
+# -- the figures -----------------------------------------------------------------------------------
+def test_over_training_figure_has_errors_and_snapshot_means_per_run():
+    histories = {"a": history(3), "b": history(2)}
+    evolutions = {"a": [snapshot(1, [0.2, 0.4], [0.5, 0.7]), snapshot(3, [0.0, 0.2], [0.4, 0.6])]}
+    figure = evolution.over_training_figure(histories, evolutions, COLOURS, 3, "Over training · synthetic")
+    errors = [t for t in figure.data if t.xaxis == "x"]
+    assert len(errors) == 4 and {t.line.dash for t in errors} == {"solid", "dash"}
+    duplicates = next(t for t in figure.data if t.xaxis == "x2")
+    assert list(duplicates.x) == [1, 3] and list(duplicates.y) == pytest.approx([0.3, 0.1])
+    positive = next(t for t in figure.data if t.xaxis == "x3")
+    assert list(positive.y) == pytest.approx([0.6, 0.5]) and positive.line.color == COLOURS["a"]
+    assert sum(1 for t in figure.data if t.showlegend) == 2  # one legend entry per run
+    assert len(figure.layout.shapes) == 3 and all(s.x0 == 3 for s in figure.layout.shapes)
+    assert "synthetic" in figure.layout.title.text
+    assert "Pick at least one run" in evolution.over_training_figure({}, {}, COLOURS, None, "t").layout.annotations[0].text
+
+
+def test_per_layer_figure_places_layers_by_relative_depth():
+    figure = evolution.per_layer_figure({"a": snapshot(3, [0.1, None], [0.5, 0.25])}, {"a": [0.0, 1.0]}, COLOURS, "t")
+    duplicates, positive = figure.data
+    assert list(duplicates.x) == [0.0, 1.0] and list(duplicates.y) == [0.1, None]
+    assert list(positive.customdata) == ["conv1", "fc1"] and "epoch 3" in positive.name
+    assert figure.layout.xaxis.title.text.startswith("relative depth")
+    fallback = evolution.per_layer_figure({"b": {**snapshot(1, [0, 0, 0], [0, 0, 0]),
+                                                 "layers": ["x", "y", "z"]}}, {}, COLOURS, "t")
+    assert list(fallback.data[0].x) == [0.0, 0.5, 1.0]
+    assert not evolution.per_layer_figure({}, {}, COLOURS, "t").data
+
+
+def test_health_matrix_and_figure():
+    rows = history(3, dead=0.75)
+    rows.insert(1, {"epoch": 99})  # a row without health figures is skipped
+    layers, epochs, z = evolution.health_matrix(rows, "dead_fraction")
+    assert layers == ["conv1", "fc1"] and epochs == [1, 2, 3] and z.shape == (2, 3) and z[1, 0] == 0.75
+    figure = evolution.health_figure({"a": history(3, 0.75), "b": history(2)}, "dead_fraction", COLOURS, 2, "Health")
+    assert [t.name for t in figure.data] == ["a", "b"]
+    assert figure.layout.coloraxis.cmax == 1 and figure.layout.yaxis.autorange == "reversed"
+    assert len(figure.layout.shapes) == 2  # the chosen epoch boxed in both runs
+    grads = evolution.health_figure({"a": history(3)}, "grad_norm", COLOURS, None, "Health")
+    assert np.nanmin(np.asarray(grads.data[0].z, dtype=float)) == pytest.approx(-3)  # log10 colours
+    assert grads.layout.coloraxis.colorbar.ticktext[0] == "1e-3"
+    assert grads.data[0].customdata[0][0] == pytest.approx(0.1)  # raw values in the hover
+    assert "No training-health records" in evolution.health_figure({"a": [{"epoch": 1}]}, "dead_fraction",
+                                                                   COLOURS, None, "t").layout.annotations[0].text
+
+
+def test_anomaly_list_orders_by_severity_with_badges():
+    found = {"a": [{"severity": "info", "epoch": 4, "layer": None, "message": "test error stopped falling"},
+                   {"severity": "error", "epoch": 2, "layer": "conv1", "message": "gradient norms explode"}],
+             "b": [], "c": ValueError("line 3 is not JSON")}
+    text = text_of(evolution.anomaly_list(found, COLOURS))
+    assert text.index("gradient norms explode") < text.index("test error stopped falling")
+    assert '"color": "danger"' in text and '"color": "info"' in text and "(epoch 2, conv1)" in text
+    assert "no anomaly flagged" in text and "line 3 is not JSON" in text
+
+
+# -- the parts the callback builds, on the analysed quick runs ----------------------------------------
+def test_evolution_parts_on_the_quick_runs(evolution_app):
+    with evolution_app.server.app_context():
+        parts = evolution.evolution_parts(list(QUICK_RUNS), 1, "grad_norm")
+    assert not parts.messages
+    assert {t.legendgroup for t in parts.training.data} == set(QUICK_RUNS)
+    assert {t.name for t in parts.layers.data} == {f"{run} (epoch 1)" for run in QUICK_RUNS}
+    assert [t.name for t in parts.health.data] == list(QUICK_RUNS)
+    assert "gradient norm" in parts.health.layout.title.text and "not CIFAR-10" in parts.health.layout.title.text
+    assert all(run in text_of(parts.anomalies) for run in QUICK_RUNS)
+
+
+def test_unanalysed_runs_still_show_their_health(analysed_runs, tmp_path):
+    runs_dir, _ = analysed_runs
+    app = create_app(Settings(runs_dir=runs_dir, cache_dir=tmp_path / "empty-cache"))
+    with app.server.app_context():
+        parts = evolution.evolution_parts([QUICK_RUNS[0]], 2, "dead_fraction")
+    text = text_of(parts.messages)
+    assert "not analysed yet" in text and evolution.JOBS_PATH in text
+    assert len(parts.health.data) == 1 and not parts.layers.data
+    assert any(t.xaxis == "x" for t in parts.training.data)  # errors come from the history
+
+
+# -- the page function -----------------------------------------------------------------------------
+def render(app: dash.Dash, **query) -> str:
+    with app.server.app_context():
+        return text_of(evolution.layout(**query))
+
+
+def test_layout_reports_bad_values(evolution_app):
+    text = render(evolution_app, models="../x", epoch="5", other="1")
+    assert evolution.LINK_MESSAGE_ID in text and "../x" in text
+    assert evolution.QUERY_MESSAGE_ID in text and "epoch=5 has no snapshot" in text
+    assert "epoch=abc is not an epoch number" in render(evolution_app, epoch="abc")
+    assert evolution.QUERY_MESSAGE_ID not in render(evolution_app, epoch="1")
+
+
+def test_layout_of_an_empty_runs_folder(tmp_path):
+    assert "Nothing to follow" in render(create_app(Settings(runs_dir=tmp_path / "none")))
+
+
+# -- in the browser --------------------------------------------------------------------------------
+TRAINING = f"#{evolution.TRAINING_GRAPH_ID} .js-plotly-plot"
+LAYERS = f"#{evolution.LAYERS_GRAPH_ID} .js-plotly-plot"
+HEALTH = f"#{evolution.HEALTH_GRAPH_ID} .js-plotly-plot"
+
+
+def plot_title(dash_duo, selector: str) -> str:
+    return dash_duo.driver.execute_script(
+        "const g = document.querySelector(arguments[0]); return g && g.layout && g.layout.title "
+        "? g.layout.title.text : '';", selector)
+
+
+def wait_for_title(dash_duo, selector: str, words: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while words not in plot_title(dash_duo, selector):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{selector} title is {plot_title(dash_duo, selector)!r}, expected {words!r}")
+        time.sleep(0.1)
+
+
+def test_page_loads_and_the_slider_moves_the_snapshot(dash_duo, evolution_app):
+    dash_duo.start_server(evolution_app)
+    dash_duo.driver.get(dash_duo.server_url + "/evolution")
+    wait_for_title(dash_duo, LAYERS, "Per layer at epoch 2")  # the last snapshot by default
+    wait_for_title(dash_duo, TRAINING, "Over training")
+    wait_for_title(dash_duo, HEALTH, "dead-unit fraction")
+    dash_duo.wait_for_contains_text(f"#{evolution.BANNER_ID}", "synthetic")
+    dash_duo.wait_for_contains_text(f"#{evolution.ANOMALIES_ID}", QUICK_RUNS[0])
+    # The main control: the slider's thumb, moved to the first snapshot with the keyboard.
+    dash_duo.find_element(f"#{evolution.EPOCH_ID} [role=slider]").send_keys(Keys.HOME)
+    wait_for_title(dash_duo, LAYERS, "Per layer at epoch 1")
+    assert parse_qs(urlparse(dash_duo.driver.current_url).query)["epoch"] == ["1"]
+    gradient = dash_duo.find_elements(f"#{evolution.METRIC_ID} input")[1]
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click();", gradient)
+    wait_for_title(dash_duo, HEALTH, "gradient norm")
+    assert dash_duo.get_logs() == [], "the browser console logged errors"
+
+
+def test_a_link_restores_runs_and_epoch(dash_duo, evolution_app):
+    dash_duo.start_server(evolution_app)
+    dash_duo.driver.get(dash_duo.server_url + "/evolution?models=shallow-quick-synthetic&epoch=1")
+    wait_for_title(dash_duo, LAYERS, "Per layer at epoch 1")
+    names = dash_duo.driver.execute_script("return document.querySelector(arguments[0]).data.map(t => t.name);",
+                                           HEALTH)
+    assert names == ["shallow-quick-synthetic"]
+    assert dash_duo.get_logs() == []
+
+
+def test_a_bad_link_shows_the_message(dash_duo, evolution_app):
+    dash_duo.start_server(evolution_app)
+    dash_duo.driver.get(dash_duo.server_url + "/evolution?models=nope&epoch=banana")
+    dash_duo.wait_for_contains_text(f"#{evolution.QUERY_MESSAGE_ID}", "epoch=banana")
+    dash_duo.wait_for_contains_text(f"#{evolution.LINK_MESSAGE_ID}", "nope")
+    wait_for_title(dash_duo, LAYERS, "Per layer at epoch 2")
+    assert dash_duo.get_logs() == []

@@ -1,0 +1,436 @@
+"""The redundancy page: URL values, layer choice, edits, figures on the quick runs, then the page in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import dash
+import numpy as np
+import plotly.graph_objects as go
+import plotly.utils
+import pytest
+from dash.exceptions import PreventUpdate
+from selenium.webdriver.common.keys import Keys
+
+# app.main first: it builds the module-level app, which registers the pages that the imports below reuse.
+from app.main import create_app
+from analysis.cluster_edits import EditError
+from app.analysis_access import analyzer as make_analyzer
+from app.config import Settings
+from app.pages import redundancy as page
+from app.selection import read_runs
+
+BASE, SHALLOW = "base-quick-synthetic", "shallow-quick-synthetic"
+
+# selenium 4.2 calls a urllib3 method that urllib3 1.26 deprecates, once per WebDriver command.
+pytestmark = pytest.mark.filterwarnings("ignore:HTTPResponse.getheader:DeprecationWarning")
+
+
+def text_of(component) -> str:
+    return json.dumps(component, cls=plotly.utils.PlotlyJSONEncoder)
+
+
+@pytest.fixture(scope="module")
+def settings(analysed_runs) -> Settings:
+    runs_dir, cache_dir = analysed_runs
+    return Settings(runs_dir=runs_dir, cache_dir=cache_dir)
+
+
+@pytest.fixture(scope="module")
+def context(settings):
+    """(runs, analyzer) as the callbacks see them."""
+    return read_runs(settings.runs_dir), make_analyzer(settings)
+
+
+@pytest.fixture
+def quick_app(settings) -> dash.Dash:
+    return create_app(settings)
+
+
+def editable_layer(analyzer, run: str) -> tuple[int, str]:
+    """A layer of ``run`` with at least two clusters (to merge), as (index, name)."""
+    clusters = analyzer.clusters(run)
+    for index, name in enumerate(clusters["layer_names"]):
+        if clusters["metrics"][index]["n_clusters"] >= 2:
+            return index, name
+    pytest.skip(f"{run} has no layer with two clusters")
+
+
+@pytest.fixture
+def not_analysed_runs_dir(analysed_runs, tmp_path) -> Path:
+    """The quick runs plus ``fresh-quick-synthetic``: other weights, so nothing of it is in the cache."""
+    runs_dir, _ = analysed_runs
+    runs = shutil.copytree(runs_dir, tmp_path / "runs")
+    shutil.copytree(runs / BASE, runs / "fresh-quick-synthetic")
+    with open(runs / "fresh-quick-synthetic" / "model.pt", "ab") as weights:
+        weights.write(b"\0")  # a different content hash: a checkpoint never analysed
+    return runs
+
+
+# -- the URL's values ------------------------------------------------------------------------------
+@pytest.mark.parametrize("value, expected", [("0.5", 0.5), ("0", 0.0), ("1", 1.0), (" 0.25 ", 0.25), (["0.1", "0.3"], 0.3)])
+def test_depth_values(value, expected):
+    assert page.parse_depth(value) == expected
+
+
+@pytest.mark.parametrize("value", ["", "abc", "-0.1", "1.01", "nan", "inf", "1e-1", None])
+def test_bad_depth_values_are_refused(value):
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        page.parse_depth(value)
+
+
+def test_edits_value_round_trips():
+    edits = {BASE: ("conv3", "m2.1-s0"), SHALLOW: ("fc1", "j1.0")}
+    text = page.format_edits_value(edits)
+    assert text == f"{BASE}:conv3:m2.1-s0~{SHALLOW}:fc1:j1.0"
+    assert page.parse_edits_value(text) == edits
+    assert page.parse_edits_value("") == {}
+
+
+@pytest.mark.parametrize("value", ["base:conv3", "base:conv3:m2.1:x", "../x:conv3:s0", "a:conv3:s0~a:conv4:s0",
+                                   "a:conv3:", "a:conv3:q1", ["a:c:s0", "a:c:s1"], "a:c:" + "s0-" * 700 + "s0"])
+def test_bad_edits_values_are_refused(value):
+    with pytest.raises(EditError):
+        page.parse_edits_value(value)
+
+
+def test_state_search_holds_the_whole_view():
+    state = {"models": [BASE, SHALLOW], "depth": 0.25, "layer": None, "view": "mosaic",
+             "edits": {BASE: ["conv3", "j1.0"]}}
+    query = parse_qs(urlparse(page.state_search(state)).query)
+    assert query == {"models": [f"{BASE},{SHALLOW}"], "depth": ["0.25"], "view": ["mosaic"],
+                     "edits": [f"{BASE}:conv3:j1.0"]}
+    one = parse_qs(urlparse(page.state_search({**state, "layer": "fc1", "edits": {}})).query)
+    assert one["layer"] == ["fc1"] and "depth" not in one and "edits" not in one
+
+
+def test_nearest_layer_snaps_to_the_closest_depth_shallower_on_a_tie():
+    depths = [0.0, 0.25, 0.5, 1.0]
+    assert page.nearest_layer(depths, 0.3) == 1
+    assert page.nearest_layer(depths, 0.375) == 1
+    assert page.nearest_layer(depths, 0.9) == 3
+
+
+# -- state from a link -----------------------------------------------------------------------------
+def test_a_plain_link_shows_every_run_at_mid_depth(context):
+    runs, analyzer = context
+    state, selection, problems = page.initial_state({}, runs, analyzer)
+    assert state == {"models": [BASE, SHALLOW], "depth": page.DEFAULT_DEPTH, "layer": None, "edits": {},
+                     "view": "matrix"}
+    assert not problems and not selection.refused
+    shown = page.resolve(state, runs, analyzer)
+    for item in shown:  # each run took its layer nearest depth 0.5
+        assert item.layer == item.layers.names[page.nearest_layer(item.layers.depths, 0.5)]
+
+
+def test_bad_values_of_a_link_are_named_and_replaced(context):
+    runs, analyzer = context
+    state, _, problems = page.initial_state({"depth": "2", "view": "table", "layer": "conv1",
+                                             "edits": "nonsense"}, runs, analyzer)
+    assert state["depth"] == page.DEFAULT_DEPTH and state["view"] == "matrix" and state["layer"] is None
+    assert state["edits"] == {}
+    text = " ".join(problems)
+    assert "depth='2'" in text and "view='table'" in text and "with 2 runs" in text and "edits" in text
+
+
+def test_a_layer_by_name_for_one_run(context):
+    runs, analyzer = context
+    index, name = editable_layer(analyzer, SHALLOW)
+    state, _, problems = page.initial_state({"models": SHALLOW, "layer": name}, runs, analyzer)
+    assert not problems and state["layer"] == name
+    (item,) = page.resolve(state, runs, analyzer)
+    assert item.index == index
+    _, _, problems = page.initial_state({"models": SHALLOW, "layer": "conv99"}, runs, analyzer)
+    assert "has no layer 'conv99'" in problems[0]
+
+
+def test_edits_of_a_link_apply_or_are_ignored_whole(context):
+    runs, analyzer = context
+    _, name = editable_layer(analyzer, BASE)
+    good = {"models": BASE, "layer": name, "edits": f"{BASE}:{name}:j1.0"}
+    state, _, problems = page.initial_state(good, runs, analyzer)
+    assert not problems and state["edits"] == {BASE: [name, "j1.0"]}
+    for bad, why in ((f"{BASE}:{name}:j99.0", "no cluster C99"), (f"{BASE}:other:j1.0", "shows its layer"),
+                     (f"{SHALLOW}:{name}:j1.0", "not shown")):
+        state, _, problems = page.initial_state({**good, "edits": bad}, runs, analyzer)
+        assert state["edits"] == {} and why in problems[0], problems
+
+
+# -- the layer view and its edits ------------------------------------------------------------------
+def test_edited_view_follows_the_edit_log(context):
+    runs, analyzer = context
+    index, _ = editable_layer(analyzer, BASE)
+    plain = page.layer_view(analyzer, BASE, index)
+    clusters = analyzer.clusters(BASE)
+    assert np.array_equal(plain.labels, clusters[f"labels/{index}"]) and plain.metrics == clusters["metrics"][index]
+    merged = page.layer_view(analyzer, BASE, index, "j1.0")
+    assert merged.n_clusters == plain.n_clusters - 1 == merged.metrics["n_clusters"]
+    along = merged.labels[merged.row_order]
+    assert np.all(np.diff(along) >= 0) and sorted(merged.row_order.tolist()) == list(range(len(along)))
+    # only the cluster-dependent metrics change
+    assert merged.metrics["near_duplicate_fraction"] == pytest.approx(plain.metrics["near_duplicate_fraction"])
+    with pytest.raises(EditError):
+        page.layer_view(analyzer, BASE, index, f"m{len(along)}.0")
+
+
+def test_mosaics_of_edited_clusters_are_the_pipelines_for_unedited_ones(context):
+    _, analyzer = context
+    index, _ = editable_layer(analyzer, BASE)
+    view = page.layer_view(analyzer, BASE, index)
+    mosaics = page.cluster_mosaics(analyzer, view, [0, 1])
+    assert np.array_equal(mosaics[0], analyzer.cluster_mosaic(BASE, index, 0))
+    merged = page.layer_view(analyzer, BASE, index, "j1.0")
+    tiles = sum(len(view.members(c)) for c in (0, 1))
+    assert page.cluster_mosaics(analyzer, merged, [0])[0].shape[0] >= 16 * int(np.ceil(tiles / np.ceil(np.sqrt(tiles))))
+    assert page.png_uri(mosaics[0]).startswith("data:image/png;base64,")
+
+
+# -- figures ---------------------------------------------------------------------------------------
+def small_view(**changes) -> page.LayerView:
+    """4 neurons × 3 classes in two clusters: C0 = neurons 2, 0; C1 = neurons 1, 3; neuron 3 a near-duplicate."""
+    values = dict(
+        run="r", layer="conv2", index=1, depth=0.5, class_names=("cat", "dog", "ship"),
+        profiles=np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.2], [0.9, 0.1, 0.4], [0.0, 0.8, 0.3]]),
+        labels=np.array([0, 1, 0, 1]), row_order=np.array([2, 0, 1, 3]), duplicates=np.array([False, False, False, True]),
+        metrics={}, edits="",
+    )
+    return page.LayerView(**{**values, **changes})
+
+
+def test_matrix_figure_has_one_block_per_cluster_in_row_order():
+    scale = page.ColourScale(0.0, 2.0, "Viridis")
+    figure = page.cluster_matrix_figure(small_view(), scale)
+    matrices = [t for t in figure.data if isinstance(t, go.Heatmap) and t.coloraxis]
+    markers = [t for t in figure.data if isinstance(t, go.Heatmap) and not t.coloraxis]
+    assert len(matrices) == len(markers) == 2
+    assert list(matrices[0].x) == ["cat", "dog", "ship"]  # one class order in every block
+    assert [row[0][0] for row in matrices[0].customdata] == [2, 0]  # neuron index in the hover
+    assert [row[0][0] for row in matrices[1].customdata] == [1, 3]
+    assert np.allclose(matrices[0].z, [[0.9, 0.1, 0.4], [1.0, 0.0, 0.5]])
+    assert [m[0] for m in markers[1].z] == [None, 1.0]  # neuron 3 is marked as a near-duplicate
+    assert "neuron %{customdata[0]}" in matrices[0].hovertemplate and "class %{x}" in matrices[0].hovertemplate
+    assert figure.layout.coloraxis.cmin == 0.0 and figure.layout.coloraxis.cmax == 2.0
+    assert {a.text for a in figure.layout.annotations} >= {"C0", "C1"}
+    assert figure.layout.title.text == "r · conv2"
+
+
+def test_a_cluster_switched_to_features_shows_its_mosaic():
+    uri = page.png_uri(np.zeros((16, 32, 3), dtype=np.uint8))
+    figure = page.cluster_matrix_figure(small_view(), page.ColourScale(0, 1, "Viridis"), features=[1], mosaics={1: uri})
+    images = [t for t in figure.data if isinstance(t, go.Image)]
+    assert len(images) == 1 and images[0].source == uri
+    assert len([t for t in figure.data if isinstance(t, go.Heatmap)]) == 2  # C0's matrix and marker column
+    # a switch without a mosaic (features unavailable) keeps the matrix
+    fallback = page.cluster_matrix_figure(small_view(), page.ColourScale(0, 1, "Viridis"), features=[1], mosaics={})
+    assert not [t for t in fallback.data if isinstance(t, go.Image)]
+
+
+def test_one_colour_scale_for_every_run():
+    a, b = small_view(), small_view(profiles=small_view().profiles * 3)
+    assert page.colour_scale([a, b]) == page.ColourScale(0.0, 3.0, "Viridis")
+    signed = page.colour_scale([a, small_view(profiles=-small_view().profiles * 2)])
+    assert signed == page.ColourScale(-2.0, 2.0, "RdBu_r")
+
+
+def test_metrics_figure_one_line_per_run_and_metric_in_run_colours():
+    series = [
+        page.RunMetrics("a", ("c1", "c2"), (0.0, 1.0), ({"near_duplicate_fraction": 0.5}, {"near_duplicate_fraction": 0.1}), 1),
+        page.RunMetrics("b", ("c1", "c2", "c3"), (0.0, 0.5, 1.0), ({}, {}, {"normalized_effective_rank": 0.3}), 0, 2),
+    ]
+    figure = page.metrics_figure(series, {"a": "#111111", "b": "#222222"}, 0.5, "synthetic")
+    lines = [t for t in figure.data if t.mode == "lines+markers"]
+    assert len(lines) == 2 * len(page.METRICS)
+    assert {t.line.color for t in lines if t.name == "a"} == {"#111111"}
+    assert list(lines[0].x) == [0.0, 1.0] and list(lines[0].y) == [0.5, 0.1]
+    edited = [t for t in figure.data if t.marker.symbol == "diamond-open"]
+    assert len(edited) == len(page.METRICS) and all(list(t.x) == [1.0] for t in edited)
+    assert "synthetic" in figure.layout.title.text
+    empty = page.metrics_figure([], {}, None, "no data")
+    assert "No analysed run" in empty.layout.annotations[-1].text
+
+
+def test_parts_of_the_quick_runs_share_colour_scale_and_list_edit_runs(context):
+    runs, analyzer = context
+    state, _, _ = page.initial_state({"view": "mosaic"}, runs, analyzer)
+    parts = page.redundancy_parts(state, runs, analyzer)
+    text = text_of(parts.panels)
+    assert BASE in text and SHALLOW in text and '"type": "image"' in text  # every cluster as its mosaic
+    assert [o["value"] for o in parts.edit_runs] == [BASE, SHALLOW]
+    assert len([t for t in parts.metrics.data if t.mode == "lines+markers"]) == 2 * len(page.METRICS)
+
+
+# -- changing the state ----------------------------------------------------------------------------
+def test_controls_change_the_state(context):
+    runs, analyzer = context
+    index, name = editable_layer(analyzer, BASE)
+    state = {"models": [BASE], "depth": 0.5, "layer": None, "edits": {}, "view": "matrix"}
+    state, _, _ = page.next_state(state, page.LAYER_ID, name, page.EditForm(), runs, analyzer)
+    assert state["layer"] == name and page.resolve(state, runs, analyzer)[0].index == index
+
+    merged, text, kind = page.next_state(state, page.MERGE_ID, None, page.EditForm(BASE, merge_from=1, merge_into=0),
+                                         runs, analyzer)
+    assert kind == "success" and "merged C1 into C0" in text and merged["edits"] == {BASE: [name, "j1.0"]}
+    same, text, kind = page.next_state(merged, page.SPLIT_ID, None, page.EditForm(BASE, split_cluster=99, split_parts=2),
+                                       runs, analyzer)
+    assert kind == "danger" and "no cluster C99" in text and same == merged
+    _, text, kind = page.next_state(merged, page.MOVE_ID, None, page.EditForm(BASE, neuron=None, move_to=0), runs, analyzer)
+    assert kind == "danger" and "choose a neuron" in text
+
+    both, _, _ = page.next_state(merged, page.PICKER_ID, [SHALLOW, BASE, "ghost"], page.EditForm(), runs, analyzer)
+    assert both["models"] == [BASE, SHALLOW] and both["layer"] is None  # an explicit layer belongs to one run
+    moved, text, kind = page.next_state(both, page.DEPTH_ID, 1.0, page.EditForm(), runs, analyzer)
+    if page.resolve(moved, runs, analyzer)[0].layer != name:
+        assert moved["edits"] == {} and kind == "warning" and BASE in text
+    reset, text, _ = page.next_state(merged, page.RESET_ID, None, page.EditForm(), runs, analyzer)
+    assert reset["edits"] == {} and "cleared" in text
+    with pytest.raises(PreventUpdate):  # the layer dropdown cleared when its options changed
+        page.next_state(both, page.LAYER_ID, None, page.EditForm(), runs, analyzer)
+
+
+def test_edit_form_offers_the_clusters_of_the_edited_layer(context):
+    runs, analyzer = context
+    _, name = editable_layer(analyzer, BASE)
+    state = {"models": [BASE], "depth": 0.5, "layer": name, "edits": {}, "view": "matrix"}
+    options = page.edit_options(state, BASE, runs, analyzer)
+    view = page.layer_view(analyzer, BASE, page.resolve(state, runs, analyzer)[0].index)
+    assert [o["value"] for o in options.clusters] == list(range(view.n_clusters))
+    assert options.move_to[-1]["value"] == view.n_clusters and options.neuron_max == len(view.row_order) - 1
+    assert page.edit_options(state, None, runs, analyzer).clusters == []
+
+
+# -- the page function, inside an app ----------------------------------------------------------------
+def render(app: dash.Dash, **query) -> str:
+    with app.server.app_context():
+        return text_of(page.layout(**query))
+
+
+def test_layout_with_bad_values_shows_the_message_not_an_exception(quick_app):
+    text = render(quick_app, models="../../etc/passwd", depth="deep", view="3d", edits="x", unknown="1")
+    assert page.QUERY_MESSAGE_ID in text and page.LINK_MESSAGE_ID in text and "depth='deep'" in text
+    assert BASE in text and SHALLOW in text
+
+
+def test_a_run_not_analysed_says_how_and_links_to_jobs_while_others_render(not_analysed_runs_dir, analysed_runs):
+    app = create_app(Settings(runs_dir=not_analysed_runs_dir, cache_dir=analysed_runs[1]))
+    text = render(app)
+    assert "Not analysed yet" in text and "python -m analysis analyze --run fresh-quick-synthetic" in text
+    assert '"/jobs"' in text
+    assert text.count(page.MATRIX_TYPE) >= 2  # the analysed runs still have their matrices
+
+
+def test_layout_survives_a_failure(quick_app, monkeypatch):
+    monkeypatch.setattr(page, "read_runs", lambda _d: (_ for _ in ()).throw(RuntimeError("disk on fire")))
+    assert "redundancy-error" in render(quick_app)
+
+
+def test_empty_runs_folder(tmp_path):
+    assert "No runs to compare yet" in render(create_app(Settings(runs_dir=tmp_path / "none", cache_dir=tmp_path / "c")))
+
+
+# -- in the browser --------------------------------------------------------------------------------
+def panel_header(dash_duo, run: str) -> str:
+    selector = f"#{page.PANELS_ID} .card-header"
+    for header in dash_duo.find_elements(selector):
+        if run in header.text:
+            return header.text
+    return ""
+
+
+def wait_until(condition, timeout: float = 15, message: str = "condition") -> None:
+    deadline = time.time() + timeout
+    while not condition():
+        if time.time() > deadline:
+            raise AssertionError(f"timed out waiting for {message}")
+        time.sleep(0.2)
+
+
+def query_of(dash_duo) -> dict[str, list[str]]:
+    return parse_qs(urlparse(dash_duo.driver.current_url).query)
+
+
+def test_page_loads_with_the_quick_runs(dash_duo, quick_app):
+    dash_duo.start_server(quick_app)
+    dash_duo.driver.get(dash_duo.server_url + "/redundancy")
+    dash_duo.wait_for_contains_text(f"#{page.BANNER_ID}", "synthetic")
+    dash_duo.wait_for_element(f"#{page.METRICS_ID} .js-plotly-plot")
+    wait_until(lambda: len(dash_duo.find_elements(f"#{page.PANELS_ID} .js-plotly-plot")) == 2, message="2 matrices")
+    assert "depth" in panel_header(dash_duo, BASE) and "clusters" in panel_header(dash_duo, SHALLOW)
+    # the export buttons find the matrix by the DOM id Dash gives its pattern-matching id
+    dom_id = page.pattern_dom_id({"type": page.MATRIX_TYPE, "run": BASE})
+    assert dash_duo.driver.execute_script("return !!document.getElementById(arguments[0])", dom_id)
+    assert dash_duo.get_logs() == [], "the browser console logged errors"
+
+
+def test_depth_and_runs_change_the_matrices_and_the_url(dash_duo, quick_app, context):
+    runs, analyzer = context
+    layers = page.run_layers(analyzer, BASE)
+    dash_duo.start_server(quick_app)
+    dash_duo.driver.get(dash_duo.server_url + f"/redundancy?models={BASE}&depth=0")
+    wait_until(lambda: f"{layers.names[0]} ·" in panel_header(dash_duo, BASE), message="the first layer")
+    dash_duo.find_element(f"#{page.DEPTH_ID} [role=slider]").send_keys(Keys.END)  # the slider to depth 1
+    wait_until(lambda: f"{layers.names[-1]} ·" in panel_header(dash_duo, BASE), message="the last layer")
+    wait_until(lambda: query_of(dash_duo).get("depth") == ["1"], message="depth in the URL")
+    # one run: the layer can be chosen by name
+    dash_duo.select_dcc_dropdown(f"#{page.LAYER_ID}", index=1)
+    wait_until(lambda: f"{layers.names[1]} ·" in panel_header(dash_duo, BASE), message="layer by name")
+    wait_until(lambda: query_of(dash_duo).get("layer") == [layers.names[1]], message="layer in the URL")
+    # adding a run adds its panel
+    for label in dash_duo.find_elements(f"#{page.PICKER_ID} label"):
+        if label.text == SHALLOW:
+            label.click()
+    wait_until(lambda: len(dash_duo.find_elements(f"#{page.PANELS_ID} .js-plotly-plot")) == 2, message="2 panels")
+    assert query_of(dash_duo)["models"] == [f"{BASE},{SHALLOW}"]
+    assert dash_duo.get_logs() == []
+
+
+def test_a_link_restores_layer_view_and_edits(dash_duo, quick_app, context):
+    _, analyzer = context
+    _, name = editable_layer(analyzer, BASE)
+    dash_duo.start_server(quick_app)
+    dash_duo.driver.get(dash_duo.server_url + f"/redundancy?models={BASE}&layer={name}&view=mosaic"
+                        f"&edits={BASE}:{name}:j1.0")
+    wait_until(lambda: "edited (1)" in panel_header(dash_duo, BASE), message="the edited badge")
+    assert f"{name} ·" in panel_header(dash_duo, BASE)
+    assert "merged C1 into C0" in dash_duo.find_element(f"#{page.EDITS_LIST_ID}").text
+    checked = dash_duo.driver.execute_script(
+        f"return document.querySelector('#{page.VIEW_ID} input:checked').value")
+    assert checked == "mosaic"
+    wait_until(lambda: dash_duo.driver.execute_script(
+        f"return document.querySelectorAll('#{page.PANELS_ID} .js-plotly-plot .imagelayer image').length") > 0,
+        message="a learned-features mosaic")
+    # switching one cluster back to its matrix redraws that run's figure
+    dash_duo.find_elements(f"#{page.PANELS_ID} input[type=checkbox]")[0].click()
+    wait_until(lambda: dash_duo.driver.execute_script(
+        f"return document.querySelectorAll('#{page.PANELS_ID} .js-plotly-plot .heatmaplayer image').length") > 0,
+        message="the matrix of C0")
+    assert dash_duo.get_logs() == []
+
+
+def test_edit_buttons_merge_then_reset(dash_duo, quick_app, context):
+    _, analyzer = context
+    _, name = editable_layer(analyzer, BASE)
+    dash_duo.start_server(quick_app)
+    dash_duo.driver.get(dash_duo.server_url + f"/redundancy?models={BASE}&layer={name}")
+    dash_duo.wait_for_contains_text(f"#{page.EDIT_HINT_ID}", name)
+    dash_duo.select_dcc_dropdown(f"#{page.MERGE_FROM_ID}", index=1)
+    dash_duo.select_dcc_dropdown(f"#{page.MERGE_INTO_ID}", index=0)
+    dash_duo.find_element(f"#{page.MERGE_ID}").click()
+    dash_duo.wait_for_contains_text(f"#{page.FEEDBACK_ID}", "merged C1 into C0")
+    wait_until(lambda: "edited (1)" in panel_header(dash_duo, BASE), message="the edited badge")
+    wait_until(lambda: query_of(dash_duo).get("edits") == [f"{BASE}:{name}:j1.0"], message="edits in the URL")
+    dash_duo.find_element(f"#{page.RESET_ID}").click()
+    wait_until(lambda: "edited" not in panel_header(dash_duo, BASE), message="edits reset")
+    wait_until(lambda: "edits" not in query_of(dash_duo), message="edits gone from the URL")
+    assert dash_duo.get_logs() == []
+
+
+def test_a_bad_link_shows_the_message(dash_duo, quick_app):
+    dash_duo.start_server(quick_app)
+    dash_duo.driver.get(dash_duo.server_url + "/redundancy?depth=7&edits=oops")
+    dash_duo.wait_for_contains_text(f"#{page.QUERY_MESSAGE_ID}", "depth='7'")
+    assert "edits in this link were ignored" in dash_duo.find_element(f"#{page.QUERY_MESSAGE_ID}").text
+    wait_until(lambda: len(dash_duo.find_elements(f"#{page.PANELS_ID} .js-plotly-plot")) == 2, message="matrices")
