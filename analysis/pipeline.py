@@ -9,6 +9,7 @@ content hash, the analysis name, its parameters and the schema version.
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -28,6 +29,7 @@ from .profiles import PROFILES
 from .runs import FINAL_WEIGHTS, SNAPSHOT_FOLDER, BrokenRunError, RunStore, snapshot_name
 
 
+MODELS_KEPT = 8  # loaded networks kept per analyzer (a page compares up to ~7 runs)
 TRAIN_EVAL_IMAGES = 10_000  # train-split images evaluated per checkpoint (all of digits; a fifth of CIFAR-10)
 
 
@@ -81,6 +83,9 @@ class RunAnalyzer:
         self.dataset_override = dataset_override
         self.allow_compute = allow_compute
         self._datasets: dict[tuple[str, str | None], ImageDataset] = {}
+        self._models: dict[tuple[str, int], FamilyCNN] = {}
+        # Kept models are shared by a web server's threads; per-image views hook into them.
+        self._model_lock = threading.RLock()
 
     # -- inputs ---------------------------------------------------------------------------------
     def meta(self, run: str) -> dict[str, Any]:
@@ -103,6 +108,16 @@ class RunAnalyzer:
         return self._digest(path, path.stat().st_mtime_ns)
 
     def model(self, run: str, epoch: int | None = None) -> FamilyCNN:
+        """The run's network (final or snapshot weights) in eval mode; kept while its file is unchanged."""
+        path = self.checkpoint_path(run, epoch)
+        key = (str(path), path.stat().st_mtime_ns)
+        if key not in self._models:
+            if len(self._models) >= MODELS_KEPT:
+                self._models.pop(next(iter(self._models)))
+            self._models[key] = self._load_model(run, epoch)
+        return self._models[key]
+
+    def _load_model(self, run: str, epoch: int | None) -> FamilyCNN:
         meta = self.meta(run)
         options = ModelOptions(**meta.get("model_options", {}))
         num_classes = len(meta.get("class_names") or []) or 10
@@ -348,7 +363,8 @@ class RunAnalyzer:
 
         image, label = self.image(run, index)
         dataset = self.dataset(run)
-        maps = activation_maps(self.model(run), image, Normalization(dataset.channel_mean, dataset.channel_std))
+        with self._model_lock:
+            maps = activation_maps(self.model(run), image, Normalization(dataset.channel_mean, dataset.channel_std))
         return {**maps, "label": label}
 
     def occlusion(self, run: str, index: int, size: int = 8, stride: int = 4) -> Result:
@@ -357,9 +373,11 @@ class RunAnalyzer:
         def compute() -> Result:
             image, label = self.image(run, index)
             dataset = self.dataset(run)
-            return {**occlusion_sensitivity(self.model(run), image, label,
-                                            Normalization(dataset.channel_mean, dataset.channel_std),
-                                            size=size, stride=stride), "label": label}
+            with self._model_lock:
+                views = occlusion_sensitivity(self.model(run), image, label,
+                                              Normalization(dataset.channel_mean, dataset.channel_std),
+                                              size=size, stride=stride)
+            return {**views, "label": label}
 
         params = {"index": index, "size": size, "stride": stride, "dataset_hash": self.dataset(run).content_hash,
                   "max_images": self.params.max_images}

@@ -108,6 +108,8 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         background_callback_manager=make_manager(settings),  # the Jobs page's training and analysis
     )
     app.server.config[SETTINGS_KEY] = settings
+    # Refuse oversized requests (uploads) before reading them; the Explorer allows 2 MB images.
+    app.server.config["MAX_CONTENT_LENGTH"] = 4 * 1024 * 1024
     app.layout = page_shell(settings)
 
     components.register_callbacks(app)

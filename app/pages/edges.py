@@ -35,6 +35,7 @@ import plotly.graph_objects as go
 from dash import ALL, MATCH, Input, Output, ctx, dcc, html, no_update
 from plotly.subplots import make_subplots
 
+from analysis.pipeline import NotAnalyzedError
 from app import components
 from app.analysis_access import PAGE_ERRORS, analyzer
 from app.config import current_settings
@@ -345,12 +346,12 @@ def _run_header(name: str, colour: str, extra: Any = None) -> html.Div:
 
 
 def analysis_message(name: str, error: Exception) -> dbc.Alert:
-    """A run whose results cannot be shown: the analyzer's own message (it says how to compute them)."""
-    return components.message(
-        [html.P(str(error), className="mb-1"),
-         html.A("Open the Jobs page to analyse it", href=dash.get_relative_path("/jobs"), className="alert-link")],
-        kind="warning", title=f"{name}: no edge data to show",
-    )
+    """A run whose results cannot be shown: the analyzer's own message (it says how to compute a missing one)."""
+    children: list[Any] = [html.P(str(error), className="mb-1")]
+    if isinstance(error, NotAnalyzedError):
+        children.append(html.A("Open the Jobs page to analyse it", href=dash.get_relative_path("/jobs"),
+                               className="alert-link"))
+    return components.message(children, kind="warning", title=f"{name}: no edge data to show")
 
 
 # -- the edge-sign chart ---------------------------------------------------------------------------
@@ -422,8 +423,10 @@ def cluster_matrix_figure(profiles: np.ndarray, rows: Sequence[int], class_names
         template="plotly_white", font=components.FIGURE_FONT,
         title={"text": title, "x": 0.01, "xanchor": "left"},
         xaxis={"title": {"text": "class"}, "type": "category", "side": "bottom"},
-        yaxis={"title": {"text": "neuron (≈ near-duplicate)"}, "autorange": "reversed", "type": "category"},
-        height=int(min(900, max(280, 150 + 22 * len(names)))), margin={"l": 110, "r": 20, "t": 60, "b": 60},
+        # Every neuron labelled (dtick 1), smaller type when a big cluster squeezes the rows.
+        yaxis={"title": {"text": "neuron (≈ near-duplicate)"}, "autorange": "reversed", "type": "category",
+               "dtick": 1, "tickfont": {"size": 15 if len(names) <= 50 else 10}},
+        height=int(min(1400, max(280, 160 + 22 * len(names)))), margin={"l": 110, "r": 20, "t": 80, "b": 60},
     )
     return figure
 
@@ -438,7 +441,8 @@ def cluster_detail(source: Any, run: str, layer: int, cluster: int, dataset: str
     rows = cluster_rows(clusters[f"labels/{layer}"], clusters[f"row_order/{layer}"], cluster)
     if not rows:
         raise ValueError(f"{names[layer]} of {run!r} has no cluster c{cluster}")
-    title = (f"{run} · {names[layer]} · c{cluster}: class-activation matrix ({len(rows)} neurons) · {dataset}")
+    title = (f"{run} · {names[layer]} · c{cluster}: class-activation matrix ({len(rows)} neurons)"
+             f"<br><span style='font-size:13px;color:#495057'>{dataset}</span>")
     figure = cluster_matrix_figure(clusters[f"profiles/{layer}"], rows, stats["class_names"], title,
                                    clusters.get(f"duplicates/{layer}"))
     return components.graph(f"edges-cam-{_slug(run)}", figure, filename=f"cam-{run}-{names[layer]}-c{cluster}")

@@ -90,8 +90,8 @@ def empty_figure(text: str, height: int = 300) -> go.Figure:
 def problem_message(exc: BaseException, run: str) -> dbc.Alert:
     """A per-run failure in words; a result missing from the cache also links to the Jobs page."""
     if isinstance(exc, NotAnalyzedError):
-        return components.message([html.Strong(f"{run}: "), str(exc), " ",
-                                   dcc.Link("Open the Jobs page", href=JOBS_PATH, className="alert-link"), "."],
+        jobs = dcc.Link("Open the Jobs page", href=JOBS_PATH, className="fw-semibold link-primary")
+        return components.message([html.Strong(f"{run}: "), str(exc), " ", jobs, "."],
                                   kind="info", className="py-2")
     return components.message([html.Strong(f"{run}: "), str(exc)], kind="warning", className="py-2")
 

@@ -31,7 +31,8 @@ from plotly.subplots import make_subplots
 from analysis.evaluation import Normalization
 from analysis.pipeline import NotAnalyzedError
 from analysis.per_image import activation_maps, occlusion_sensitivity
-from analysis.uploads import MAX_IMAGE_SIDE, MAX_UPLOAD_BYTES, UploadError, decode_upload, image_from_text, image_to_text
+from analysis.uploads import (MAX_IMAGE_SIDE, MAX_UPLOAD_BYTES, UploadError, decode_upload, image_from_text,
+                              image_to_text)
 from app import components
 from app.analysis_access import PAGE_ERRORS, analyzer
 from app.config import current_settings
@@ -108,8 +109,8 @@ def problem_message(exc: BaseException, run: str | None = None, id: str | None =
     """A per-run failure in words; a result missing from the cache also links to the Jobs page."""
     prefix = [html.Strong(f"{run}: ")] if run else []
     if isinstance(exc, NotAnalyzedError):
-        return components.message(prefix + [str(exc), " ", dcc.Link("Open the Jobs page", href=JOBS_PATH,
-                                                                        className="alert-link"), "."],
+        jobs = dcc.Link("Open the Jobs page", href=JOBS_PATH, className="fw-semibold link-primary")
+        return components.message(prefix + [str(exc), " ", jobs, "."],
                                   kind="info", id=id, className="py-2")
     return components.message(prefix + [str(exc)], kind="warning", id=id, className="py-2")
 
@@ -279,7 +280,8 @@ def subject_for(reference: RunInput | None, index: Any, uploaded: Mapping[str, A
     images, labels = analyzer().evaluation_images(reference.run)
     number = _whole_number(index)
     if number is None or not 0 <= number < len(images):
-        raise ValueError(f"there is no test image {index}: pick a number from 0 to {len(images) - 1}")
+        shown = "" if index is None or index == "" else f" {index}"
+        raise ValueError(f"there is no test image{shown}: type a number from 0 to {len(images) - 1}")
     return Subject(images[number], int(labels[number]), number, f"test image {number}")
 
 
@@ -590,9 +592,8 @@ def thumbnail_strip(images: torch.Tensor, labels: Sequence[int], indices: Sequen
     rows = [html.Tr(head), html.Tr(truth)]
     for run, predicted in predictions.items():
         cells = [html.Th(html.Span(run, style={"color": colours.get(run, "#212529")}),
-                         className="fw-semibold text-end pe-2", style={**cell, "maxWidth": "14rem",
-                                                                        "overflow": "hidden", "textOverflow": "ellipsis"},
-                         title=run)]
+                         className="fw-semibold text-end pe-2", title=run,
+                         style={**cell, "maxWidth": "14rem", "overflow": "hidden", "textOverflow": "ellipsis"})]
         for position, index in enumerate(indices):
             if predicted is None or index >= len(predicted):
                 cells.append(html.Td("–", style=cell, title="not analysed yet"))
@@ -878,8 +879,8 @@ def strip_parts(models: Any, index: Any, uploaded: Any) -> tuple[Any, Any, Any]:
                    html.Strong(reference.class_names[subject.label])]
     else:
         caption = [html.Strong("Uploaded: "), str(upload.get("name") or "image"), " (shrunk to 32 × 32)",
-                   html.Div(dbc.Button("Back to the test images", id={"type": CLEAR_UPLOAD_TYPE, "id": "upload"}, n_clicks=0, size="sm",
-                                       color="secondary", outline=True, className="mt-2"))]
+                   html.Div(dbc.Button("Back to the test images", id={"type": CLEAR_UPLOAD_TYPE, "id": "upload"},
+                                       n_clicks=0, size="sm", color="secondary", outline=True, className="mt-2"))]
     card = html.Div([
         html.Img(src=png_data_url(subject.image), alt=subject.title,
                  style={"width": "128px", "height": "128px", "imageRendering": "pixelated"},
@@ -951,14 +952,15 @@ def register_callbacks(app: dash.Dash) -> None:
         Input({"type": CLEAR_UPLOAD_TYPE, "id": ALL}, "n_clicks"),
         Input(IMAGE_ID, "value"),
         State(UPLOAD_ID, "filename"),
+        State(UPLOAD_STORE_ID, "data"),
         prevent_initial_call=True,
     )
-    def take_upload(contents: Any, _clear: Any, _image: Any, filename: Any):
+    def take_upload(contents: Any, _clear: Any, _image: Any, filename: Any, kept: Any):
         if ctx.triggered_id != UPLOAD_ID:
             # Choosing a test image (or "back to the test images") puts the upload aside.
             if isinstance(ctx.triggered_id, dict) and not (ctx.triggered and ctx.triggered[0].get("value")):
-                return no_update, no_update, no_update
-            return None, None, None
+                return no_update, no_update, no_update  # a fresh button (n_clicks 0), not a click
+            return (None if kept else no_update), None, no_update
         if not contents:
             return no_update, no_update, no_update
         name = str(filename)[:80] if isinstance(filename, str) else "image"

@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import dash
+import numpy as np
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import Input, Output, dcc, html, no_update
 
 from app import components
+from app.analysis_access import PAGE_ERRORS, analyzer
 from app.selection import broken_row, link_message, models_search, parse_models, read_histories, read_runs, run_colours
 from app.config import current_settings
 
@@ -32,6 +34,10 @@ URL_ID = "overview-url"
 BANNER_ID = "overview-banner"
 TABLE_ID = "overview-table"
 LINK_MESSAGE_ID = "overview-link-message"
+PER_CLASS_ID = "overview-per-class"
+CONFUSION_ID = "overview-confusion"
+CONFUSION_PICKER_ID = "overview-confusion-run"
+NOT_ANALYSED_ID = "overview-not-analysed-box"
 
 STATUS_COLOURS = {"complete": "success", "training": "primary", "imported": "info", "stopped": "warning",
                   "broken": "danger"}
@@ -195,6 +201,67 @@ def learning_curves_figure(
     return figure
 
 
+# -- per-class error and confusion (from the cached analysis) -----------------------------------------
+def class_errors(names: Sequence[str]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Per run: its cached test statistics (class names, per-class error, confusion); and why others have none."""
+    found: dict[str, dict[str, Any]] = {}
+    problems: dict[str, str] = {}
+    for name in names:
+        try:
+            stats = analyzer().statistics(name)
+            found[name] = {key: stats[key] for key in ("class_names", "per_class_error", "test_confusion",
+                                                       "dataset_description", "n_images")}
+        except PAGE_ERRORS as exc:
+            problems[name] = str(exc)
+    return found, problems
+
+
+def per_class_figure(errors: Mapping[str, Mapping[str, Any]], colours: Mapping[str, str], label: str) -> go.Figure:
+    """Test error per class, one bar per run in each class group."""
+    figure = go.Figure()
+    for name, stats in errors.items():
+        figure.add_trace(go.Bar(
+            x=list(stats["class_names"]), y=[_number(float(v)) for v in stats["per_class_error"]], name=name,
+            marker_color=colours.get(name, "#888888"),
+            hovertemplate=f"{name}<br>class %{{x}}: %{{y:.1%}} test error<extra></extra>",
+        ))
+    if not errors:
+        figure.add_annotation(text="No analysed run chosen: analyse runs on the Jobs page", xref="paper",
+                              yref="paper", x=0.5, y=0.5, showarrow=False, font={"size": 16, "color": "#6c757d"})
+    figure.update_layout(template="plotly_white", font=components.FIGURE_FONT, barmode="group", height=420,
+                         title={"text": f"Test error per class · {label}", "x": 0.01, "xanchor": "left"},
+                         yaxis={"title": {"text": "test error"}, "tickformat": ".0%", "rangemode": "tozero"},
+                         xaxis={"title": {"text": "class"}, "type": "category"},
+                         legend={"title": {"text": "runs"}}, margin={"l": 70, "r": 20, "t": 60, "b": 60})
+    return figure
+
+
+def confusion_figure(name: str | None, stats: Mapping[str, Any] | None) -> go.Figure:
+    """The confusion matrix of one run: share of each true class predicted as each class, counts on hover."""
+    figure = go.Figure()
+    if stats is not None:
+        counts = np.asarray(stats["test_confusion"], dtype=float)
+        shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+        classes = list(stats["class_names"])
+        figure.add_trace(go.Heatmap(
+            z=shares, x=classes, y=classes, colorscale="Blues", zmin=0, zmax=1, customdata=counts,
+            text=[[f"{v:.0%}" if v >= 0.005 else "" for v in row] for row in shares], texttemplate="%{text}",
+            colorbar={"title": {"text": "share"}, "tickformat": ".0%"},
+            hovertemplate="true %{y} → predicted %{x}: %{z:.1%} (%{customdata:.0f} images)<extra></extra>",
+        ))
+        title = f"Confusion · {name} · {stats['dataset_description']}"
+    else:
+        title = "Confusion"
+        figure.add_annotation(text="Pick an analysed run", xref="paper", yref="paper", x=0.5, y=0.5,
+                              showarrow=False, font={"size": 16, "color": "#6c757d"})
+    figure.update_layout(template="plotly_white", font=components.FIGURE_FONT, height=460,
+                         title={"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 14}},
+                         xaxis={"title": {"text": "predicted"}, "type": "category"},
+                         yaxis={"title": {"text": "true class"}, "type": "category", "autorange": "reversed"},
+                         margin={"l": 70, "r": 20, "t": 60, "b": 60})
+    return figure
+
+
 # -- the page --------------------------------------------------------------------------------------
 class OverviewParts(NamedTuple):
     """What the layout and the callback both show for one choice of runs."""
@@ -202,6 +269,9 @@ class OverviewParts(NamedTuple):
     banner: Any
     table: Any
     figure: go.Figure
+    per_class: go.Figure
+    analysed: tuple[str, ...]
+    not_analysed: Any
 
 
 def overview_parts(runs: Sequence[Mapping[str, Any]], chosen: Sequence[str], runs_dir: Path) -> OverviewParts:
@@ -216,10 +286,21 @@ def overview_parts(runs: Sequence[Mapping[str, Any]], chosen: Sequence[str], run
             run = {**run, "status": "broken", "problem": problems[run["name"]]}
         shown.append(run)
     plotted = [r for r in shown if r.get("status") != "broken"]
+    errors, missing = class_errors([r["name"] for r in plotted])
+    not_analysed = None
+    if missing:
+        not_analysed = components.message(
+            [html.Span("Per-class errors and confusion need the analysis of: "),
+             html.Span(", ".join(missing)), html.Span(". "),
+             dcc.Link("Analyse them on the Jobs page", href="/jobs?run=" + ",".join(missing))],
+            kind="info", title=None, id="overview-not-analysed")
     return OverviewParts(
         banner=components.dataset_banner(shown),
         table=models_table(shown, colours),
         figure=learning_curves_figure(plotted, histories, colours),
+        per_class=per_class_figure(errors, colours, components.dataset_label(plotted)),
+        analysed=tuple(errors),
+        not_analysed=not_analysed,
     )
 
 
@@ -247,8 +328,15 @@ def picker(runs: Sequence[Mapping[str, Any]], chosen: Sequence[str]) -> dbc.Chec
                          className="cnncmp-picker")
 
 
-def layout(models: Any = None, **_other_query: Any) -> html.Div:
-    """The page for ``/?models=a,b``; other query parameters are ignored, bad values get a message."""
+def _confusion_choice(wanted: Any, analysed: Sequence[str]) -> str | None:
+    """The run whose confusion matrix is shown: the one asked for when analysed, else the first."""
+    if isinstance(wanted, str) and wanted in analysed:
+        return wanted
+    return analysed[0] if analysed else None
+
+
+def layout(models: Any = None, confusion: Any = None, **_other_query: Any) -> html.Div:
+    """The page for ``/?models=a,b&confusion=a``; other query parameters are ignored, bad values get a message."""
     settings = current_settings()
     runs_dir = Path(settings.runs_dir)
     heading = html.Div([
@@ -271,6 +359,15 @@ def layout(models: Any = None, **_other_query: Any) -> html.Div:
                      className="d-flex flex-wrap align-items-baseline mb-3"),
             html.Div(parts.table, id=TABLE_ID),
             components.graph(GRAPH_ID, parts.figure, filename="learning-curves"),
+            html.Div(parts.not_analysed, id=NOT_ANALYSED_ID),
+            dbc.Row([
+                dbc.Col(components.graph(PER_CLASS_ID, parts.per_class, filename="per-class-error"), lg=7),
+                dbc.Col([
+                    dbc.Select(id=CONFUSION_PICKER_ID, options=[{"label": n, "value": n} for n in parts.analysed],
+                               value=_confusion_choice(confusion, parts.analysed), className="mb-2"),
+                    components.graph(CONFUSION_ID, confusion_figure(None, None), filename="confusion"),
+                ], lg=5),
+            ], className="mt-3"),
         ])
     except Exception:  # noqa: BLE001 - a page shows a message, never a 500
         log.exception("overview page failed for models=%r", models)
@@ -286,6 +383,9 @@ def register_callbacks(app: dash.Dash) -> None:
         Output(BANNER_ID, "children"),
         Output(TABLE_ID, "children"),
         Output(GRAPH_ID, "figure"),
+        Output(PER_CLASS_ID, "figure"),
+        Output(NOT_ANALYSED_ID, "children"),
+        Output(CONFUSION_PICKER_ID, "options"),
         Output(URL_ID, "search"),
         Input(PICKER_ID, "value"),
         prevent_initial_call=True,  # layout() already drew the first view; keep the link as typed
@@ -296,9 +396,18 @@ def register_callbacks(app: dash.Dash) -> None:
             runs = read_runs(runs_dir)
             chosen = [name for name in (chosen or []) if isinstance(name, str)]
             parts = overview_parts(runs, chosen, runs_dir)
-            return parts.banner, parts.table, parts.figure, models_search(chosen)
+            options = [{"label": n, "value": n} for n in parts.analysed]
+            return (parts.banner, parts.table, parts.figure, parts.per_class, parts.not_analysed, options,
+                    models_search(chosen))
         except Exception:  # noqa: BLE001
             log.exception("overview update failed for %r", chosen)
             error = components.message("These runs could not be read; the server log has the details.",
                                        kind="danger")
-            return no_update, error, no_update, no_update
+            return no_update, error, no_update, no_update, no_update, no_update, no_update
+
+    @app.callback(Output(CONFUSION_ID, "figure"), Input(CONFUSION_PICKER_ID, "value"))
+    def show_confusion(name: str | None):
+        if not isinstance(name, str) or not name:
+            return confusion_figure(None, None)
+        errors, _missing = class_errors([name])
+        return confusion_figure(name, errors.get(name))

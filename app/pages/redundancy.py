@@ -393,19 +393,19 @@ def cluster_matrix_figure(view: LayerView, scale: ColourScale, features: Collect
             continue
         z = view.profiles[members]
         duplicate = view.duplicates[members]
-        custom = [[[neuron, cluster, " · has a near-duplicate" if dup else ""] for _ in classes]
-                  for neuron, dup in zip(members, duplicate)]
+        # Rows are named by neuron index (a category axis), so hover and clicks tell the neuron.
+        names = [str(neuron) for neuron in members]
+        custom = [[[cluster, " · has a near-duplicate" if dup else ""] for _ in classes] for dup in duplicate]
         figure.add_trace(go.Heatmap(
-            z=z, x=classes, y=list(range(len(members))), coloraxis="coloraxis", customdata=custom,
-            hovertemplate="neuron %{customdata[0]} · C%{customdata[1]}%{customdata[2]}<br>class %{x}"
+            z=z, x=classes, y=names, coloraxis="coloraxis", customdata=custom,
+            hovertemplate="neuron %{y} · C%{customdata[0]}%{customdata[1]}<br>class %{x}"
                           "<br>response %{z:.2f}<extra></extra>",
             name=f"C{cluster}",
         ), row=row, col=1)
         figure.add_trace(go.Heatmap(
-            z=[[1.0] if dup else [None] for dup in duplicate], x=["≈"], y=list(range(len(members))),
+            z=[[1.0] if dup else [None] for dup in duplicate], x=["≈"], y=names,
             colorscale=[[0, DUPLICATE_COLOUR], [1, DUPLICATE_COLOUR]], showscale=False, hoverongaps=False,
-            customdata=[[neuron] for neuron in members],
-            hovertemplate="neuron %{customdata} has a near-duplicate<extra></extra>", name=f"C{cluster} ≈",
+            hovertemplate="neuron %{y} has a near-duplicate<extra></extra>", name=f"C{cluster} ≈",
         ), row=row, col=2)
         top = cluster == first_matrix
         figure.update_xaxes(side="top", showticklabels=top, ticks="", tickangle=-90 if longest > 2 else 0,
@@ -413,8 +413,8 @@ def cluster_matrix_figure(view: LayerView, scale: ColourScale, features: Collect
         figure.update_xaxes(side="top", showticklabels=top, ticks="", tickfont={"size": 12}, type="category",
                             categoryarray=["≈"], range=[-0.5, 0.5], fixedrange=True, row=row, col=2)
         for col in (1, 2):
-            figure.update_yaxes(autorange="reversed", showticklabels=False, ticks="", showgrid=False,
-                                zeroline=False, row=row, col=col)
+            figure.update_yaxes(type="category", categoryarray=names, autorange="reversed", showticklabels=False,
+                                ticks="", showgrid=False, zeroline=False, row=row, col=col)
     # Cluster names in the left margin, where a block is tall enough to hold one.
     for cluster, height in enumerate(heights):
         if height * scale_px < 11:
@@ -425,8 +425,10 @@ def cluster_matrix_figure(view: LayerView, scale: ColourScale, features: Collect
     top_px = 40 + (int(6.5 * min(longest, 14)) if longest > 2 else 16)  # title, subtitle, class names
     figure.update_layout(
         template="plotly_white", font=components.FIGURE_FONT,
-        title={"text": f"{view.run} · {view.layer}", "subtitle": {"text": subtitle, "font": {"size": 10}},
-               "x": 0.01, "xanchor": "left", "y": 0.99, "yanchor": "top", "font": {"size": 12}},
+        # Two short lines (a panel is ~170 px wide); exported alone, the figure still says what it shows.
+        title={"text": view.run, "subtitle": {"text": f"{view.layer} · {subtitle}" if subtitle else view.layer,
+                                              "font": {"size": 10}},
+               "x": 0.01, "xanchor": "left", "y": 0.99, "yanchor": "top", "font": {"size": 11}},
         coloraxis={"colorscale": scale.colorscale, "cmin": scale.zmin, "cmax": scale.zmax,
                    "colorbar": {"orientation": "h", "thickness": 8, "len": 1.0, "x": 0.5, "xanchor": "center",
                                 "y": 0, "yanchor": "top", "ypad": 4, "tickfont": {"size": 10},
@@ -580,14 +582,18 @@ def run_panel(data: PanelData, colour: str, depth: float | None, features: Colle
                      title="Switch a cluster between its matrix and its learned features (the top image "
                            "patch of each of its neurons)"),
             html.Div(mosaic_problem, className="small text-warning-emphasis") if mosaic_problem else None,
-            dcc.Graph(id=matrix_id, figure=data.figure, config={**components.graph_config(f"{run}-{view.layer}"),
-                                                                "displayModeBar": False},
-                      className="cnncmp-matrix"),
-            html.Div([html.Span("Download", className="text-muted small me-2"),
-                      components.export_buttons(pattern_dom_id(matrix_id), f"clusters-{run}-{view.layer}")],
-                     className="d-flex align-items-center justify-content-end"),
+            # mt-auto: the matrices sit at the bottom of equally tall cards, so their class columns line up
+            html.Div([
+                dcc.Graph(id=matrix_id, figure=data.figure,
+                          config={**components.graph_config(f"{run}-{view.layer}"), "displayModeBar": False},
+                          className="cnncmp-matrix"),
+                html.Div([html.Span("Download", className="text-muted small me-2"),
+                          components.export_buttons(pattern_dom_id(matrix_id), f"clusters-{run}-{view.layer}")],
+                         className="d-flex align-items-center justify-content-end"),
+            ], className="mt-auto"),
         ]
-    return dbc.Card([dbc.CardHeader(header, className="py-2 px-2"), dbc.CardBody(body, className="p-2")],
+    return dbc.Card([dbc.CardHeader(header, className="py-2 px-2"),
+                     dbc.CardBody(body, className="p-2 d-flex flex-column")],
                     className="h-100", id={"type": "redundancy-panel", "run": run})
 
 
@@ -595,7 +601,7 @@ def grid_style(n_panels: int) -> dict[str, str]:
     """A responsive grid: panels share the width, never narrower than 170 px (7 fit a 1320 px page)."""
     width = int(max(170, min(420, 1300 / max(n_panels, 1) - 14)))
     return {"display": "grid", "gridTemplateColumns": f"repeat(auto-fill, minmax({width}px, 1fr))",
-            "gap": "0.75rem", "alignItems": "start"}
+            "gap": "0.75rem", "alignItems": "stretch"}
 
 
 class RedundancyParts(NamedTuple):
@@ -1120,8 +1126,8 @@ def register_callbacks(app: dash.Dash) -> None:
     def pick_neuron(_clicks):
         trigger = ctx.triggered_id
         click = ctx.triggered[0]["value"] if ctx.triggered else None
-        try:
-            neuron = int(click["points"][0]["customdata"][0])
+        try:  # rows are named by neuron index (Dash drops array-valued customdata from click events)
+            neuron = int(click["points"][0]["y"])
         except (TypeError, KeyError, IndexError, ValueError):
             raise PreventUpdate from None
         return trigger["run"], neuron

@@ -138,7 +138,7 @@ def cka_figure(result: Mapping[str, Any], title: str, row_run: str, column_run: 
         xgap=1, ygap=1,
     )
     if small:
-        heatmap.update(texttemplate="%{z:.2f}", textfont={"size": 11})
+        heatmap.update(texttemplate="%{z:.2f}", textfont={"size": 12})
     figure = go.Figure(heatmap)
     cell = 34 if small else 24
     height = int(min(900, max(420, 170 + cell * len(rows))))

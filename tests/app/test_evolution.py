@@ -88,7 +88,8 @@ def test_over_training_figure_has_errors_and_snapshot_means_per_run():
     assert sum(1 for t in figure.data if t.showlegend) == 2  # one legend entry per run
     assert len(figure.layout.shapes) == 3 and all(s.x0 == 3 for s in figure.layout.shapes)
     assert "synthetic" in figure.layout.title.text
-    assert "Pick at least one run" in evolution.over_training_figure({}, {}, COLOURS, None, "t").layout.annotations[0].text
+    empty = evolution.over_training_figure({}, {}, COLOURS, None, "t")
+    assert "Pick at least one run" in empty.layout.annotations[0].text
 
 
 def test_per_layer_figure_places_layers_by_relative_depth():

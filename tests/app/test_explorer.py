@@ -7,7 +7,6 @@ import io
 import json
 import shutil
 import time
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import dash
@@ -343,7 +342,8 @@ def test_clicking_a_neuron_shows_its_top_images(dash_duo, explorer_app):
 
 def test_a_link_restores_the_view(dash_duo, explorer_app):
     dash_duo.start_server(explorer_app)
-    dash_duo.driver.get(dash_duo.server_url + "/explorer?models=shallow-quick-synthetic&image=7&layer=1&size=4&stride=2")
+    link = "/explorer?models=shallow-quick-synthetic&image=7&layer=1&size=4&stride=2"
+    dash_duo.driver.get(dash_duo.server_url + link)
     wait_for_title(dash_duo, MAPS, "test image 7")
     wait_for_title(dash_duo, f"#{explorer.OCCLUSION_GRAPH_ID} .js-plotly-plot", "4 px square every 2 px")
     names = dash_duo.driver.execute_script("return document.querySelector(arguments[0]).data.map(t => t.name);", MAPS)

@@ -374,7 +374,7 @@ def test_an_unknown_path_shows_the_not_found_page(dash_duo, quick_app):
 def test_export_buttons_download_the_figure(dash_duo, quick_app, fmt, magic):
     dash_duo.start_server(quick_app)
     dash_duo.wait_for_element(PLOT)
-    buttons = dash_duo.find_elements(".cnncmp-graph .cnncmp-export button")
+    buttons = dash_duo.find_elements(".cnncmp-graph .cnncmp-export button")[:2]  # the learning curves' pair
     assert [b.text for b in buttons] == ["PNG", "SVG"]
     buttons[components.EXPORT_FORMATS.index(fmt)].click()
     target = Path(dash_duo.download_path) / f"learning-curves.{fmt}"
@@ -391,3 +391,19 @@ def test_health_over_http(dash_duo, quick_app):
     dash_duo.start_server(quick_app)
     response = requests.get(dash_duo.server_url + "/health", timeout=10)
     assert response.status_code == 200 and response.json()["runs"] == 2
+
+
+def test_per_class_error_and_confusion_from_the_cache(analysed_runs):
+    runs_dir, cache_dir = analysed_runs
+    create_app(Settings(runs_dir=runs_dir, cache_dir=cache_dir))
+    from flask import Flask
+
+    server = Flask(__name__)
+    server.config["CNNCMP_SETTINGS"] = Settings(runs_dir=runs_dir, cache_dir=cache_dir)
+    with server.app_context():
+        errors, problems = overview.class_errors(list(QUICK_RUNS))
+        assert set(errors) == set(QUICK_RUNS) and not problems
+        figure = overview.per_class_figure(errors, selection.run_colours(list(QUICK_RUNS)), "synthetic")
+        assert len(figure.data) == 2 and len(figure.data[0].x) == 10
+        confusion = overview.confusion_figure(QUICK_RUNS[0], errors[QUICK_RUNS[0]])
+        assert confusion.data[0].z.shape == (10, 10) and "not CIFAR-10" in confusion.layout.title.text

@@ -208,14 +208,14 @@ def test_matrix_figure_has_one_block_per_cluster_in_row_order():
     markers = [t for t in figure.data if isinstance(t, go.Heatmap) and not t.coloraxis]
     assert len(matrices) == len(markers) == 2
     assert list(matrices[0].x) == ["cat", "dog", "ship"]  # one class order in every block
-    assert [row[0][0] for row in matrices[0].customdata] == [2, 0]  # neuron index in the hover
-    assert [row[0][0] for row in matrices[1].customdata] == [1, 3]
+    assert list(matrices[0].y) == ["2", "0"] and list(markers[0].y) == ["2", "0"]  # rows named by neuron
+    assert list(matrices[1].y) == ["1", "3"] and [row[0][0] for row in matrices[1].customdata] == [1, 1]
     assert np.allclose(matrices[0].z, [[0.9, 0.1, 0.4], [1.0, 0.0, 0.5]])
     assert [m[0] for m in markers[1].z] == [None, 1.0]  # neuron 3 is marked as a near-duplicate
-    assert "neuron %{customdata[0]}" in matrices[0].hovertemplate and "class %{x}" in matrices[0].hovertemplate
+    assert "neuron %{y}" in matrices[0].hovertemplate and "class %{x}" in matrices[0].hovertemplate
     assert figure.layout.coloraxis.cmin == 0.0 and figure.layout.coloraxis.cmax == 2.0
     assert {a.text for a in figure.layout.annotations} >= {"C0", "C1"}
-    assert figure.layout.title.text == "r · conv2"
+    assert figure.layout.title.text == "r" and figure.layout.title.subtitle.text == "conv2"
 
 
 def test_a_cluster_switched_to_features_shows_its_mosaic():
@@ -348,6 +348,23 @@ def wait_until(condition, timeout: float = 15, message: str = "condition") -> No
         time.sleep(0.2)
 
 
+def click(dash_duo, element) -> None:
+    """Scroll ``element`` to the middle at once (Bootstrap makes scrolling smooth, so a click lands mid-scroll), click it."""
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", element)
+    element.click()
+
+
+def choose(dash_duo, selector: str, index: int) -> None:
+    """Pick the option ``index`` of a dcc.Dropdown (clicked by script: the open menu's search box may cover it)."""
+    click(dash_duo, dash_duo.find_element(selector))
+    dash_duo.wait_for_element(".dash-dropdown-options .dash-dropdown-option")
+    option = dash_duo.find_elements(".dash-dropdown-options .dash-dropdown-option")[index]
+    dash_duo.driver.execute_script("arguments[0].click()", option)
+    if dash_duo.find_elements(".dash-dropdown-options"):  # an open menu would cover the next control
+        dash_duo.driver.switch_to.active_element.send_keys(Keys.ESCAPE)
+    wait_until(lambda: not dash_duo.find_elements(".dash-dropdown-options"), timeout=5, message="the menu to close")
+
+
 def query_of(dash_duo) -> dict[str, list[str]]:
     return parse_qs(urlparse(dash_duo.driver.current_url).query)
 
@@ -375,13 +392,13 @@ def test_depth_and_runs_change_the_matrices_and_the_url(dash_duo, quick_app, con
     wait_until(lambda: f"{layers.names[-1]} ·" in panel_header(dash_duo, BASE), message="the last layer")
     wait_until(lambda: query_of(dash_duo).get("depth") == ["1"], message="depth in the URL")
     # one run: the layer can be chosen by name
-    dash_duo.select_dcc_dropdown(f"#{page.LAYER_ID}", index=1)
+    choose(dash_duo, f"#{page.LAYER_ID}", 1)
     wait_until(lambda: f"{layers.names[1]} ·" in panel_header(dash_duo, BASE), message="layer by name")
     wait_until(lambda: query_of(dash_duo).get("layer") == [layers.names[1]], message="layer in the URL")
     # adding a run adds its panel
     for label in dash_duo.find_elements(f"#{page.PICKER_ID} label"):
         if label.text == SHALLOW:
-            label.click()
+            click(dash_duo, label)
     wait_until(lambda: len(dash_duo.find_elements(f"#{page.PANELS_ID} .js-plotly-plot")) == 2, message="2 panels")
     assert query_of(dash_duo)["models"] == [f"{BASE},{SHALLOW}"]
     assert dash_duo.get_logs() == []
@@ -403,7 +420,7 @@ def test_a_link_restores_layer_view_and_edits(dash_duo, quick_app, context):
         f"return document.querySelectorAll('#{page.PANELS_ID} .js-plotly-plot .imagelayer image').length") > 0,
         message="a learned-features mosaic")
     # switching one cluster back to its matrix redraws that run's figure
-    dash_duo.find_elements(f"#{page.PANELS_ID} input[type=checkbox]")[0].click()
+    click(dash_duo, dash_duo.find_elements(f"#{page.PANELS_ID} input[type=checkbox]")[0])
     wait_until(lambda: dash_duo.driver.execute_script(
         f"return document.querySelectorAll('#{page.PANELS_ID} .js-plotly-plot .heatmaplayer image').length") > 0,
         message="the matrix of C0")
@@ -416,13 +433,18 @@ def test_edit_buttons_merge_then_reset(dash_duo, quick_app, context):
     dash_duo.start_server(quick_app)
     dash_duo.driver.get(dash_duo.server_url + f"/redundancy?models={BASE}&layer={name}")
     dash_duo.wait_for_contains_text(f"#{page.EDIT_HINT_ID}", name)
-    dash_duo.select_dcc_dropdown(f"#{page.MERGE_FROM_ID}", index=1)
-    dash_duo.select_dcc_dropdown(f"#{page.MERGE_INTO_ID}", index=0)
-    dash_duo.find_element(f"#{page.MERGE_ID}").click()
+    # clicking a cell of the matrix picks its neuron for the move form
+    cell = dash_duo.find_elements(f"#{page.PANELS_ID} .js-plotly-plot .nsewdrag")[0]
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", cell)
+    dash_duo.click_at_coord_fractions(cell, 0.3, 0.5)
+    wait_until(lambda: dash_duo.find_element(f"#{page.NEURON_ID}").get_attribute("value") != "", message="a neuron")
+    choose(dash_duo, f"#{page.MERGE_FROM_ID}", 1)
+    choose(dash_duo, f"#{page.MERGE_INTO_ID}", 0)
+    click(dash_duo, dash_duo.find_element(f"#{page.MERGE_ID}"))
     dash_duo.wait_for_contains_text(f"#{page.FEEDBACK_ID}", "merged C1 into C0")
     wait_until(lambda: "edited (1)" in panel_header(dash_duo, BASE), message="the edited badge")
     wait_until(lambda: query_of(dash_duo).get("edits") == [f"{BASE}:{name}:j1.0"], message="edits in the URL")
-    dash_duo.find_element(f"#{page.RESET_ID}").click()
+    click(dash_duo, dash_duo.find_element(f"#{page.RESET_ID}"))
     wait_until(lambda: "edited" not in panel_header(dash_duo, BASE), message="edits reset")
     wait_until(lambda: "edits" not in query_of(dash_duo), message="edits gone from the URL")
     assert dash_duo.get_logs() == []
