@@ -19,6 +19,7 @@ module-level one plus the tests') correct:
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import sys
 from pathlib import Path
@@ -39,6 +40,7 @@ ASSETS_FOLDER = PACKAGE_FOLDER / "assets"
 NOT_FOUND_MODULE = "not_found_404"
 
 log = logging.getLogger(__name__)
+REPORT_LINK_ID = "cnncmp-report-link"
 
 
 def stylesheets(settings: Settings) -> list[str]:
@@ -65,8 +67,11 @@ def navbar() -> dbc.Navbar:
          html.Span(components.PRODUCT_TAGLINE, className="d-none d-xl-inline small text-white-50")],
         href=dash.get_relative_path("/"), className="d-flex align-items-baseline text-decoration-none",
     )
+    report = html.A("Report", id=REPORT_LINK_ID, href=dash.get_relative_path("/report"),
+                    title="Download this comparison as one HTML file for a meeting (opens without the server)",
+                    className="btn btn-outline-light btn-sm ms-3")
     return dbc.Navbar(
-        dbc.Container([brand, dbc.Nav(links, navbar=True, className="ms-auto")], fluid=True),
+        dbc.Container([brand, dbc.Nav(links, navbar=True, className="ms-auto"), report], fluid=True),
         color="primary", dark=True, className="mb-3",
     )
 
@@ -78,6 +83,20 @@ def page_shell(settings: Settings) -> html.Div:
         className="text-muted small border-top pt-2 mt-4 mb-3",
     )
     return html.Div([navbar(), dbc.Container([dash.page_container, footer], fluid="xxl")])
+
+
+def report(settings: Settings) -> flask.Response:
+    """``/report?models=a,b``: the comparison as one self-contained HTML download (all runs by default)."""
+    from app.report import build_report
+    from app.selection import parse_models, read_runs
+
+    query = flask.request.args.get("models")
+    selection = parse_models(query, [r["name"] for r in read_runs(settings.runs_dir)])
+    document = build_report(settings, selection.names)
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M")
+    response = flask.Response(document, mimetype="text/html")
+    response.headers["Content-Disposition"] = f'attachment; filename="cnn-comparison-{stamp}.html"'
+    return response
 
 
 def health(settings: Settings) -> flask.Response:
@@ -119,6 +138,14 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
             register(app)
 
     app.server.add_url_rule("/health", "cnncmp_health", lambda: health(settings))
+    app.server.add_url_rule("/report", "cnncmp_report", lambda: report(settings))
+    # The Report link carries the current page's choice of runs (``?models=…``) along.
+    report_path = app.get_relative_path("/report")
+    app.clientside_callback(
+        "function(search) { var models = new URLSearchParams(search || '').get('models');"
+        f" return '{report_path}' + (models ? '?models=' + encodeURIComponent(models) : ''); }}",
+        dash.Output(REPORT_LINK_ID, "href"), dash.Input("_pages_location", "search"),
+    )
     return app
 
 

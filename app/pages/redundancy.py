@@ -1,4 +1,4 @@
-"""Redundancy page: CNNVis' cluster matrices of the chosen runs side by side, their redundancy per layer, and cluster edits.
+"""Redundancy page: CNNVis' cluster matrices of the chosen runs side by side, redundancy per layer, cluster edits.
 
 One layer per run, chosen by relative depth (each run snaps to its nearest layer) or by name when
 one run is shown. Each run's class-activation matrix has its rows (neurons) grouped by cluster and
@@ -31,7 +31,9 @@ from dash import ALL, MATCH, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 from plotly.subplots import make_subplots
 
-from analysis.cluster_edits import EditError, Merge, Move, Split, apply_edit_log, describe_edit, format_edits, parse_edits
+from analysis.cluster_edits import (
+    EditError, Merge, Move, Split, apply_edit_log, describe_edit, format_edits, parse_edits,
+)
 from analysis.mosaic import neuron_tiles, pack_tiles, top_patch_boxes
 from analysis.pipeline import NotAnalyzedError, RunAnalyzer
 from analysis.redundancy import normalize_profiles
@@ -273,7 +275,7 @@ def layer_view(analyzer: RunAnalyzer, run: str, index: int, edits: str = "") -> 
     return _layer_view(analyzer, run, analyzer.checkpoint_hash(run), int(index), edits)
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=32)  # a 2048-neuron layer's tiles are 1.5 MB
 def _layer_tiles(analyzer: RunAnalyzer, run: str, checkpoint: str, index: int) -> np.ndarray:
     del checkpoint
     stats = analyzer.statistics(run)
@@ -792,7 +794,8 @@ def form_edit(trigger: str, form: EditForm) -> Move | Merge | Split:
     if trigger == MOVE_ID:
         return Move(_as_int(form.neuron, "a neuron"), _as_int(form.move_to, "the cluster to move it to"))
     if trigger == MERGE_ID:
-        return Merge(_as_int(form.merge_from, "the cluster to merge"), _as_int(form.merge_into, "the cluster to merge into"))
+        return Merge(_as_int(form.merge_from, "the cluster to merge"),
+                     _as_int(form.merge_into, "the cluster to merge into"))
     return Split(_as_int(form.split_cluster, "the cluster to split"), _as_int(form.split_parts, "the number of parts"))
 
 
@@ -959,8 +962,8 @@ def edit_card(edit_runs: list[dict], edit_run: str | None, edits_list: Any) -> d
             ], className="g-2 mb-2"),
             html.Div([
                 html.Div([html.Span("Move neuron", className="me-1"),
-                          dbc.Input(id=NEURON_ID, type="number", min=0, step=1, placeholder="#", style={"width": "6rem"},
-                                    **small),
+                          dbc.Input(id=NEURON_ID, type="number", min=0, step=1, placeholder="#",
+                                    style={"width": "6rem"}, **small),
                           html.Span("to", className="mx-1"),
                           dcc.Dropdown(id=MOVE_TO_ID, clearable=False, placeholder="cluster", style=dropdown_style),
                           dbc.Button("Move", id=MOVE_ID, color="primary", n_clicks=0, className="ms-1", **small)],
@@ -972,7 +975,8 @@ def edit_card(edit_runs: list[dict], edit_run: str | None, edits_list: Any) -> d
                           dbc.Button("Merge", id=MERGE_ID, color="primary", n_clicks=0, className="ms-1", **small)],
                          className="d-flex align-items-center me-4 mb-2"),
                 html.Div([html.Span("Split", className="me-1"),
-                          dcc.Dropdown(id=SPLIT_CLUSTER_ID, clearable=False, placeholder="cluster", style=dropdown_style),
+                          dcc.Dropdown(id=SPLIT_CLUSTER_ID, clearable=False, placeholder="cluster",
+                                       style=dropdown_style),
                           html.Span("in", className="mx-1"),
                           dcc.Dropdown(id=SPLIT_PARTS_ID, options=[{"label": str(p), "value": p} for p in range(2, 6)],
                                        value=2, clearable=False, style={"minWidth": "4.5rem"}),

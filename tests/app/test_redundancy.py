@@ -1,4 +1,4 @@
-"""The redundancy page: URL values, layer choice, edits, figures on the quick runs, then the page in headless Chromium."""
+"""The redundancy page: URL values, layer choice, edits and figures on the quick runs, then the page in Chromium."""
 
 from __future__ import annotations
 
@@ -72,7 +72,8 @@ def not_analysed_runs_dir(analysed_runs, tmp_path) -> Path:
 
 
 # -- the URL's values ------------------------------------------------------------------------------
-@pytest.mark.parametrize("value, expected", [("0.5", 0.5), ("0", 0.0), ("1", 1.0), (" 0.25 ", 0.25), (["0.1", "0.3"], 0.3)])
+@pytest.mark.parametrize("value, expected",
+                         [("0.5", 0.5), ("0", 0.0), ("1", 1.0), (" 0.25 ", 0.25), (["0.1", "0.3"], 0.3)])
 def test_depth_values(value, expected):
     assert page.parse_depth(value) == expected
 
@@ -195,7 +196,8 @@ def small_view(**changes) -> page.LayerView:
     values = dict(
         run="r", layer="conv2", index=1, depth=0.5, class_names=("cat", "dog", "ship"),
         profiles=np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.2], [0.9, 0.1, 0.4], [0.0, 0.8, 0.3]]),
-        labels=np.array([0, 1, 0, 1]), row_order=np.array([2, 0, 1, 3]), duplicates=np.array([False, False, False, True]),
+        labels=np.array([0, 1, 0, 1]), row_order=np.array([2, 0, 1, 3]),
+        duplicates=np.array([False, False, False, True]),
         metrics={}, edits="",
     )
     return page.LayerView(**{**values, **changes})
@@ -238,7 +240,8 @@ def test_one_colour_scale_for_every_run():
 
 def test_metrics_figure_one_line_per_run_and_metric_in_run_colours():
     series = [
-        page.RunMetrics("a", ("c1", "c2"), (0.0, 1.0), ({"near_duplicate_fraction": 0.5}, {"near_duplicate_fraction": 0.1}), 1),
+        page.RunMetrics("a", ("c1", "c2"), (0.0, 1.0),
+                        ({"near_duplicate_fraction": 0.5}, {"near_duplicate_fraction": 0.1}), 1),
         page.RunMetrics("b", ("c1", "c2", "c3"), (0.0, 0.5, 1.0), ({}, {}, {"normalized_effective_rank": 0.3}), 0, 2),
     ]
     figure = page.metrics_figure(series, {"a": "#111111", "b": "#222222"}, 0.5, "synthetic")
@@ -274,10 +277,11 @@ def test_controls_change_the_state(context):
     merged, text, kind = page.next_state(state, page.MERGE_ID, None, page.EditForm(BASE, merge_from=1, merge_into=0),
                                          runs, analyzer)
     assert kind == "success" and "merged C1 into C0" in text and merged["edits"] == {BASE: [name, "j1.0"]}
-    same, text, kind = page.next_state(merged, page.SPLIT_ID, None, page.EditForm(BASE, split_cluster=99, split_parts=2),
-                                       runs, analyzer)
+    same, text, kind = page.next_state(merged, page.SPLIT_ID, None,
+                                       page.EditForm(BASE, split_cluster=99, split_parts=2), runs, analyzer)
     assert kind == "danger" and "no cluster C99" in text and same == merged
-    _, text, kind = page.next_state(merged, page.MOVE_ID, None, page.EditForm(BASE, neuron=None, move_to=0), runs, analyzer)
+    _, text, kind = page.next_state(merged, page.MOVE_ID, None, page.EditForm(BASE, neuron=None, move_to=0),
+                                    runs, analyzer)
     assert kind == "danger" and "choose a neuron" in text
 
     both, _, _ = page.next_state(merged, page.PICKER_ID, [SHALLOW, BASE, "ghost"], page.EditForm(), runs, analyzer)
@@ -328,7 +332,8 @@ def test_layout_survives_a_failure(quick_app, monkeypatch):
 
 
 def test_empty_runs_folder(tmp_path):
-    assert "No runs to compare yet" in render(create_app(Settings(runs_dir=tmp_path / "none", cache_dir=tmp_path / "c")))
+    app = create_app(Settings(runs_dir=tmp_path / "none", cache_dir=tmp_path / "c"))
+    assert "No runs to compare yet" in render(app)
 
 
 # -- in the browser --------------------------------------------------------------------------------
@@ -349,7 +354,7 @@ def wait_until(condition, timeout: float = 15, message: str = "condition") -> No
 
 
 def click(dash_duo, element) -> None:
-    """Scroll ``element`` to the middle at once (Bootstrap makes scrolling smooth, so a click lands mid-scroll), click it."""
+    """Scroll ``element`` to the middle at once and click it (Bootstrap scrolls smoothly: clicks land mid-scroll)."""
     dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", element)
     element.click()
 

@@ -1,0 +1,122 @@
+"""A whole comparison as one self-contained HTML file for a meeting (opens without the server).
+
+The report reuses the pages' own figure builders, so it shows what the pages show: the models
+table, learning curves, per-class error, redundancy and edge signs per layer on the
+relative-depth axis, and CKA between the first two runs. plotly.js is embedded once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html as html_text
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+import plotly.offline
+
+from app import components
+from app.analysis_access import PAGE_ERRORS, analyzer
+from app.config import Settings
+from app.selection import read_histories, read_runs, run_colours
+
+log = logging.getLogger(__name__)
+
+
+def _figure_html(figure: go.Figure) -> str:
+    return figure.to_html(full_html=False, include_plotlyjs=False,
+                          config={"displaylogo": False, "toImageButtonOptions": {"scale": 2}})
+
+
+def _table_html(records: Sequence[dict[str, str]], columns: Sequence[tuple[str, str, Any]]) -> str:
+    head = "".join(f"<th>{html_text.escape(label)}</th>" for _key, label, _hint in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html_text.escape(str(record.get(key, '–')))}</td>" for key, _l, _h in columns) + "</tr>"
+        for record in records
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _section(title: str, body: str) -> str:
+    return f"<section><h2>{html_text.escape(title)}</h2>{body}</section>"
+
+
+def build_report(settings: Settings, names: Sequence[str] | None = None) -> str:
+    """The HTML of a comparison of ``names`` (default: every run) in ``settings.runs_dir``."""
+    from app.pages import edges, overview, similarity
+
+    runs_dir = Path(settings.runs_dir)
+    runs = read_runs(runs_dir)
+    wanted = set(names) if names else {r["name"] for r in runs}
+    chosen = [r for r in runs if r["name"] in wanted and r.get("status") != "broken"]
+    colours = run_colours([r["name"] for r in runs])
+    label = components.dataset_label(chosen)
+    sections = [_section("Models", _table_html([overview.table_record(r) for r in chosen], overview.TABLE_COLUMNS))]
+    histories, _problems = read_histories(runs_dir, [r["name"] for r in chosen])
+    sections.append(_section("Learning curves", _figure_html(overview.learning_curves_figure(chosen, histories,
+                                                                                             colours))))
+    errors, missing = overview.class_errors([r["name"] for r in chosen])
+    sections.append(_section("Test error per class", _figure_html(overview.per_class_figure(errors, colours, label))))
+
+    source = analyzer(settings)
+    edge_series = []
+    for run in chosen:
+        try:
+            edge_series.append(edges.load_run_edges(source, run["name"]))
+        except PAGE_ERRORS as exc:
+            missing.setdefault(run["name"], str(exc))
+    if edge_series:
+        sections.append(_section("Redundancy per layer", _figure_html(redundancy_figure(source, edge_series, colours, label))))
+        sections.append(_section("Edge signs per layer", _figure_html(
+            edges.fractions_figure(edge_series, colours, (0.0, 1.0), label))))
+        first = edge_series[0].name
+        second = edge_series[1].name if len(edge_series) > 1 else first
+        try:
+            result = source.cka(first, None if second == first else second)
+            title = similarity.cka_title("within" if second == first else "across", label, result["n_images"], False)
+            sections.append(_section("Layer similarity (CKA)", _figure_html(
+                similarity.cka_figure(result, f"{title}: {first} × {second}", first, second))))
+        except PAGE_ERRORS as exc:
+            sections.append(_section("Layer similarity (CKA)", f"<p>{html_text.escape(str(exc))}</p>"))
+    if missing:
+        items = "".join(f"<li><b>{html_text.escape(n)}</b>: {html_text.escape(why)}</li>" for n, why in missing.items())
+        sections.append(_section("Not in this report", f"<ul>{items}</ul>"))
+
+    created = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    profiles = sorted({str(r.get("profile")) for r in chosen})
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{html_text.escape(components.PRODUCT_NAME)} · report</title>
+<script>{plotly.offline.get_plotlyjs()}</script>
+<style>
+body {{ font-family: Lato, 'Helvetica Neue', Arial, sans-serif; margin: 2rem auto; max-width: 1200px; color: #212529; }}
+.banner {{ background: #eef1f4; border-left: 4px solid #2c3e50; padding: .75rem 1rem; margin-bottom: 1.5rem; }}
+table {{ border-collapse: collapse; width: 100%; font-size: .95rem; }}
+th, td {{ border-bottom: 1px solid #dee2e6; padding: .35rem .5rem; text-align: left; }}
+section {{ margin-bottom: 2rem; }}
+</style></head><body>
+<h1>{html_text.escape(components.PRODUCT_NAME)}</h1>
+<p>{len(chosen)} runs · profile {html_text.escape(', '.join(profiles))} · written {created}</p>
+<div class="banner"><b>Data:</b> {html_text.escape(label)}</div>
+{''.join(sections)}
+</body></html>"""
+
+
+def redundancy_figure(source: Any, series: Sequence[Any], colours: dict[str, str], label: str) -> go.Figure:
+    """Near-duplicate fraction per layer against relative depth, one line per run."""
+    figure = go.Figure()
+    for data in series:
+        metrics = source.clusters(data.name)["metrics"]
+        figure.add_trace(go.Scatter(
+            x=data.relative_depth, y=[m["near_duplicate_fraction"] for m in metrics], mode="lines+markers",
+            name=data.name, line={"color": colours.get(data.name, "#888")}, text=data.layer_names,
+            hovertemplate=f"{data.name} %{{text}}: %{{y:.0%}} near-duplicates<extra></extra>",
+        ))
+    figure.update_layout(template="plotly_white", font=components.FIGURE_FONT, height=420,
+                         title={"text": f"Near-duplicate neurons per layer · {label}", "x": 0.01},
+                         xaxis={"title": {"text": "relative depth (0 = conv1, 1 = output)"}},
+                         yaxis={"title": {"text": "neurons with a near-duplicate"}, "tickformat": ".0%",
+                                "rangemode": "tozero"})
+    return figure

@@ -1,0 +1,58 @@
+"""The meeting report: one self-contained HTML file with the comparison's figures."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+import requests
+
+from app.main import create_app
+from app.config import Settings
+
+pytestmark = pytest.mark.filterwarnings("ignore:HTTPResponse.getheader:DeprecationWarning")
+
+
+@pytest.fixture
+def analysed_settings(analysed_runs, tmp_path) -> Settings:
+    runs_dir, cache_dir = analysed_runs
+    shutil.copytree(cache_dir, tmp_path / "cache")
+    return Settings(runs_dir=runs_dir, cache_dir=tmp_path / "cache")
+
+
+def test_report_is_self_contained_with_the_figures(analysed_settings):
+    app = create_app(analysed_settings)
+    client = app.server.test_client()
+    response = client.get("/report?models=base-quick-synthetic,shallow-quick-synthetic")
+    assert response.status_code == 200
+    assert "attachment" in response.headers["Content-Disposition"]
+    document = response.get_data(as_text=True)
+    assert "not CIFAR-10" in document  # names the dataset its figures came from
+    for title in ("Learning curves", "Test error per class", "Redundancy per layer", "Edge signs per layer",
+                  "Layer similarity (CKA)"):
+        assert f"<h2>{title}</h2>" in document
+    assert len(re.findall(r"Plotly\.newPlot", document)) >= 5
+    assert "<script src=" not in document and len(document) > 3_000_000  # plotly.js embedded: no network needed
+    assert "base-quick-synthetic" in document and "shallow-quick-synthetic" in document
+
+
+def test_report_of_unanalysed_runs_says_what_is_missing(quick_runs_dir, tmp_path):
+    app = create_app(Settings(runs_dir=quick_runs_dir, cache_dir=tmp_path / "empty"))
+    response = app.server.test_client().get("/report?models=../../etc/passwd")
+    assert response.status_code == 200
+    document = response.get_data(as_text=True)
+    assert "Not in this report" in document and "python -m analysis analyze" in document
+
+
+def test_report_link_follows_the_chosen_runs(dash_duo, analysed_settings):
+    app = create_app(analysed_settings)
+    dash_duo.start_server(app)
+    dash_duo.wait_for_element("#cnncmp-report-link")
+    dash_duo.driver.get(dash_duo.server_url + "/?models=shallow-quick-synthetic")
+    dash_duo.wait_for_element(".js-plotly-plot")
+    link = dash_duo.find_element("#cnncmp-report-link")
+    dash_duo.wait_for_text_to_equal("#cnncmp-report-link", "Report")
+    href = link.get_attribute("href")
+    assert href.endswith("/report?models=shallow-quick-synthetic")
+    assert requests.get(href, timeout=60).status_code == 200
