@@ -13,6 +13,8 @@ import io
 import json
 import logging
 import os
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
 
@@ -66,6 +68,8 @@ def unpack_result(blob: bytes) -> Result:
     try:
         with np.load(io.BytesIO(payload), allow_pickle=False) as archive:
             result: Result = {k: archive[k] for k in archive.files if k != "__meta__"}
+            for array in result.values():
+                array.setflags(write=False)  # shared by every reader of the in-memory copy
             result.update(json.loads(archive["__meta__"].tobytes().decode()))
     except Exception as exc:  # noqa: BLE001 - whatever fails to decode is corrupt
         raise CorruptEntryError(f"undecodable entry ({exc})") from exc
@@ -82,26 +86,58 @@ def cache_key(checkpoint_hash: str, analysis: str, params: dict[str, Any]) -> st
 
 
 class AnalysisCache:
-    """Get-or-compute over a diskcache folder; counts hits and misses (for tests and logs)."""
+    """Get-or-compute over a diskcache folder; counts hits and misses (for tests and logs).
 
-    def __init__(self, directory: str | Path | None = None, size_limit: int = 2**32) -> None:
+    Decoded results are also kept in memory (least recently used first out, up to
+    ``memory_bytes``): a key names its inputs' content, so an entry never changes, and a page
+    asking again skips reading and checking the bytes.
+    """
+
+    def __init__(self, directory: str | Path | None = None, size_limit: int = 2**32,
+                 memory_bytes: int = 256 * 2**20) -> None:
         import diskcache
 
         self.directory = Path(directory) if directory is not None else default_cache_dir()
         self._store = diskcache.Cache(str(self.directory), size_limit=size_limit)
+        self.memory_bytes = memory_bytes
+        self._memory: OrderedDict[str, tuple[Result, int]] = OrderedDict()
+        self._memory_used = 0
+        self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
     def get(self, key: str) -> Result | None:
+        with self._lock:
+            if key in self._memory:
+                self._memory.move_to_end(key)
+                return self._memory[key][0]
         blob = self._store.get(key)
         if blob is None:
             return None
         try:
-            return unpack_result(blob)
+            result = unpack_result(blob)
         except CorruptEntryError as exc:
             log.warning("dropping corrupt cache entry %s: %s", key, exc)
             self._store.delete(key)
             return None
+        self._remember(key, result, len(blob))
+        return result
+
+    def _remember(self, key: str, result: Result, size: int) -> None:
+        if size > self.memory_bytes:
+            return
+        with self._lock:
+            self._memory[key] = (result, size)
+            self._memory_used += size
+            while self._memory_used > self.memory_bytes:
+                _key, (_result, dropped) = self._memory.popitem(last=False)
+                self._memory_used -= dropped
+
+    def forget(self) -> None:
+        """Drop the in-memory copies (the disk cache stays)."""
+        with self._lock:
+            self._memory.clear()
+            self._memory_used = 0
 
     def set(self, key: str, result: Result) -> None:
         self._store.set(key, pack_result(result))

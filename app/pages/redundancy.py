@@ -329,10 +329,10 @@ def colour_scale(views: Sequence[LayerView]) -> ColourScale:
     return ColourScale(-bound, bound, "RdBu_r")
 
 
-def plot_height(n_neurons: int) -> int:
-    """Pixels of matrix for a layer of ``n_neurons``: about 4 px a row, within PLOT_HEIGHT_RANGE."""
+def plot_height(n_neurons: int, n_panels: int = 3) -> int:
+    """Pixels of matrix for a layer of ``n_neurons``: 4 px a row (7 px in a wide panel), within PLOT_HEIGHT_RANGE."""
     low, high = PLOT_HEIGHT_RANGE
-    return int(min(high, max(low, 4 * n_neurons)))
+    return int(min(high, max(low, (7 if n_panels <= 2 else 4) * n_neurons)))
 
 
 def dataset_short(run: Mapping[str, Any] | None) -> str:
@@ -657,7 +657,7 @@ def redundancy_parts(state: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]
     data = panel_data(shown, state, analyzer)
     views = [d.view for d in data if d.view is not None]
     scale = colour_scale(views)
-    plot_px = plot_height(max((len(v.row_order) for v in views), default=0))
+    plot_px = plot_height(max((len(v.row_order) for v in views), default=0), len(shown))
     depth = None if state.get("layer") and len(shown) == 1 else float(state.get("depth", DEFAULT_DEPTH))
     mosaic_view = state.get("view") == "mosaic"
     panels, series = [], []
@@ -1160,5 +1160,5 @@ def matrix_for(state: Mapping[str, Any], run: str, features: Collection[int], ru
     view = next(v for v in views if v.run == run)
     rows = {str(r.get("name")): r for r in runs}
     figure, _ = build_figure(analyzer, view, colour_scale(views), [int(c) for c in features],
-                             plot_height(max(len(v.row_order) for v in views)), dataset_short(rows.get(run)))
+                             plot_height(max(len(v.row_order) for v in views), len(data)), dataset_short(rows.get(run)))
     return figure

@@ -95,7 +95,8 @@ def test_corrupt_and_foreign_entries_are_dropped_and_recomputed(analyzer):
     key = cache_key(analyzer.checkpoint_hash(RUN), "statistics", params)
     good = analyzer.cache._store.get(key)
     for bad in (good[:-100], good[:-5] + b"xxxxx", b"foreign bytes", 12345):
-        analyzer.cache._store.set(key, bad)
+        analyzer.cache._store.set(key, bad)  # as another process sharing the folder would see it
+        analyzer.cache.forget()
         misses = analyzer.cache.misses
         result = analyzer.statistics(RUN)
         assert analyzer.cache.misses == misses + 1, repr(bad)[:40]
