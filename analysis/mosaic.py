@@ -1,6 +1,6 @@
 """Learned-features mosaics (CNNVis' R3 facet): each neuron's top image patch, packed in a grid.
 
-:meth:`analysis.pipeline.RunAnalyzer.cluster_mosaic` builds one cluster's mosaic from the
+:meth:`analysis.pipeline.RunAnalyzer.cluster_mosaic` packs one cluster with these functions;
 pipeline's clusters, reading the statistics once per neuron. The pages need mosaics of edited
 clusters too, and of every cluster of a layer at once, so here a layer's tiles are cut once
 (:func:`neuron_tiles`) and any list of neurons is packed from them (:func:`pack_tiles`), with the

@@ -12,7 +12,7 @@ import functools
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -405,31 +405,30 @@ class RunAnalyzer:
                             "value": float(stats[f"top_values/{index}"][rank, neuron]), "box": box})
         return patches
 
-    def cluster_mosaic(self, run: str, layer: str | int, cluster: int, tile: int = 16,
-                       epoch: int | None = None) -> np.ndarray:
-        """CNNVis' learned-features facet: the top patch of each neuron of a cluster, packed in a grid."""
-        from torch.nn import functional as F
+    def cluster_mosaic(self, run: str, layer: str | int, cluster: int | None = None,
+                       neurons: Sequence[int] | None = None, epoch: int | None = None) -> np.ndarray:
+        """CNNVis' learned-features facet: the top patch of each neuron of a cluster, packed in a grid.
+
+        ``cluster`` names one of the analysis' clusters (its neurons in row order); ``neurons``
+        gives the members directly (an edited cluster).
+        """
+        from .mosaic import neuron_tiles, pack_tiles, top_patch_boxes
 
         index = self.layer_index(run, layer)
-        clusters = self.clusters(run, epoch)
-        order = clusters[f"row_order/{index}"]
-        members = [int(n) for n in order if clusters[f"labels/{index}"][n] == cluster]
+        if neurons is None:
+            clusters = self.clusters(run, epoch)
+            labels = clusters[f"labels/{index}"]
+            neurons = [int(n) for n in clusters[f"row_order/{index}"] if labels[n] == cluster]
+        members = [int(n) for n in neurons]
         if not members:
             raise AnalysisError(f"layer {layer!r} has no cluster {cluster}")
+        stats = self.statistics(run, epoch)
         images, _ = self.evaluation_images(run)
-        tiles = []
-        for neuron in members:
-            top = self.top_patches(run, index, neuron, epoch)[0]
-            t, l, b, r = top["box"]
-            patch = images[top["image"], :, t:b, l:r].float()[None]
-            tiles.append(F.interpolate(patch, size=(tile, tile), mode="bilinear", align_corners=False)[0])
-        columns = int(np.ceil(np.sqrt(len(tiles))))
-        rows = int(np.ceil(len(tiles) / columns))
-        mosaic = torch.full((3, rows * tile, columns * tile), 255.0)
-        for i, t in enumerate(tiles):
-            y, x = divmod(i, columns)
-            mosaic[:, y * tile:(y + 1) * tile, x * tile:(x + 1) * tile] = t
-        return mosaic.clamp(0, 255).byte().permute(1, 2, 0).numpy()
+        name = stats["layer_names"][index]
+        boxes = top_patch_boxes(stats[f"top_positions/{index}"][0][members], stats["receptive_fields"].get(name),
+                                images.shape[-1], images.shape[-2])
+        tiles = neuron_tiles(images, stats[f"top_images/{index}"][0][members], boxes)
+        return pack_tiles(tiles, list(range(len(members))))
 
     # -- over training -------------------------------------------------------------------------------
     def health(self, run: str) -> list[dict[str, Any]]:

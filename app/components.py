@@ -11,7 +11,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import dash
 import dash_bootstrap_components as dbc
+import plotly.graph_objects as go
 from dash import MATCH, Input, Output, dcc, html
 
 PRODUCT_NAME = "CNN family comparison"
@@ -241,3 +243,38 @@ def register_callbacks(app: Any) -> None:
         Input(_EXPORT_PATTERN, "n_clicks"),
         prevent_initial_call=True,
     )
+
+
+def jobs_href(runs: str | Sequence[str] | None = None) -> str:
+    """The Jobs page, with ``runs`` ticked for analysis."""
+    try:
+        path = dash.get_relative_path("/jobs")
+    except Exception:  # noqa: BLE001 - outside a running app (unit tests)
+        path = "/jobs"
+    names = [runs] if isinstance(runs, str) else list(runs or [])
+    return path + (f"?run={','.join(names)}" if names else "")
+
+
+def problem_message(problem: BaseException | str, run: str | None = None, title: str | None = None,
+                    id: str | None = None) -> dbc.Alert:  # noqa: A002 - Dash's name
+    """Why a run (or one of its figures) cannot be shown; a result missing from the cache links to the Jobs page."""
+    from analysis.pipeline import NotAnalyzedError
+
+    body: list[Any] = [html.Strong(f"{run}: ")] if run and not title else []
+    body.append(str(problem))
+    if isinstance(problem, NotAnalyzedError):
+        body += [" ", dcc.Link("Open the Jobs page", href=jobs_href(problem.run),
+                               className="fw-semibold link-primary"), "."]
+        return message(body, kind="info", title=title, id=id, className="py-2")
+    return message(body, kind="warning", title=title, id=id, className="py-2")
+
+
+def empty_figure(text: str, height: int = 300) -> go.Figure:
+    """A blank figure that says why it is blank (never an empty white box)."""
+    figure = go.Figure()
+    figure.add_annotation(text=text, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
+                          font={"size": 16, "color": "#6c757d"})
+    figure.update_layout(template="plotly_white", font=FIGURE_FONT, height=height,
+                         xaxis={"visible": False}, yaxis={"visible": False},
+                         margin={"l": 20, "r": 20, "t": 30, "b": 20})
+    return figure

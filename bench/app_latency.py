@@ -16,10 +16,8 @@ Usage: python bench/app_latency.py --runs runs --cache cache [--repeats 20]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import time

@@ -35,7 +35,6 @@ import plotly.graph_objects as go
 from dash import ALL, MATCH, Input, Output, ctx, dcc, html, no_update
 from plotly.subplots import make_subplots
 
-from analysis.pipeline import NotAnalyzedError
 from app import components
 from app.analysis_access import PAGE_ERRORS, analyzer
 from app.config import current_settings
@@ -345,15 +344,6 @@ def _run_header(name: str, colour: str, extra: Any = None) -> html.Div:
                     className="d-flex align-items-center mb-1")
 
 
-def analysis_message(name: str, error: Exception) -> dbc.Alert:
-    """A run whose results cannot be shown: the analyzer's own message (it says how to compute a missing one)."""
-    children: list[Any] = [html.P(str(error), className="mb-1")]
-    if isinstance(error, NotAnalyzedError):
-        children.append(html.A("Open the Jobs page to analyse it", href=dash.get_relative_path("/jobs"),
-                               className="alert-link"))
-    return components.message(children, kind="warning", title=f"{name}: no edge data to show")
-
-
 # -- the edge-sign chart ---------------------------------------------------------------------------
 def fractions_figure(series: Sequence[RunEdges], colours: Mapping[str, str], depth: Sequence[float],
                      dataset: str) -> go.Figure:
@@ -475,7 +465,7 @@ def edges_parts(runs: Sequence[Mapping[str, Any]], chosen: Sequence[str], depth:
         try:
             data = load_run_edges(source, name)
         except PAGE_ERRORS as exc:
-            cards.append(analysis_message(name, exc))
+            cards.append(components.problem_message(exc, title=f"{name}: no edge data to show"))
             continue
         series.append(data)
         cards.append(run_graph_card(data, depth, threshold, colours.get(name, "#888888"), dataset))

@@ -26,7 +26,6 @@ import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html, no_update
 from plotly.subplots import make_subplots
 
-from analysis.pipeline import NotAnalyzedError
 from app import components
 from app.analysis_access import PAGE_ERRORS, analyzer
 from app.config import current_settings
@@ -74,26 +73,6 @@ def _number(value: Any) -> float | None:
 def _mean(values: Sequence[Any]) -> float | None:
     numbers = [v for v in (_number(x) for x in values) if v is not None]
     return sum(numbers) / len(numbers) if numbers else None
-
-
-def empty_figure(text: str, height: int = 300) -> go.Figure:
-    """A blank figure that says why it is blank."""
-    figure = go.Figure()
-    figure.add_annotation(text=text, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
-                          font={"size": 16, "color": "#6c757d"})
-    figure.update_layout(template="plotly_white", font=components.FIGURE_FONT, height=height,
-                         xaxis={"visible": False}, yaxis={"visible": False},
-                         margin={"l": 20, "r": 20, "t": 30, "b": 20})
-    return figure
-
-
-def problem_message(exc: BaseException, run: str) -> dbc.Alert:
-    """A per-run failure in words; a result missing from the cache also links to the Jobs page."""
-    if isinstance(exc, NotAnalyzedError):
-        jobs = dcc.Link("Open the Jobs page", href=JOBS_PATH, className="fw-semibold link-primary")
-        return components.message([html.Strong(f"{run}: "), str(exc), " ", jobs, "."],
-                                  kind="info", className="py-2")
-    return components.message([html.Strong(f"{run}: "), str(exc)], kind="warning", className="py-2")
 
 
 # -- the URL ---------------------------------------------------------------------------------------
@@ -154,7 +133,7 @@ def over_training_figure(histories: Mapping[str, Sequence[Mapping[str, Any]]],
     """Three panels over epochs, one colour per run: errors (every epoch), then the mean over layers of
     the near-duplicate fraction and of the positive-edge fraction (at each snapshot)."""
     if not histories and not evolutions:
-        return empty_figure("Pick at least one run above.")
+        return components.empty_figure("Pick at least one run above.")
     figure = make_subplots(rows=1, cols=3, horizontal_spacing=0.07, subplot_titles=(
         "error (test solid, train dashed)", "near-duplicate fraction, mean over layers",
         "positive-edge fraction, mean over layers"))
@@ -201,7 +180,7 @@ def per_layer_figure(snapshots: Mapping[str, Mapping[str, Any]], depths: Mapping
     depth is what makes the layer of a shallow and a deep run comparable.
     """
     if not snapshots:
-        return empty_figure("No analysed snapshot to show for the chosen runs.")
+        return components.empty_figure("No analysed snapshot to show for the chosen runs.")
     figure = make_subplots(rows=1, cols=2, horizontal_spacing=0.08, subplot_titles=(
         "near-duplicate fraction (redundant neurons)", "positive-edge fraction (incoming weights > 0)"))
     for run, row in snapshots.items():
@@ -253,7 +232,7 @@ def health_figure(histories: Mapping[str, Sequence[Mapping[str, Any]]], metric: 
     matrices = {run: health_matrix(rows, metric) for run, rows in histories.items()}
     matrices = {run: m for run, m in matrices.items() if m[0] and m[1]}
     if not matrices:
-        return empty_figure("No training-health records in the chosen runs' histories.")
+        return components.empty_figure("No training-health records in the chosen runs' histories.")
     columns = max(1, min(len(matrices), PANEL_COLUMNS))
     rows = math.ceil(len(matrices) / columns)
     figure = make_subplots(rows=rows, cols=columns, subplot_titles=[f"<b>{run}</b>" for run in matrices],
@@ -387,7 +366,7 @@ def evolution_parts(models: Any, epoch: Any, metric: Any) -> EvolutionParts:
         try:
             rows = a.evolution(name)
         except PAGE_ERRORS as exc:
-            messages.append(problem_message(exc, name))
+            messages.append(components.problem_message(exc, name))
             continue
         if not rows:
             messages.append(components.message([html.Strong(f"{name}: "), "no snapshots were saved while it "
@@ -475,8 +454,8 @@ def layout(models: Any = None, epoch: Any = None, **_other_query: Any) -> html.D
             ], className="d-flex align-items-center mb-3"),
             html.Div(id=MESSAGES_ID),
             dcc.Loading([
-                components.graph(TRAINING_GRAPH_ID, empty_figure("Loading…"), filename="over-training"),
-                components.graph(LAYERS_GRAPH_ID, empty_figure("Loading…"), filename="per-layer-at-snapshot"),
+                components.graph(TRAINING_GRAPH_ID, components.empty_figure("Loading…"), filename="over-training"),
+                components.graph(LAYERS_GRAPH_ID, components.empty_figure("Loading…"), filename="per-layer-at-snapshot"),
             ], delay_show=400),
             html.H4("Training health", className="mt-2"),
             html.Div([
@@ -486,7 +465,7 @@ def layout(models: Any = None, epoch: Any = None, **_other_query: Any) -> html.D
                                value=DEFAULT_METRIC, inline=True),
                 html.Span("recorded on a probe batch after each epoch", className="text-muted small ms-2"),
             ], className="d-flex align-items-center flex-wrap mb-2"),
-            components.graph(HEALTH_GRAPH_ID, empty_figure("Loading…"), filename="training-health"),
+            components.graph(HEALTH_GRAPH_ID, components.empty_figure("Loading…"), filename="training-health"),
             html.H5("Flagged anomalies"),
             html.Div(id=ANOMALIES_ID),
         ])
@@ -541,7 +520,7 @@ def register_callbacks(app: dash.Dash) -> None:
         except Exception:  # noqa: BLE001 - a message, never a 500
             log.exception("evolution update failed for %r at %r", models, epoch)
             text = "These runs could not be read; the server log has the details."
-            return (no_update, empty_figure(text), empty_figure(text), empty_figure(text), None,
+            return (no_update, components.empty_figure(text), components.empty_figure(text), components.empty_figure(text), None,
                     components.message(text, kind="danger"))
 
     @app.callback(

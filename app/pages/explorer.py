@@ -29,7 +29,6 @@ from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 from plotly.subplots import make_subplots
 
 from analysis.evaluation import Normalization
-from analysis.pipeline import NotAnalyzedError
 from analysis.per_image import activation_maps, occlusion_sensitivity
 from analysis.uploads import (MAX_IMAGE_SIDE, MAX_UPLOAD_BYTES, UploadError, decode_upload, image_from_text,
                               image_to_text)
@@ -103,27 +102,6 @@ def png_data_url(image: torch.Tensor | np.ndarray) -> str:
 def short_label(name: str, limit: int = 6) -> str:
     """A class name cut for a narrow cell (``automobile`` → ``autom…``); the full name goes in a tooltip."""
     return name if len(name) <= limit else name[:limit - 1] + "…"
-
-
-def problem_message(exc: BaseException, run: str | None = None, id: str | None = None) -> dbc.Alert:  # noqa: A002
-    """A per-run failure in words; a result missing from the cache also links to the Jobs page."""
-    prefix = [html.Strong(f"{run}: ")] if run else []
-    if isinstance(exc, NotAnalyzedError):
-        jobs = dcc.Link("Open the Jobs page", href=JOBS_PATH, className="fw-semibold link-primary")
-        return components.message(prefix + [str(exc), " ", jobs, "."],
-                                  kind="info", id=id, className="py-2")
-    return components.message(prefix + [str(exc)], kind="warning", id=id, className="py-2")
-
-
-def empty_figure(text: str, height: int = 260) -> go.Figure:
-    """A blank figure that says why it is blank (never an empty white box)."""
-    figure = go.Figure()
-    figure.add_annotation(text=text, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
-                          font={"size": 16, "color": "#6c757d"})
-    figure.update_layout(template="plotly_white", font=components.FIGURE_FONT, height=height,
-                         xaxis={"visible": False}, yaxis={"visible": False},
-                         margin={"l": 20, "r": 20, "t": 30, "b": 20})
-    return figure
 
 
 # -- the URL ---------------------------------------------------------------------------------------
@@ -266,7 +244,7 @@ def load_inputs(names: Sequence[str]) -> tuple[list[RunInput], list[Any]]:
         try:
             inputs.append(run_input(name))
         except PAGE_ERRORS as exc:
-            messages.append(problem_message(exc, name))
+            messages.append(components.problem_message(exc, name))
     return inputs, messages
 
 
@@ -393,7 +371,7 @@ def maps_figure(panels: Sequence[MapsPanel], count: int, scale: str, colours: Ma
     Returns the figure and, per trace, the geometry a click needs to find its neuron.
     """
     if not panels:
-        return empty_figure("No activation maps: pick a run above."), []
+        return components.empty_figure("No activation maps: pick a run above."), []
     rows, columns = _grid(len(panels))
     names = []
     for p in panels:
@@ -443,7 +421,7 @@ def probabilities_figure(probabilities: Sequence[tuple[str, np.ndarray, Sequence
                          colours: Mapping[str, str], title: str) -> go.Figure:
     """Grouped bars: each run's softmax over the classes for this image; the true class is marked."""
     if not probabilities:
-        return empty_figure("No class probabilities: pick a run above.")
+        return components.empty_figure("No class probabilities: pick a run above.")
     figure = go.Figure()
     class_names: list[str] = []
     for run, probs, names in probabilities:
@@ -484,7 +462,7 @@ def occlusion_figure(panels: Sequence[OcclusionPanel], target_kind: str, colours
     enough to read (Zeiler & Fergus' third panel); it is always in the hover text.
     """
     if not panels:
-        return empty_figure("No occlusion map: pick a run above.")
+        return components.empty_figure("No occlusion map: pick a run above.")
     rows, columns = _grid(len(panels))
     titles = []
     for p in panels:
@@ -536,7 +514,7 @@ def patches_figure(run: str, layer: str, neuron: int, patches: Sequence[Mapping[
                    images: Sequence[np.ndarray], class_names: Sequence[str], colour: str, title: str) -> go.Figure:
     """The neuron's top-k images, each with the receptive-field box of its strongest response drawn on it."""
     if not patches:
-        return empty_figure("This neuron has no top images.")
+        return components.empty_figure("This neuron has no top images.")
     columns = len(patches)
     titles = [f"{short_label(class_names[p['label']], 8) if 0 <= p['label'] < len(class_names) else p['label']}"
               f"<br>{p['value']:.3g}" for p in patches]
@@ -738,17 +716,17 @@ def layout(models: Any = None, image: Any = None, layer: Any = None, size: Any =
             html.H4("Activation maps", className="mt-2"),
             options_row,
             html.Div(id=MAPS_MESSAGE_ID),
-            dcc.Loading(components.graph(MAPS_GRAPH_ID, empty_figure("Loading…"), filename="activation-maps"),
+            dcc.Loading(components.graph(MAPS_GRAPH_ID, components.empty_figure("Loading…"), filename="activation-maps"),
                         delay_show=400),
             html.Div(id=PATCHES_ID, children=html.P(
                 "Click a neuron's map above to see its top test images (Zeiler & Fergus).",
                 className="text-muted")),
             html.H4("Class probabilities", className="mt-2"),
-            components.graph(PROBABILITIES_GRAPH_ID, empty_figure("Loading…"), filename="class-probabilities"),
+            components.graph(PROBABILITIES_GRAPH_ID, components.empty_figure("Loading…"), filename="class-probabilities"),
             html.H4("Occlusion sensitivity", className="mt-2"),
             occlusion_row,
             html.Div(id=OCCLUSION_MESSAGE_ID),
-            dcc.Loading(components.graph(OCCLUSION_GRAPH_ID, empty_figure("Loading…"), filename="occlusion"),
+            dcc.Loading(components.graph(OCCLUSION_GRAPH_ID, components.empty_figure("Loading…"), filename="occlusion"),
                         delay_show=400),
         ])
     except Exception:  # noqa: BLE001 - a page shows a message, never a 500
@@ -822,7 +800,7 @@ def occlusion_parts(models: Any, index: Any, size: Any, stride: Any, uploaded: A
                 result = occlusion_sensitivity(item.model, subject.image, target, item.normalization, size, stride)
             panels.append(OcclusionPanel(item.run, result, target, item.class_names))
         except PAGE_ERRORS as exc:
-            messages.append(problem_message(exc, item.run))
+            messages.append(components.problem_message(exc, item.run))
     kind = "true class" if subject.label is not None else "run's top class"
     figure = occlusion_figure(panels, kind, colours,
                               _title(f"Occlusion, {size} px square every {stride} px · P({kind})", inputs, rows,
@@ -875,7 +853,7 @@ def strip_parts(models: Any, index: Any, uploaded: Any) -> tuple[Any, Any, Any]:
     except (ValueError, UploadError) as exc:
         return banner, html.Div(strip), components.message(str(exc), kind="warning")
     if subject.label is not None:
-        caption = [html.Strong(f"Test image {subject.index}"), f" · true class ",
+        caption = [html.Strong(f"Test image {subject.index}"), " · true class ",
                    html.Strong(reference.class_names[subject.label])]
     else:
         caption = [html.Strong("Uploaded: "), str(upload.get("name") or "image"), " (shrunk to 32 × 32)",
@@ -912,7 +890,7 @@ def patches_parts(click: Any, geometry: Any) -> Any:
         dataset = a.dataset(run)
         images = [a.image(run, p["image"])[0].numpy() for p in patches]
     except PAGE_ERRORS as exc:
-        return problem_message(exc, run)
+        return components.problem_message(exc, run)
     title = f"Top images of a neuron · {components.dataset_label([r for r in rows if r['name'] == run])}"
     figure = patches_figure(run, layer, neuron, patches, images, dataset.class_names, colours.get(run, "#212529"),
                             title)
@@ -1005,12 +983,12 @@ def register_callbacks(app: dash.Dash) -> None:
             return maps_fig, probs_fig, geometry, messages or None
         except (*PAGE_ERRORS, UploadError) as exc:
             text = str(exc)
-            return empty_figure(text), empty_figure(text), [], components.message(text, kind="secondary",
+            return components.empty_figure(text), components.empty_figure(text), [], components.message(text, kind="secondary",
                                                                                     className="py-2")
         except Exception:  # noqa: BLE001
             log.exception("explorer maps failed for %r, image %r", models, index)
             text = "The activation maps could not be computed; the server log has the details."
-            return empty_figure(text), empty_figure(text), [], components.message(text, kind="danger")
+            return components.empty_figure(text), components.empty_figure(text), [], components.message(text, kind="danger")
 
     @app.callback(
         Output(OCCLUSION_GRAPH_ID, "figure"),
@@ -1026,11 +1004,11 @@ def register_callbacks(app: dash.Dash) -> None:
             figure, messages = occlusion_parts(models, index, size, stride, uploaded)
             return figure, messages or None
         except (*PAGE_ERRORS, UploadError) as exc:
-            return empty_figure(str(exc)), None
+            return components.empty_figure(str(exc)), None
         except Exception:  # noqa: BLE001
             log.exception("explorer occlusion failed for %r, image %r", models, index)
             text = "The occlusion map could not be computed; the server log has the details."
-            return empty_figure(text), components.message(text, kind="danger")
+            return components.empty_figure(text), components.message(text, kind="danger")
 
     @app.callback(
         Output(PATCHES_ID, "children"),

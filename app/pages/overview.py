@@ -21,7 +21,7 @@ from dash import Input, Output, dcc, html, no_update
 
 from app import components
 from app.analysis_access import PAGE_ERRORS, analyzer
-from app.selection import broken_row, link_message, models_search, parse_models, read_histories, read_runs, run_colours
+from app.selection import link_message, models_search, parse_models, read_histories, read_runs, run_colours
 from app.config import current_settings
 
 dash.register_page(__name__, path="/", name="Overview", title=f"Overview · {components.PRODUCT_NAME}", order=0)

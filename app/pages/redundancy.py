@@ -35,9 +35,10 @@ from analysis.cluster_edits import (
     EditError, Merge, Move, Split, apply_edit_log, describe_edit, format_edits, parse_edits,
 )
 from analysis.mosaic import neuron_tiles, pack_tiles, top_patch_boxes
-from analysis.pipeline import NotAnalyzedError, RunAnalyzer
+from analysis.pipeline import RunAnalyzer
 from analysis.redundancy import normalize_profiles
 from analysis.runs import RunNameError, check_run_name
+from analysis.pipeline import NotAnalyzedError
 from app import components
 from app.analysis_access import PAGE_ERRORS, analyzer as current_analyzer
 from app.config import current_settings
@@ -523,23 +524,6 @@ def pattern_dom_id(id_: Mapping[str, Any]) -> str:
     return "{" + ",".join(f"{json.dumps(k)}:{json.dumps(id_[k])}" for k in sorted(id_)) + "}"
 
 
-def jobs_link() -> Any:
-    try:
-        href = dash.get_relative_path("/jobs")
-    except Exception:  # noqa: BLE001 - outside a running app (unit tests)
-        href = "/jobs"
-    return dcc.Link("Open the Jobs page", href=href, className="alert-link")
-
-
-def problem_message(run: str, problem: Exception | str) -> dbc.Alert:
-    """A run that cannot be shown: not analysed (with the Jobs link), still training, or broken."""
-    if isinstance(problem, NotAnalyzedError):
-        return components.message([html.P(str(problem), className="mb-1 small"), jobs_link(), "."], kind="info",
-                                  title="Not analysed yet", className="mb-0")
-    return components.message(html.P(str(problem), className="mb-0 small"), kind="warning",
-                              title="Cannot show this run", className="mb-0")
-
-
 def _swatch(colour: str) -> html.Span:
     return html.Span(style={"display": "inline-block", "width": "0.8rem", "height": "0.8rem", "borderRadius": "2px",
                             "backgroundColor": colour, "verticalAlign": "-0.05rem"}, className="me-2 flex-shrink-0")
@@ -561,7 +545,8 @@ def run_panel(data: PanelData, colour: str, depth: float | None, features: Colle
     header = [html.Div([_swatch(colour), html.Span(run, className="fw-semibold text-break lh-sm", title=run)],
                        className="d-flex align-items-center")]
     if data.view is None:
-        body = [problem_message(run, data.problem)]
+        body = [components.problem_message(data.problem, title="Not analysed yet" if isinstance(
+            data.problem, NotAnalyzedError) else "Cannot show this run")]
     else:
         view = data.view
         taken = f"{view.layer} · depth {view.depth:.2f}"

@@ -23,7 +23,6 @@ import numpy as np
 import plotly.graph_objects as go
 from dash import Input, Output, dcc, html, no_update
 
-from analysis.pipeline import NotAnalyzedError
 from analysis.runs import RunNameError, check_run_name
 from app import components
 from app.analysis_access import PAGE_ERRORS, analyzer
@@ -162,15 +161,6 @@ def cka_title(kind: str, dataset: str, n_images: int, debiased: bool) -> str:
             f"<br><span style='font-size:13px;color:#495057'>{dataset} · {n_images} test images</span>")
 
 
-def analysis_message(error: Exception, title: str) -> dbc.Alert:
-    """The analyzer's message (it says how to compute a missing result), with the Jobs page one click away."""
-    children: list[Any] = [html.P(str(error), className="mb-1")]
-    if isinstance(error, NotAnalyzedError):
-        children.append(html.A("Open the Jobs page to analyse it", href=dash.get_relative_path("/jobs"),
-                               className="alert-link"))
-    return components.message(children, kind="warning", title=title)
-
-
 # -- the page --------------------------------------------------------------------------------------
 class SimilarityParts(NamedTuple):
     """What the layout and the callback both show for one choice."""
@@ -184,7 +174,7 @@ def _heatmap_or_message(source: Any, graph_id: str, kind: str, run_a: str, run_b
     try:
         result = source.cka(run_a, run_b, debiased=debiased)
     except PAGE_ERRORS as exc:
-        return analysis_message(exc, f"No CKA {kind}")
+        return components.problem_message(exc, title=f"No CKA {kind}")
     title = cka_title(kind, dataset, int(result.get("n_images", 0)), debiased)
     figure = cka_figure(result, title, run_a, run_b or run_a)
     return components.graph(graph_id, figure, filename=filename)
