@@ -278,3 +278,14 @@ def empty_figure(text: str, height: int = 300) -> go.Figure:
                          xaxis={"visible": False}, yaxis={"visible": False},
                          margin={"l": 20, "r": 20, "t": 30, "b": 20})
     return figure
+
+
+def page_heading(title: str, blurb: str) -> html.Div:
+    """A page's title and the one-line purpose under it."""
+    return html.Div([html.H2(title, className="mb-0"), html.P(blurb, className="text-muted mb-3")])
+
+
+def no_runs_message(runs_dir: Any, title: str | None = None, id: str | None = None) -> dbc.Alert:  # noqa: A002
+    """The empty state of a page: no runs in the runs folder yet, and the command that trains some."""
+    return message(["No runs in ", html.Code(str(runs_dir)), " yet. Train the demo family with ",
+                    command(TRAIN_DEMO_COMMAND), "."], kind="info", title=title, id=id)

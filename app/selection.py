@@ -104,14 +104,8 @@ def split_names(value: Any) -> list[str]:
     return names
 
 
-def parse_models(value: Any, available: Sequence[str]) -> Selection:
-    """The runs named by the ``models`` query value, checked against ``available``.
-
-    No ``models`` parameter: every run. ``models=`` (empty): none. Only refused names: every run,
-    with ``fell_back`` set so the page can say so.
-    """
-    if value is None:
-        return Selection(tuple(available))
+def sort_names(value: Any, available: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """The names in a query value split into (available runs, not run names at all, fine names without a run)."""
     chosen, invalid, missing = [], [], []
     for name in split_names(value):
         try:
@@ -120,9 +114,21 @@ def parse_models(value: Any, available: Sequence[str]) -> Selection:
             invalid.append(name)
             continue
         (chosen if name in available else missing).append(name)
+    return tuple(chosen), tuple(invalid), tuple(missing)
+
+
+def parse_models(value: Any, available: Sequence[str]) -> Selection:
+    """The runs named by the ``models`` query value, checked against ``available``.
+
+    No ``models`` parameter: every run. ``models=`` (empty): none. Only refused names: every run,
+    with ``fell_back`` set so the page can say so.
+    """
+    if value is None:
+        return Selection(tuple(available))
+    chosen, invalid, missing = sort_names(value, available)
     if not chosen and (invalid or missing):
-        return Selection(tuple(available), tuple(invalid), tuple(missing), fell_back=True)
-    return Selection(tuple(chosen), tuple(invalid), tuple(missing))
+        return Selection(tuple(available), invalid, missing, fell_back=True)
+    return Selection(chosen, invalid, missing)
 
 
 def models_search(names: Sequence[str]) -> str:

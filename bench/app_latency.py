@@ -88,8 +88,10 @@ def page_callbacks(dependencies: list[dict], components: dict[str, dict]) -> lis
         def value(item: dict) -> dict:
             return {**item, "value": components[item["id"]].get(item["property"])}
 
+        outputs = parse_outputs(dep["output"])
         payloads.append({
-            "output": dep["output"], "outputs": parse_outputs(dep["output"]),
+            # As the renderer sends it: a list for a multi-output callback, one object otherwise.
+            "output": dep["output"], "outputs": outputs if dep["output"].startswith("..") else outputs[0],
             "inputs": [value(i) for i in dep["inputs"]], "state": [value(s) for s in dep.get("state", [])],
             "changedPropIds": [f"{dep['inputs'][0]['id']}.{dep['inputs'][0]['property']}"],
         })
@@ -137,11 +139,14 @@ def main() -> None:
             layout = response.json()["response"]["_pages_content"]["children"]
             payloads = page_callbacks(dependencies, index_components(layout, {}))
             warm = []
-            for _ in range(args.repeats):
+            for repeat in range(args.repeats):
                 for payload in [router_payload(path, ""), *payloads]:
                     seconds, status = timed_post(session, update, payload)
                     warm.append(seconds)
-                    errors += status not in (200, 204)
+                    if status not in (200, 204):
+                        errors += 1
+                        if repeat == 0:
+                            print(f"  HTTP {status} from {path} callback {payload['output'][:80]}")
             p50, p95 = percentile(warm, 0.5), percentile(warm, 0.95)
             worst = max(worst, p95)
             print(f"{path:<12} first view {first * 1000:7.0f} ms | warm p50 {p50 * 1000:6.0f} ms, "

@@ -501,18 +501,15 @@ def layout(models: Any = None, depth: Any = None, threshold: Any = None, **_othe
     """The page for ``/edges?models=a,b&depth=0.5,1&threshold=0.1``; bad values get a message and a default."""
     settings = current_settings()
     runs_dir = Path(settings.runs_dir)
-    heading = html.Div([
-        html.H2("Edges", className="mb-0"),
-        html.P("How low-level clusters of neurons feed high-level ones: the weight between clusters of adjacent "
-               "layers, split into excitatory (green) and inhibitory (red) mass, after CNNVis (R4).",
-               className="text-muted mb-3"),
-    ])
+    heading = components.page_heading(
+        "Edges",
+        "How low-level clusters of neurons feed high-level ones: the weight between clusters of adjacent "
+        "layers, split into excitatory (green) and inhibitory (red) mass, after CNNVis (R4).")
     try:
         runs = read_runs(runs_dir)
         if not runs:
-            return html.Div([heading, components.message(
-                ["No runs in ", html.Code(str(runs_dir)), " yet. Train the demo family with ",
-                 components.command(components.TRAIN_DEMO_COMMAND), "."], kind="info", id="edges-empty")])
+            return html.Div([heading, components.no_runs_message(
+                runs_dir, title=None, id="edges-empty")])
         selection = parse_models(models, [r["name"] for r in runs])
         depth_range, depth_problem = parse_depth(depth)
         threshold_value, threshold_problem = parse_threshold(threshold)

@@ -412,19 +412,15 @@ def epoch_slider(epochs: Sequence[int], value: int | None) -> dcc.Slider:
 def layout(models: Any = None, epoch: Any = None, **_other_query: Any) -> html.Div:
     """The page for ``/evolution?models=a,b&epoch=7``; bad values get a message, unknown ones are ignored."""
     runs_dir = Path(current_settings().runs_dir)
-    heading = html.Div([
-        html.H2("Evolution & training health", className="mb-0"),
-        html.P("How the chosen runs changed over training — errors, redundancy and edge signs at each snapshot — "
-               "and whether training was healthy: dead units and gradient norms per layer, anomalies in words.",
-               className="text-muted mb-3"),
-    ])
+    heading = components.page_heading(
+        "Evolution & training health",
+        "How the chosen runs changed over training — errors, redundancy and edge signs at each snapshot — "
+        "and whether training was healthy: dead units and gradient norms per layer, anomalies in words.")
     try:
         runs = read_runs(runs_dir)
         if not runs:
-            return html.Div([heading, components.message(
-                ["No runs in ", html.Code(str(runs_dir)), " yet. Train the demo family with ",
-                 components.command(components.TRAIN_DEMO_COMMAND), "."], kind="info", title="Nothing to follow",
-                id="evolution-empty")])
+            return html.Div([heading, components.no_runs_message(
+                runs_dir, title="Nothing to follow", id="evolution-empty")])
         selection = parse_models(models, [r["name"] for r in runs])
         usable = [r["name"] for r in runs if r["name"] in selection.names and r.get("status") != "broken"]
         wanted, problem = parse_epoch(epoch)

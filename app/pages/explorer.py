@@ -631,19 +631,15 @@ def layout(models: Any = None, image: Any = None, layer: Any = None, size: Any =
     """The page for ``/explorer?models=a,b&image=3&layer=0.25&size=8&stride=4``; bad values get a message."""
     settings = current_settings()
     runs_dir = Path(settings.runs_dir)
-    heading = html.Div([
-        html.H2("Explorer", className="mb-0"),
-        html.P("One image through every chosen run: what each layer's neurons respond to, how sure each run is, "
-               "which part of the image it relies on (occlusion), and what a clicked neuron likes best.",
-               className="text-muted mb-3"),
-    ])
+    heading = components.page_heading(
+        "Explorer",
+        "One image through every chosen run: what each layer's neurons respond to, how sure each run is, "
+        "which part of the image it relies on (occlusion), and what a clicked neuron likes best.")
     try:
         runs = read_runs(runs_dir)
         if not runs:
-            return html.Div([heading, components.message(
-                ["No runs in ", html.Code(str(runs_dir)), " yet. Train the demo family with ",
-                 components.command(components.TRAIN_DEMO_COMMAND), "."], kind="info", title="Nothing to explore",
-                id="explorer-empty")])
+            return html.Div([heading, components.no_runs_message(
+                runs_dir, title="Nothing to explore", id="explorer-empty")])
         selection = parse_models(models, [r["name"] for r in runs])
         query = parse_query(image, layer, size, stride)
         problems = list(query.problems)

@@ -28,12 +28,11 @@ from dash import Input, Output, State, ctx, dcc, html, no_update
 from analysis.datasets import CIFAR10_FOLDER, DATASET_NAMES, cifar10_available
 from analysis.jobs import JOB_ERRORS, analyze_job, train_job
 from analysis.profiles import PROFILES
-from analysis.runs import RunNameError, check_run_name
 from app import components
 from app.analysis_access import analyzer
 from app.background import MissingDependencyError, stop_flags
 from app.config import Settings, current_settings
-from app.selection import read_runs, split_names
+from app.selection import read_runs, sort_names
 from model_zoo import get_spec, model_names
 
 PATH = "/jobs"
@@ -167,15 +166,7 @@ class RunChoice(NamedTuple):
 
 def parse_run_choice(value: Any, available: Sequence[str]) -> RunChoice:
     """The runs named by the ``run`` query value among ``available``; no value: none preselected."""
-    chosen, invalid, missing = [], [], []
-    for name in split_names(value):
-        try:
-            check_run_name(name)
-        except RunNameError:
-            invalid.append(name)
-            continue
-        (chosen if name in available else missing).append(name)
-    return RunChoice(tuple(chosen), tuple(invalid), tuple(missing))
+    return RunChoice(*sort_names(value, available))
 
 
 def choice_message(choice: RunChoice, runs_dir: Path) -> dbc.Alert | None:

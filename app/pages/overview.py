@@ -339,11 +339,9 @@ def layout(models: Any = None, confusion: Any = None, **_other_query: Any) -> ht
     """The page for ``/?models=a,b&confusion=a``; other query parameters are ignored, bad values get a message."""
     settings = current_settings()
     runs_dir = Path(settings.runs_dir)
-    heading = html.Div([
-        html.H2("Overview", className="mb-0"),
-        html.P("The chosen runs side by side: size, cost and error, and how their errors fell while training.",
-               className="text-muted mb-3"),
-    ])
+    heading = components.page_heading(
+        "Overview",
+        "The chosen runs side by side: size, cost and error, and how their errors fell while training.")
     try:
         runs = read_runs(runs_dir)
         if not runs:

@@ -620,8 +620,20 @@ def panel_data(shown: Sequence[Shown], state: Mapping[str, Any], analyzer: RunAn
 
 
 def build_figure(analyzer: RunAnalyzer, view: LayerView, scale: ColourScale, features: Collection[int],
-                 plot_px: int, subtitle: str) -> tuple[go.Figure, str | None]:
-    """The matrix figure of one run with ``features`` clusters as mosaics; and why mosaics failed, if they did."""
+                 plot_px: int, subtitle: str) -> tuple[dict, str | None]:
+    """The matrix figure (as plotly JSON) of one run with ``features`` clusters as mosaics; and why mosaics failed.
+
+    Building a figure of many cluster blocks costs ~0.2 s of plotly validation, and its inputs are
+    immutable (a checkpoint's cached analysis, an edit log), so each one is built once per process.
+    """
+    return _figure_json(analyzer, view.run, analyzer.checkpoint_hash(view.run), view.index, view.edits, scale,
+                        tuple(sorted(int(c) for c in features)), plot_px, subtitle)
+
+
+@functools.lru_cache(maxsize=64)
+def _figure_json(analyzer: RunAnalyzer, run: str, checkpoint: str, index: int, edits: str, scale: ColourScale,
+                 features: tuple[int, ...], plot_px: int, subtitle: str) -> tuple[dict, str | None]:
+    view = _layer_view(analyzer, run, checkpoint, index, edits)
     mosaics: dict[int, str] = {}
     problem = None
     if features:
@@ -629,7 +641,7 @@ def build_figure(analyzer: RunAnalyzer, view: LayerView, scale: ColourScale, fea
             mosaics = {c: png_uri(m) for c, m in cluster_mosaics(analyzer, view, features).items()}
         except PAGE_ERRORS as exc:
             problem = f"Learned features unavailable: {exc}"
-    return cluster_matrix_figure(view, scale, features, mosaics, plot_px, subtitle), problem
+    return cluster_matrix_figure(view, scale, features, mosaics, plot_px, subtitle).to_plotly_json(), problem
 
 
 def redundancy_parts(state: Mapping[str, Any], runs: Sequence[Mapping[str, Any]],
@@ -1138,7 +1150,7 @@ def register_callbacks(app: dash.Dash) -> None:
 
 
 def matrix_for(state: Mapping[str, Any], run: str, features: Collection[int], runs: Sequence[Mapping[str, Any]],
-               analyzer: RunAnalyzer) -> go.Figure:
+               analyzer: RunAnalyzer) -> dict:
     """One run's matrix figure with ``features`` clusters as mosaics, on the page's shared colour scale."""
     data = panel_data(resolve(state, runs, analyzer), state, analyzer)
     views = [d.view for d in data if d.view is not None]

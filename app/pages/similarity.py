@@ -236,9 +236,8 @@ def layout(a: Any = None, b: Any = None, debiased: Any = None, **_other_query: A
     try:
         runs = read_runs(runs_dir)
         if not runs:
-            return html.Div([heading, components.message(
-                ["No runs in ", html.Code(str(runs_dir)), " yet. Train the demo family with ",
-                 components.command(components.TRAIN_DEMO_COMMAND), "."], kind="info", id="similarity-empty")])
+            return html.Div([heading, components.no_runs_message(
+                runs_dir, title=None, id="similarity-empty")])
         choice = parse_choice(a, b, debiased, [str(r["name"]) for r in runs])
         param_message = components.message(
             [html.Ul([html.Li(p) for p in choice.problems], className="mb-1"), "Showing the default instead."],
