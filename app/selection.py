@@ -7,7 +7,9 @@ Pages never raise for a bad run or a bad link: a run whose files cannot be read 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode
@@ -163,3 +165,57 @@ def _quoted(names: Sequence[str]) -> html.Span:
 def run_colours(names: Sequence[str]) -> dict[str, str]:
     """One colour per run, by its place among ``names`` (pass all runs so colours survive a new choice)."""
     return {name: RUN_COLOURS[index % len(RUN_COLOURS)] for index, name in enumerate(names)}
+
+
+def runs_stamp(runs_dir: str | Path, names: Sequence[str] | None = None) -> tuple:
+    """What changes when a run changes: the names in the folder and their files' modification times.
+
+    A page can key a memo of what it drew on this stamp: the same stamp means the same runs.
+    """
+    root = Path(runs_dir)
+    try:
+        present = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    except OSError:
+        return ()
+    stamp = []
+    for name in present if names is None else [n for n in names if n in present]:
+        times = []
+        for file in ("run.json", "history.jsonl", "model.pt"):
+            try:
+                times.append((root / name / file).stat().st_mtime_ns)
+            except OSError:
+                times.append(0)
+        stamp.append((name, *times))
+    return tuple(stamp)
+
+
+def cache_stamp(cache_dir: str | Path) -> int:
+    """Changes whenever the analysis cache is written (diskcache's SQLite files), so a memo sees new analyses."""
+    times = []
+    for file in ("cache.db", "cache.db-wal"):
+        try:
+            times.append((Path(cache_dir) / file).stat().st_mtime_ns)
+        except OSError:
+            times.append(0)
+    return max(times)
+
+
+class Memo:
+    """A small least-recently-used memo of what a page drew, keyed on its inputs and a :func:`runs_stamp`."""
+
+    def __init__(self, size: int = 32) -> None:
+        self.size = size
+        self._items: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, compute: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = compute()
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value

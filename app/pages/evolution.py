@@ -29,7 +29,10 @@ from plotly.subplots import make_subplots
 from app import components
 from app.analysis_access import PAGE_ERRORS, analyzer
 from app.config import current_settings
-from app.selection import link_message, parse_models, read_histories, read_runs, run_colours, split_names
+from app.selection import (
+    Memo, cache_stamp, link_message, parse_models, read_histories, read_runs, run_colours, runs_stamp,
+    split_names,
+)
 
 dash.register_page(__name__, path="/evolution", name="Evolution", title=f"Evolution · {components.PRODUCT_NAME}",
                    order=5)
@@ -472,6 +475,9 @@ def layout(models: Any = None, epoch: Any = None, **_other_query: Any) -> html.D
              "the details."], kind="danger", title="The evolution page could not be built", id="evolution-error")])
 
 
+_DRAWN = Memo()
+
+
 def register_callbacks(app: dash.Dash) -> None:
     """Runs → the snapshot slider; runs, snapshot and health figure → the figures; all → the URL."""
 
@@ -510,7 +516,13 @@ def register_callbacks(app: dash.Dash) -> None:
     )
     def show_evolution(models: Any, epoch: Any, metric: Any):
         try:
-            parts = evolution_parts(models, epoch, metric)
+            settings = current_settings()
+            names = tuple(m for m in (models or []) if isinstance(m, str))
+            # Figures are rebuilt only when the choice or a chosen run's files change.
+            key = (str(settings.runs_dir), str(settings.cache_dir), names, repr(epoch), repr(metric),
+                   runs_stamp(settings.runs_dir, names),
+                   cache_stamp(settings.cache_dir))
+            parts = _DRAWN.get(key, lambda: evolution_parts(models, epoch, metric))
             return (parts.banner, parts.training, parts.layers, parts.health, parts.anomalies,
                     parts.messages or None)
         except Exception:  # noqa: BLE001 - a message, never a 500

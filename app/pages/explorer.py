@@ -35,7 +35,9 @@ from analysis.uploads import (MAX_IMAGE_SIDE, MAX_UPLOAD_BYTES, UploadError, dec
 from app import components
 from app.analysis_access import PAGE_ERRORS, analyzer
 from app.config import current_settings
-from app.selection import link_message, parse_models, read_runs, run_colours, split_names
+from app.selection import (
+    Memo, cache_stamp, link_message, parse_models, read_runs, run_colours, runs_stamp, split_names,
+)
 
 dash.register_page(__name__, path="/explorer", name="Explorer", title=f"Explorer · {components.PRODUCT_NAME}",
                    order=4)
@@ -893,6 +895,17 @@ def patches_parts(click: Any, geometry: Any) -> Any:
     return components.graph(PATCHES_GRAPH_ID, figure, filename=f"top-images-{layer}-{neuron}")
 
 
+_DRAWN = Memo()
+
+
+def _drawn_key(kind: str, models: Any, *inputs: Any) -> tuple:
+    """What a drawn figure depends on: the inputs, the chosen runs' files and the analysis cache."""
+    settings = current_settings()
+    names = tuple(m for m in (models or []) if isinstance(m, str))
+    return (kind, str(settings.runs_dir), str(settings.cache_dir), names, repr(inputs),
+            runs_stamp(settings.runs_dir, names), cache_stamp(settings.cache_dir))
+
+
 def register_callbacks(app: dash.Dash) -> None:
     """Controls → figures; thumbnails and prev/next → image number; an upload → the kept image; all → URL."""
 
@@ -975,7 +988,9 @@ def register_callbacks(app: dash.Dash) -> None:
     )
     def show_maps(models: Any, index: Any, depth: Any, neurons: Any, scale: Any, uploaded: Any):
         try:
-            maps_fig, probs_fig, geometry, messages = maps_parts(models, index, depth, neurons, scale, uploaded)
+            maps_fig, probs_fig, geometry, messages = _DRAWN.get(
+                _drawn_key("maps", models, index, depth, neurons, scale, uploaded),
+                lambda: maps_parts(models, index, depth, neurons, scale, uploaded))
             return maps_fig, probs_fig, geometry, messages or None
         except (*PAGE_ERRORS, UploadError) as exc:
             text = str(exc)
@@ -997,7 +1012,8 @@ def register_callbacks(app: dash.Dash) -> None:
     )
     def show_occlusion(models: Any, index: Any, size: Any, stride: Any, uploaded: Any):
         try:
-            figure, messages = occlusion_parts(models, index, size, stride, uploaded)
+            figure, messages = _DRAWN.get(_drawn_key("occlusion", models, index, size, stride, uploaded),
+                                          lambda: occlusion_parts(models, index, size, stride, uploaded))
             return figure, messages or None
         except (*PAGE_ERRORS, UploadError) as exc:
             return components.empty_figure(str(exc)), None

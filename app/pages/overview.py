@@ -21,7 +21,10 @@ from dash import Input, Output, dcc, html, no_update
 
 from app import components
 from app.analysis_access import PAGE_ERRORS, analyzer
-from app.selection import link_message, models_search, parse_models, read_histories, read_runs, run_colours
+from app.selection import (
+    Memo, cache_stamp, link_message, models_search, parse_models, read_histories, read_runs, run_colours,
+    runs_stamp,
+)
 from app.config import current_settings
 
 dash.register_page(__name__, path="/", name="Overview", title=f"Overview · {components.PRODUCT_NAME}", order=0)
@@ -374,6 +377,9 @@ def layout(models: Any = None, confusion: Any = None, **_other_query: Any) -> ht
              "the details."], kind="danger", title="The overview could not be built", id="overview-error")])
 
 
+_DRAWN = Memo()
+
+
 def register_callbacks(app: dash.Dash) -> None:
     """Picking runs redraws banner, table and curves, and writes the choice into the URL."""
 
@@ -391,9 +397,12 @@ def register_callbacks(app: dash.Dash) -> None:
     def show_chosen_runs(chosen: list[str] | None):
         runs_dir = Path(current_settings().runs_dir)
         try:
-            runs = read_runs(runs_dir)
             chosen = [name for name in (chosen or []) if isinstance(name, str)]
-            parts = overview_parts(runs, chosen, runs_dir)
+            settings = current_settings()
+            # Redrawn only when the choice or a run's files change.
+            key = (str(runs_dir), str(settings.cache_dir), tuple(chosen), runs_stamp(runs_dir),
+                   cache_stamp(settings.cache_dir))
+            parts = _DRAWN.get(key, lambda: overview_parts(read_runs(runs_dir), chosen, runs_dir))
             options = [{"label": n, "value": n} for n in parts.analysed]
             return (parts.banner, parts.table, parts.figure, parts.per_class, parts.not_analysed, options,
                     models_search(chosen))
