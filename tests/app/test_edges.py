@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -21,6 +20,7 @@ from app.pages import edges
 from analysis.cache import AnalysisCache
 from analysis.pipeline import NotAnalyzedError, RunAnalyzer
 from analysis.runs import RunStore
+from tests.app.browser import wait_until
 
 QUICK_RUNS = ("base-quick-synthetic", "shallow-quick-synthetic")
 
@@ -237,14 +237,6 @@ def plotted_runs(dash_duo) -> list[str]:
     groups = dash_duo.driver.execute_script(
         "return document.querySelector(arguments[0]).data.map(t => t.legendgroup);", PLOT)
     return sorted(set(groups))
-
-
-def wait_until(condition, timeout: float = 10, message: str = "condition not met") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(message)
-        time.sleep(0.1)
 
 
 def cyto_dom_id(run: str) -> str:

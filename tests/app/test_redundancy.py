@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -23,6 +22,7 @@ from app.analysis_access import analyzer as make_analyzer
 from app.config import Settings
 from app.pages import redundancy as page
 from app.selection import read_runs
+from tests.app.browser import wait_until
 
 BASE, SHALLOW = "base-quick-synthetic", "shallow-quick-synthetic"
 
@@ -343,14 +343,6 @@ def panel_header(dash_duo, run: str) -> str:
         if run in header.text:
             return header.text
     return ""
-
-
-def wait_until(condition, timeout: float = 15, message: str = "condition") -> None:
-    deadline = time.time() + timeout
-    while not condition():
-        if time.time() > deadline:
-            raise AssertionError(f"timed out waiting for {message}")
-        time.sleep(0.2)
 
 
 def click(dash_duo, element) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from urllib.parse import parse_qs, urlparse
 
 import dash
@@ -21,6 +20,7 @@ from app.pages import similarity
 from analysis.cache import AnalysisCache
 from analysis.pipeline import RunAnalyzer
 from analysis.runs import RunStore
+from tests.app.browser import wait_until
 
 QUICK_RUNS = ("base-quick-synthetic", "shallow-quick-synthetic")
 BASE, SHALLOW = QUICK_RUNS
@@ -145,14 +145,6 @@ def figure_title(dash_duo, graph_id: str) -> str:
     return dash_duo.driver.execute_script(
         "const el = document.querySelector(arguments[0]); return el ? el.layout.title.text : null;",
         f"#{graph_id} .js-plotly-plot")
-
-
-def wait_until(condition, timeout: float = 10, message: str = "condition not met") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(message)
-        time.sleep(0.1)
 
 
 def test_page_loads_and_the_controls_redraw_and_write_the_url(dash_duo, quick_app):
