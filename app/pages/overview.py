@@ -50,7 +50,7 @@ TABLE_COLUMNS = (
     ("depth", "Depth", "conv + FC layers"),
     ("width", "Width", "family width multiplier × profile width scale"),
     ("params", "Params", "trainable parameters"),
-    ("flops", "FLOPs", "multiply-adds of one 32×32 forward pass"),
+    ("flops", "FLOPs", "of one 32×32 forward pass (torch's counter: 2 per multiply-add)"),
     ("train_error", "Train error", "on the whole training split, after the last epoch"),
     ("test_error", "Test error", "on the test split, after the last epoch"),
     ("gap", "Gap", "test error − train error, in percentage points"),
