@@ -1,4 +1,4 @@
-"""The analysis layer: datasets, training, runs, checkpoints (and, later, statistics and cache).
+"""The analysis layer: datasets, training, runs, checkpoints, statistics of the trained nets, and their cache.
 
-Never imports Dash; the app calls this package's public functions.
+Never imports Dash; the app calls this package's public functions (mainly ``pipeline.RunAnalyzer``).
 """
