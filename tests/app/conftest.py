@@ -69,3 +69,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if {"dash_duo", "dash_br"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="module")
+def analysed_source(analysed_runs):
+    """A cached-only analyzer over the analysed quick runs (what the pages read)."""
+    from analysis.cache import AnalysisCache
+    from analysis.pipeline import RunAnalyzer
+    from analysis.runs import RunStore
+
+    runs_dir, cache_dir = analysed_runs
+    return RunAnalyzer(RunStore(runs_dir), AnalysisCache(cache_dir), allow_compute=False)
+
+
+@pytest.fixture
+def analysed_app(analysed_runs):
+    """The dashboard over the analysed quick runs."""
+    from app.config import Settings
+    from app.main import create_app
+
+    runs_dir, cache_dir = analysed_runs
+    return create_app(Settings(runs_dir=runs_dir, cache_dir=cache_dir))

@@ -8,19 +8,15 @@ from urllib.parse import parse_qs, urlparse
 
 import dash
 import numpy as np
-import plotly.utils
 import pytest
 
 # app.main first: it builds the module-level app, which registers the pages that the imports below reuse.
-from app.main import create_app
-from app.config import Settings
+import app.main  # noqa: F401
 from app import selection
 from app.pages import edges
 
-from analysis.cache import AnalysisCache
-from analysis.pipeline import NotAnalyzedError, RunAnalyzer
-from analysis.runs import RunStore
-from tests.app.browser import wait_until
+from analysis.pipeline import NotAnalyzedError
+from tests.app.helpers import text_of, wait_until
 
 QUICK_RUNS = ("base-quick-synthetic", "shallow-quick-synthetic")
 
@@ -28,20 +24,8 @@ QUICK_RUNS = ("base-quick-synthetic", "shallow-quick-synthetic")
 pytestmark = pytest.mark.filterwarnings("ignore:HTTPResponse.getheader:DeprecationWarning")
 
 
-def text_of(component) -> str:
-    return json.dumps(component, cls=plotly.utils.PlotlyJSONEncoder, ensure_ascii=False)
 
 
-@pytest.fixture(scope="module")
-def source(analysed_runs):
-    runs_dir, cache_dir = analysed_runs
-    return RunAnalyzer(RunStore(runs_dir), AnalysisCache(cache_dir), allow_compute=False)
-
-
-@pytest.fixture
-def quick_app(analysed_runs) -> dash.Dash:
-    runs_dir, cache_dir = analysed_runs
-    return create_app(Settings(runs_dir=runs_dir, cache_dir=cache_dir))
 
 
 def toy_run() -> edges.RunEdges:
@@ -179,8 +163,8 @@ def test_cluster_matrix_rows_follow_the_row_order():
 
 
 # -- on the quick runs -----------------------------------------------------------------------------
-def test_load_run_edges_of_a_quick_run(source):
-    data = edges.load_run_edges(source, "base-quick-synthetic")
+def test_load_run_edges_of_a_quick_run(analysed_source):
+    data = edges.load_run_edges(analysed_source, "base-quick-synthetic")
     n = len(data.layer_names)
     assert len(data.relative_depth) == len(data.fractions) == len(data.cluster_sizes) == n
     assert data.relative_depth[0] == 0 and data.relative_depth[-1] == 1
@@ -191,12 +175,12 @@ def test_load_run_edges_of_a_quick_run(source):
     assert parts.shown_edges > 0 and len(parts.layers) == n
 
 
-def test_cluster_detail_of_a_quick_run(source):
-    data = edges.load_run_edges(source, "base-quick-synthetic")
-    text = text_of(edges.cluster_detail(source, "base-quick-synthetic", 1, 0, "synthetic data"))
+def test_cluster_detail_of_a_quick_run(analysed_source):
+    data = edges.load_run_edges(analysed_source, "base-quick-synthetic")
+    text = text_of(edges.cluster_detail(analysed_source, "base-quick-synthetic", 1, 0, "synthetic data"))
     assert "class-activation matrix" in text and f"({data.cluster_sizes[1][0]} neurons)" in text
     with pytest.raises(ValueError):
-        edges.cluster_detail(source, "base-quick-synthetic", 99, 0, "x")
+        edges.cluster_detail(analysed_source, "base-quick-synthetic", 99, 0, "x")
 
 
 class NotAnalysed:
@@ -221,8 +205,8 @@ def render(app: dash.Dash, **query) -> str:
         return text_of(edges.layout(**query))
 
 
-def test_layout_with_bad_values_shows_messages_and_defaults(quick_app):
-    text = render(quick_app, models="../../etc/passwd", depth="deep", threshold="-3", other="1")
+def test_layout_with_bad_values_shows_messages_and_defaults(analysed_app):
+    text = render(analysed_app, models="../../etc/passwd", depth="deep", threshold="-3", other="1")
     assert edges.LINK_MESSAGE_ID in text and "../../etc/passwd" in text
     assert "depth=deep" in text and "threshold=-3" in text and "Showing the default" in text
     assert all(json.dumps({"type": edges.CYTO_TYPE, "run": name}) in text for name in QUICK_RUNS)
@@ -252,8 +236,8 @@ def drawn_nodes(dash_duo, run: str) -> int:
     return dash_duo.driver.execute_script(_CY + "return cy ? cy.nodes('.cluster').length : -1;", cyto_dom_id(run))
 
 
-def test_page_loads_draws_the_graphs_and_a_click_shows_the_cluster(dash_duo, quick_app):
-    dash_duo.start_server(quick_app)
+def test_page_loads_draws_the_graphs_and_a_click_shows_the_cluster(dash_duo, analysed_app):
+    dash_duo.start_server(analysed_app)
     dash_duo.driver.get(dash_duo.server_url + "/edges?depth=0,1")
     dash_duo.wait_for_contains_text(f"#{edges.BANNER_ID}", "synthetic")
     assert plotted_runs(dash_duo) == sorted(QUICK_RUNS)
@@ -267,8 +251,8 @@ def test_page_loads_draws_the_graphs_and_a_click_shows_the_cluster(dash_duo, qui
     assert dash_duo.get_logs() == [], "the browser console logged errors"
 
 
-def test_choosing_runs_redraws_and_writes_the_url(dash_duo, quick_app):
-    dash_duo.start_server(quick_app)
+def test_choosing_runs_redraws_and_writes_the_url(dash_duo, analysed_app):
+    dash_duo.start_server(analysed_app)
     dash_duo.driver.get(dash_duo.server_url + "/edges")
     wait_until(lambda: plotted_runs(dash_duo) == sorted(QUICK_RUNS))
     labels = dash_duo.find_elements(f"#{edges.PICKER_ID} label")
@@ -280,8 +264,8 @@ def test_choosing_runs_redraws_and_writes_the_url(dash_duo, quick_app):
                      "threshold": [f"{edges.DEFAULT_THRESHOLD:g}"]}
 
 
-def test_a_link_restores_the_view_and_a_bad_one_says_why(dash_duo, quick_app):
-    dash_duo.start_server(quick_app)
+def test_a_link_restores_the_view_and_a_bad_one_says_why(dash_duo, analysed_app):
+    dash_duo.start_server(analysed_app)
     dash_duo.driver.get(dash_duo.server_url + "/edges?models=shallow-quick-synthetic&depth=0,0.5&threshold=0.4")
     wait_until(lambda: plotted_runs(dash_duo) == ["shallow-quick-synthetic"])
     wait_until(lambda: drawn_nodes(dash_duo, "shallow-quick-synthetic") > 0)
@@ -298,10 +282,10 @@ def test_a_link_restores_the_view_and_a_bad_one_says_why(dash_duo, quick_app):
 
 
 @pytest.mark.parametrize(("fmt", "magic"), [("png", b"\x89PNG"), ("svg", b"<svg")])
-def test_graph_exports_png_and_svg(dash_duo, quick_app, fmt, magic):
+def test_graph_exports_png_and_svg(dash_duo, analysed_app, fmt, magic):
     # One download per test: Chrome blocks a page's second automatic download.
     run = QUICK_RUNS[0]
-    dash_duo.start_server(quick_app)
+    dash_duo.start_server(analysed_app)
     dash_duo.driver.get(dash_duo.server_url + f"/edges?models={run}")
     wait_until(lambda: drawn_nodes(dash_duo, run) > 0)
     button = json.dumps({"format": fmt, "run": run, "type": edges.EXPORT_TYPE}, separators=(",", ":"), sort_keys=True)

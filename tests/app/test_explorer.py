@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import shutil
-import time
 from urllib.parse import parse_qs, urlparse
 
 import dash
 import numpy as np
-import plotly.utils
 import pytest
 import torch
 from PIL import Image
@@ -20,6 +17,7 @@ from PIL import Image
 from app.main import create_app
 from app.config import Settings
 from app.pages import explorer
+from tests.app.helpers import text_of, wait_for_title
 
 QUICK_RUNS = ("base-quick-synthetic", "shallow-quick-synthetic")
 COLOURS = {"a": "#111111", "b": "#222222"}
@@ -27,8 +25,6 @@ COLOURS = {"a": "#111111", "b": "#222222"}
 pytestmark = pytest.mark.filterwarnings("ignore:HTTPResponse.getheader:DeprecationWarning")
 
 
-def text_of(component) -> str:
-    return json.dumps(component, cls=plotly.utils.PlotlyJSONEncoder, ensure_ascii=False)
 
 
 @pytest.fixture
@@ -282,18 +278,8 @@ def test_layout_of_an_empty_runs_folder(tmp_path):
 MAPS = f"#{explorer.MAPS_GRAPH_ID} .js-plotly-plot"
 
 
-def plot_title(dash_duo, selector: str) -> str:
-    return dash_duo.driver.execute_script(
-        "const g = document.querySelector(arguments[0]); return g && g.layout && g.layout.title "
-        "? g.layout.title.text : '';", selector)
 
 
-def wait_for_title(dash_duo, selector: str, words: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while words not in plot_title(dash_duo, selector):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{selector} title is {plot_title(dash_duo, selector)!r}, expected {words!r}")
-        time.sleep(0.1)
 
 
 def query_of(dash_duo) -> dict[str, list[str]]:

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import dash
-import plotly.utils
 import pytest
 
 # app.main first: it builds the module-level app, which registers the pages that the imports below reuse.
@@ -17,6 +16,7 @@ from app.main import create_app
 from app import background
 from app.config import Settings
 from app.pages import jobs
+from tests.app.helpers import text_of
 
 MODEL = "base_x0.25"
 RUN = "base_x0.25-quick-synthetic"
@@ -25,9 +25,6 @@ RUN = "base_x0.25-quick-synthetic"
 pytestmark = pytest.mark.filterwarnings("ignore:HTTPResponse.getheader:DeprecationWarning")
 
 
-def text_of(component) -> str:
-    """Every string in a Dash component tree (props included), as one JSON text to search in."""
-    return json.dumps(component, cls=plotly.utils.PlotlyJSONEncoder)
 
 
 def settings_in(folder: Path) -> Settings:

@@ -9,7 +9,6 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import dash
-import plotly.utils
 import pytest
 
 # app.main first: it builds the module-level app, which registers the pages that the imports below reuse.
@@ -18,6 +17,7 @@ from app import components
 from app.config import Settings, SettingsError, load_settings
 from app import selection
 from app.pages import overview
+from tests.app.helpers import text_of
 
 QUICK_RUNS = ("base-quick-synthetic", "shallow-quick-synthetic")
 
@@ -25,9 +25,6 @@ QUICK_RUNS = ("base-quick-synthetic", "shallow-quick-synthetic")
 pytestmark = pytest.mark.filterwarnings("ignore:HTTPResponse.getheader:DeprecationWarning")
 
 
-def text_of(component) -> str:
-    """Every string in a Dash component tree (props included), as one JSON text to search in."""
-    return json.dumps(component, cls=plotly.utils.PlotlyJSONEncoder)
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -10,7 +9,6 @@ from urllib.parse import parse_qs, urlparse
 import dash
 import numpy as np
 import plotly.graph_objects as go
-import plotly.utils
 import pytest
 from dash.exceptions import PreventUpdate
 from selenium.webdriver.common.keys import Keys
@@ -22,7 +20,7 @@ from app.analysis_access import analyzer as make_analyzer
 from app.config import Settings
 from app.pages import redundancy as page
 from app.selection import read_runs
-from tests.app.browser import wait_until
+from tests.app.helpers import text_of, wait_until
 
 BASE, SHALLOW = "base-quick-synthetic", "shallow-quick-synthetic"
 
@@ -30,8 +28,6 @@ BASE, SHALLOW = "base-quick-synthetic", "shallow-quick-synthetic"
 pytestmark = pytest.mark.filterwarnings("ignore:HTTPResponse.getheader:DeprecationWarning")
 
 
-def text_of(component) -> str:
-    return json.dumps(component, cls=plotly.utils.PlotlyJSONEncoder)
 
 
 @pytest.fixture(scope="module")

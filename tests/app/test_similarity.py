@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from urllib.parse import parse_qs, urlparse
 
-import dash
 import numpy as np
-import plotly.utils
 import pytest
 from selenium.webdriver.support.ui import Select
 
 # app.main first: it builds the module-level app, which registers the pages that the imports below reuse.
-from app.main import create_app
-from app.config import Settings
+import app.main  # noqa: F401
 from app import selection
 from app.pages import similarity
 
 from analysis.cache import AnalysisCache
 from analysis.pipeline import RunAnalyzer
 from analysis.runs import RunStore
-from tests.app.browser import wait_until
+from tests.app.helpers import text_of, wait_until
 
 QUICK_RUNS = ("base-quick-synthetic", "shallow-quick-synthetic")
 BASE, SHALLOW = QUICK_RUNS
@@ -29,20 +25,8 @@ BASE, SHALLOW = QUICK_RUNS
 pytestmark = pytest.mark.filterwarnings("ignore:HTTPResponse.getheader:DeprecationWarning")
 
 
-def text_of(component) -> str:
-    return json.dumps(component, cls=plotly.utils.PlotlyJSONEncoder, ensure_ascii=False)
 
 
-@pytest.fixture(scope="module")
-def source(analysed_runs):
-    runs_dir, cache_dir = analysed_runs
-    return RunAnalyzer(RunStore(runs_dir), AnalysisCache(cache_dir), allow_compute=False)
-
-
-@pytest.fixture
-def quick_app(analysed_runs) -> dash.Dash:
-    runs_dir, cache_dir = analysed_runs
-    return create_app(Settings(runs_dir=runs_dir, cache_dir=cache_dir))
 
 
 # -- the query string ------------------------------------------------------------------------------
@@ -93,15 +77,15 @@ def test_cka_title_names_the_data_and_the_images():
     assert title.startswith("Debiased linear CKA within a") and "synthetic stripes" in title and "256 test images" in title
 
 
-def test_similarity_parts_on_the_quick_runs(quick_runs_dir, source):
+def test_similarity_parts_on_the_quick_runs(quick_runs_dir, analysed_source):
     runs = selection.read_runs(quick_runs_dir)
-    text = text_of(similarity.similarity_parts(runs, similarity.Choice(BASE, SHALLOW, False), source).figures)
+    text = text_of(similarity.similarity_parts(runs, similarity.Choice(BASE, SHALLOW, False), analysed_source).figures)
     for graph_id in (similarity.WITHIN_A_ID, similarity.WITHIN_B_ID, similarity.ACROSS_ID):
         assert f'"id": "{graph_id}"' in text
-    n_images = source.cka(BASE)["n_images"]
+    n_images = analysed_source.cka(BASE)["n_images"]
     assert f"{n_images} test images" in text and "synthetic" in text
     assert f"{BASE} × {SHALLOW}" in text
-    alone = similarity.similarity_parts(runs, similarity.Choice(SHALLOW, similarity.NO_RUN, True), source)
+    alone = similarity.similarity_parts(runs, similarity.Choice(SHALLOW, similarity.NO_RUN, True), analysed_source)
     text = text_of(alone.figures)
     assert similarity.WITHIN_A_ID in text and similarity.ACROSS_ID not in text and "Debiased" in text
     assert "synthetic" in text_of(alone.banner)
@@ -133,8 +117,8 @@ def test_a_run_that_is_not_analysed_links_to_the_jobs_page(tmp_path, quick_runs_
     assert f"python -m analysis analyze --run {BASE}" in text and "/jobs" in text
 
 
-def test_layout_with_a_bad_link_shows_a_message(quick_app):
-    with quick_app.server.app_context():
+def test_layout_with_a_bad_link_shows_a_message(analysed_app):
+    with analysed_app.server.app_context():
         text = text_of(similarity.layout(a="../../etc/passwd", debiased="perhaps", other="1"))
     assert "../../etc/passwd" in text and "debiased=perhaps" in text and "Showing the default" in text
     assert similarity.ACROSS_ID in text  # the default view: the first two runs
@@ -147,8 +131,8 @@ def figure_title(dash_duo, graph_id: str) -> str:
         f"#{graph_id} .js-plotly-plot")
 
 
-def test_page_loads_and_the_controls_redraw_and_write_the_url(dash_duo, quick_app):
-    dash_duo.start_server(quick_app)
+def test_page_loads_and_the_controls_redraw_and_write_the_url(dash_duo, analysed_app):
+    dash_duo.start_server(analysed_app)
     dash_duo.driver.get(dash_duo.server_url + "/similarity")
     dash_duo.wait_for_contains_text(f"#{similarity.BANNER_ID}", "synthetic")
     for graph_id in (similarity.ACROSS_ID, similarity.WITHIN_A_ID, similarity.WITHIN_B_ID):
@@ -164,8 +148,8 @@ def test_page_loads_and_the_controls_redraw_and_write_the_url(dash_duo, quick_ap
     assert dash_duo.get_logs() == [], "the browser console logged errors"
 
 
-def test_a_link_restores_the_view_and_a_bad_one_says_why(dash_duo, quick_app):
-    dash_duo.start_server(quick_app)
+def test_a_link_restores_the_view_and_a_bad_one_says_why(dash_duo, analysed_app):
+    dash_duo.start_server(analysed_app)
     dash_duo.driver.get(dash_duo.server_url + f"/similarity?a={SHALLOW}&b={BASE}&debiased=1")
     dash_duo.wait_for_element(f"#{similarity.ACROSS_ID} .js-plotly-plot")
     assert figure_title(dash_duo, similarity.ACROSS_ID).startswith(f"Debiased linear CKA {SHALLOW} × {BASE}")
