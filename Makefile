@@ -34,7 +34,7 @@ serve: $(VENV)/.installed
 run: analyze serve
 
 test: $(VENV)/.installed-test
-	bash scripts/ensure_chromium.sh
+	bash scripts/ensure_test_packages.sh
 	$(PY) -m pytest
 
 bench: $(VENV)/.installed

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import io
-import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
-
-import torch
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -45,22 +40,3 @@ def _fsync_directory(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_json(path: str | Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
-
-
-def atomic_write_jsonl(path: str | Path, rows: list[dict]) -> None:
-    atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in rows))
-
-
-def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to memory first, then an atomic write (a torch zip is unreadable if cut short)."""
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    atomic_write_bytes(path, buffer.getvalue())

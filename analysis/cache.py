@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import os
+import re
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -33,16 +34,12 @@ class CorruptEntryError(ValueError):
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("CNNCMP_CACHE_DIR", "cache"))
+    return Path(os.environ.get("CNNCMP_CACHE_DIR", "").strip() or "cache")
 
 
-def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file's content (the identity of a checkpoint in cache keys)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+def default_cache_location() -> str:
+    """Where analysis results are shared: ``$REDIS_URL`` when set (every machine sees it), else the cache folder."""
+    return os.environ.get("REDIS_URL", "").strip() or str(default_cache_dir())
 
 
 def pack_result(result: Result) -> bytes:
@@ -85,26 +82,116 @@ def cache_key(checkpoint_hash: str, analysis: str, params: dict[str, Any]) -> st
     return f"{analysis}:{hashlib.sha256(identity.encode()).hexdigest()}"
 
 
+class CacheUnavailableError(OSError):
+    """The shared cache (Redis) cannot be reached; the message names it. Results kept in memory still serve."""
+
+
+def is_redis_url(location: str | Path | None) -> bool:
+    return isinstance(location, str) and location.startswith(("redis://", "rediss://", "unix://"))
+
+
+class RedisStore:
+    """The few diskcache calls AnalysisCache uses, on a Redis server shared by every machine.
+
+    Keys carry a prefix so a Redis also used as Celery's broker keeps them apart; ``generation``
+    counts writes, which is what a page's memo compares to notice new analyses.
+    """
+
+    PREFIX = "cnncmp:result:"
+    GENERATION = "cnncmp:cache-generation"
+
+    def __init__(self, url: str) -> None:
+        try:
+            import redis
+        except ImportError as exc:  # pragma: no cover - redis is in requirements.txt
+            raise CacheUnavailableError(f"the analysis cache at {url} needs the Python package 'redis'") from exc
+        self.url = url
+        self._errors = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+        self._client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10,
+                                            health_check_interval=30)
+
+    def _call(self, what: str, *args: Any) -> Any:
+        try:
+            return getattr(self._client, what)(*args)
+        except self._errors as exc:
+            raise CacheUnavailableError(f"the analysis cache at {_redacted(self.url)} is unreachable "
+                                        f"({type(exc).__name__}); results kept in memory still show") from exc
+
+    def get(self, key: str) -> bytes | None:
+        return self._call("get", self.PREFIX + key)
+
+    def set(self, key: str, value: bytes) -> None:
+        pipe = self._client.pipeline()
+        pipe.set(self.PREFIX + key, value)
+        pipe.incr(self.GENERATION)
+        try:
+            pipe.execute()
+        except self._errors as exc:
+            raise CacheUnavailableError(f"the analysis cache at {_redacted(self.url)} is unreachable "
+                                        f"({type(exc).__name__})") from exc
+
+    def delete(self, key: str) -> None:
+        self._call("delete", self.PREFIX + key)
+
+    def __contains__(self, key: str) -> bool:
+        return bool(self._call("exists", self.PREFIX + key))
+
+    def stamp(self) -> int:
+        return int(self._call("get", self.GENERATION) or 0)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _redacted(url: str) -> str:
+    """``url`` without a password (it ends up in messages shown to users)."""
+    return re.sub(r"//[^@/]*@", "//***@", url)
+
+
 class AnalysisCache:
-    """Get-or-compute over a diskcache folder; counts hits and misses (for tests and logs).
+    """Get-or-compute over a diskcache folder or a Redis URL; counts hits and misses (for tests and logs).
 
     Decoded results are also kept in memory (least recently used first out, up to
     ``memory_bytes``): a key names its inputs' content, so an entry never changes, and a page
-    asking again skips reading and checking the bytes.
+    asking again skips reading and checking the bytes. When Redis is down, what is in memory
+    still serves and the rest raises :class:`CacheUnavailableError`; Redis's client reconnects
+    by itself on the next call once it is back.
     """
 
     def __init__(self, directory: str | Path | None = None, size_limit: int = 2**32,
                  memory_bytes: int = 256 * 2**20) -> None:
-        import diskcache
+        location = directory if directory is not None else default_cache_location()
+        if is_redis_url(location):
+            self.location = str(location)
+            self.directory: Path | None = None
+            self._store: Any = RedisStore(self.location)
+        else:
+            import diskcache
 
-        self.directory = Path(directory) if directory is not None else default_cache_dir()
-        self._store = diskcache.Cache(str(self.directory), size_limit=size_limit)
+            self.directory = Path(location)
+            self.location = str(self.directory)
+            self._store = diskcache.Cache(str(self.directory), size_limit=size_limit)
         self.memory_bytes = memory_bytes
         self._memory: OrderedDict[str, tuple[Result, int]] = OrderedDict()
         self._memory_used = 0
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+
+    def stamp(self) -> Any:
+        """Changes whenever the cache is written (diskcache's SQLite files, Redis's write counter)."""
+        if isinstance(self._store, RedisStore):
+            try:
+                return self._store.stamp()
+            except CacheUnavailableError:
+                return None
+        times = []
+        for file in ("cache.db", "cache.db-wal"):
+            try:
+                times.append((self.directory / file).stat().st_mtime_ns)
+            except OSError:
+                times.append(0)
+        return max(times)
 
     def get(self, key: str) -> Result | None:
         with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import pickle
 import zipfile
 from pathlib import Path
@@ -18,30 +19,37 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message names the file and what is wrong."""
 
 
-def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
-    """``torch.load(path, weights_only=True)``, turning every failure into a CheckpointError.
+def read_checkpoint(source: str | Path | bytes | None, map_location: str | torch.device = "cpu",
+                    label: str | None = None) -> Any:
+    """``torch.load(source, weights_only=True)``, turning every failure into a CheckpointError.
 
-    ``weights_only`` refuses pickles that would construct arbitrary objects, so a checkpoint
-    from an untrusted source cannot run code while it loads.
+    ``source`` is a file path or the file's bytes (read from a run store; ``None`` when it was
+    absent); ``label`` names it in messages. ``weights_only`` refuses pickles that would construct
+    arbitrary objects, so a checkpoint from an untrusted source cannot run code while it loads.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    if path.stat().st_size == 0:
-        raise CheckpointError(f"{path}: the file is empty")
+    if isinstance(source, (bytes, bytearray)):
+        name, data = label or "checkpoint", io.BytesIO(source)
+        size = len(source)
+    else:
+        name = label or str(source)
+        if source is None or not Path(source).is_file():
+            raise CheckpointError(f"{name}: no such checkpoint file")
+        data, size = Path(source), Path(source).stat().st_size
+    if size == 0:
+        raise CheckpointError(f"{name}: the file is empty")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(data, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
-            f"{path}: refused: it holds objects other than tensors and plain containers, which could "
+            f"{name}: refused: it holds objects other than tensors and plain containers, which could "
             f"run code when loaded (weights_only=True). Save a plain state_dict instead. ({_first_line(exc)})"
         ) from exc
     except (EOFError, zipfile.BadZipFile) as exc:
-        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({_first_line(exc)})") from exc
+        raise CheckpointError(f"{name}: truncated or corrupt checkpoint ({_first_line(exc)})") from exc
     except RuntimeError as exc:
-        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({_first_line(exc)})") from exc
+        raise CheckpointError(f"{name}: truncated or corrupt checkpoint ({_first_line(exc)})") from exc
     except Exception as exc:  # noqa: BLE001 - any other loader failure is still "not a usable checkpoint"
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: {_first_line(exc)})") from exc
+        raise CheckpointError(f"{name}: not a readable PyTorch checkpoint ({type(exc).__name__}: {_first_line(exc)})") from exc
 
 
 def _first_line(exc: BaseException) -> str:

@@ -10,11 +10,10 @@ import torch
 
 from model_zoo import ModelOptions, build_model, canonical_name, count_flops, count_parameters, get_spec
 
-from .atomic import atomic_torch_save
 from .checkpoints import CheckpointError, extract_state_dict, load_weights, read_checkpoint
 from .datasets import ImageDataset
 from .evaluation import Normalization, evaluate, resolve_device, resolve_precision
-from .runs import FINAL_WEIGHTS, RunStore
+from .runs import FINAL_WEIGHTS, RunStore, check_run_name
 
 
 def infer_options(model_name: str, state_dict: dict[str, torch.Tensor], path: str | Path) -> ModelOptions:
@@ -39,9 +38,9 @@ def import_run(
 ) -> dict[str, Any]:
     """Check and copy the weights into run ``run_name``; evaluate them on ``dataset`` when given."""
     model_name = canonical_name(model_name)
-    folder = store.path(run_name)
+    check_run_name(run_name)
     if store.exists(run_name):
-        raise FileExistsError(f"run {run_name!r} already exists in {store.root}; choose another name")
+        raise FileExistsError(f"run {run_name!r} already exists in {store.artifacts.describe()}; choose another name")
     state_dict = extract_state_dict(read_checkpoint(checkpoint), checkpoint)
     options = options or infer_options(model_name, state_dict, checkpoint)
     num_classes = int(state_dict["classifier.fc2.linear.weight"].shape[0]) \
@@ -73,7 +72,6 @@ def import_run(
                     dataset_hash=dataset.content_hash, class_names=list(dataset.class_names),
                     n_train=len(dataset.train_images), n_test=len(dataset.test_images),
                     train_error=train.error, test_error=test.error, train_loss=train.loss, test_loss=test.loss)
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_torch_save({k: v.cpu() for k, v in model.state_dict().items()}, folder / FINAL_WEIGHTS)
+    store.save_checkpoint(run_name, FINAL_WEIGHTS, {k: v.cpu() for k, v in model.state_dict().items()})
     store.write_meta(run_name, meta)  # written last: a run without run.json is not listed
     return meta

@@ -98,7 +98,7 @@ def check_runs(store: RunStore, runs: Sequence[str]) -> list[str]:
         raise JobInputError("choose at least one run to analyse")
     missing = [name for name in names if not store.exists(name)]
     if missing:
-        raise RunNotFoundError(f"no run named {', '.join(repr(m) for m in missing)} in {store.root}")
+        raise RunNotFoundError(f"no run named {', '.join(repr(m) for m in missing)} in {store.artifacts.describe()}")
     return names
 
 
@@ -161,7 +161,7 @@ def train_job(
         except RunConflictError as exc:
             raise RunConflictError(
                 f"a run named {run_name!r} already exists with other settings (model, profile, epochs, dataset "
-                f"or seed), so it cannot be resumed; delete {store.path(run_name)} or train with "
+                f"or seed), so it cannot be resumed; delete {store.location(run_name)} or train with "
                 f"`python -m analysis train --name …`"
             ) from exc
         results.append({

@@ -9,6 +9,7 @@ content hash, the analysis name, its parameters and the schema version.
 from __future__ import annotations
 
 import functools
+import hashlib
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,13 +21,13 @@ import torch
 from model_zoo import FamilyCNN, ModelOptions, build_model
 
 from .activations import ActivationPass, receptive_fields, receptive_patch
-from .cache import AnalysisCache, Result, file_digest
-from .checkpoints import load_checkpoint_into
+from .cache import AnalysisCache, Result
+from .checkpoints import extract_state_dict, load_weights
 from .datasets import DatasetError, ImageDataset, load_dataset
 from .errors import confusion_matrix, error_rate, per_class_error
 from .evaluation import Normalization, evaluate, resolve_device, resolve_precision
 from .profiles import PROFILES
-from .runs import FINAL_WEIGHTS, SNAPSHOT_FOLDER, BrokenRunError, RunStore, snapshot_name
+from .runs import FINAL_WEIGHTS, BrokenRunError, RunStore, snapshot_key
 
 
 MODELS_KEPT = 8  # loaded networks kept per analyzer (a page compares up to ~7 runs)
@@ -91,38 +92,41 @@ class RunAnalyzer:
     def meta(self, run: str) -> dict[str, Any]:
         return self.store.read_meta(run)
 
-    def checkpoint_path(self, run: str, epoch: int | None = None) -> Path:
-        folder = self.store.path(run)
-        path = folder / FINAL_WEIGHTS if epoch is None else folder / SNAPSHOT_FOLDER / snapshot_name(epoch)
-        if not path.is_file():
+    def checkpoint_file(self, run: str, epoch: int | None = None) -> tuple[str, tuple]:
+        """The run's weights file (final or a snapshot's) and its stamp; AnalysisError when absent."""
+        file = FINAL_WEIGHTS if epoch is None else snapshot_key(epoch)
+        stamp = self.store.file_stamp(run, file)
+        if stamp is None:
             what = "final weights" if epoch is None else f"snapshot of epoch {epoch}"
-            raise AnalysisError(f"run {run!r} has no {what} ({path.name}); is it still training?")
-        return path
+            raise AnalysisError(f"run {run!r} has no {what} ({file}); is it still training?")
+        return file, stamp
 
     @functools.lru_cache(maxsize=64)
-    def _digest(self, path: Path, mtime_ns: int) -> str:
-        return file_digest(path)
+    def _digest(self, run: str, file: str, stamp: tuple) -> str:
+        return hashlib.sha256(self.store.read_bytes(run, file)).hexdigest()
 
     def checkpoint_hash(self, run: str, epoch: int | None = None) -> str:
-        path = self.checkpoint_path(run, epoch)
-        return self._digest(path, path.stat().st_mtime_ns)
+        """SHA-256 of the weights file (the identity of a checkpoint in cache keys); read once per version."""
+        file, stamp = self.checkpoint_file(run, epoch)
+        return self._digest(run, file, stamp)
 
     def model(self, run: str, epoch: int | None = None) -> FamilyCNN:
         """The run's network (final or snapshot weights) in eval mode; kept while its file is unchanged."""
-        path = self.checkpoint_path(run, epoch)
-        key = (str(path), path.stat().st_mtime_ns)
+        file, stamp = self.checkpoint_file(run, epoch)
+        key = (run, file, stamp)
         if key not in self._models:
             if len(self._models) >= MODELS_KEPT:
                 self._models.pop(next(iter(self._models)))
-            self._models[key] = self._load_model(run, epoch)
+            self._models[key] = self._load_model(run, file)
         return self._models[key]
 
-    def _load_model(self, run: str, epoch: int | None) -> FamilyCNN:
+    def _load_model(self, run: str, file: str) -> FamilyCNN:
         meta = self.meta(run)
         options = ModelOptions(**meta.get("model_options", {}))
         num_classes = len(meta.get("class_names") or []) or 10
         model = build_model(meta["model"], options, num_classes=num_classes)
-        load_checkpoint_into(model, self.checkpoint_path(run, epoch))
+        label = self.store.location(run, file)
+        load_weights(model, extract_state_dict(self.store.load_checkpoint(run, file), label), label)
         device = resolve_device(self.device)
         return model.to(device, memory_format=torch.channels_last).eval()
 

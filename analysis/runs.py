@@ -1,19 +1,24 @@
-"""The runs folder: one sub-folder per run, names checked so nothing outside it is touched.
+"""The runs store: one sub-folder per run, names checked so nothing outside it is touched.
 
-A run folder holds ``run.json`` (spec, profile, dataset, status, final figures),
-``history.jsonl`` (one line per epoch), ``last.pt`` (the resume checkpoint),
-``model.pt`` (final weights) and ``snapshots/epoch_NNN.pt``. Every file is written atomically.
+A run holds ``run.json`` (spec, profile, dataset, status, final figures), ``history.jsonl``
+(one line per epoch), ``last.pt`` (the resume checkpoint), ``model.pt`` (final weights) and
+``snapshots/epoch_NNN.pt``. The store is a local folder or a bucket (:mod:`analysis.storage`);
+every file goes through it, and every write is atomic.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_write_json, atomic_write_jsonl
+import torch
+
+from .checkpoints import read_checkpoint
+from .storage import ArtifactStore, TimedMemo, open_store
 
 RUN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}$")
 RUN_FILE = "run.json"
@@ -21,6 +26,8 @@ HISTORY_FILE = "history.jsonl"
 RESUME_CHECKPOINT = "last.pt"
 FINAL_WEIGHTS = "model.pt"
 SNAPSHOT_FOLDER = "snapshots"
+STAMPED_FILES = (RUN_FILE, HISTORY_FILE, FINAL_WEIGHTS)
+REMOTE_LISTING_SECONDS = 2.0  # a bucket's listing is reused this long (a page asks several times per view)
 
 
 class RunNameError(ValueError):
@@ -38,9 +45,9 @@ class BrokenRunError(ValueError):
     """A run whose files cannot be read; the message says which file and why."""
 
 
-def default_runs_dir() -> Path:
-    """``$CNNCMP_RUNS_DIR``, else ``./runs``."""
-    return Path(os.environ.get("CNNCMP_RUNS_DIR", "runs"))
+def default_runs_dir() -> str:
+    """``$CNNCMP_RUNS_DIR`` (a folder or a bucket URL), else ``runs``."""
+    return os.environ.get("CNNCMP_RUNS_DIR", "").strip() or "runs"
 
 
 def check_run_name(name: str) -> str:
@@ -57,71 +64,145 @@ def snapshot_name(epoch: int) -> str:
     return f"epoch_{epoch:03d}.pt"
 
 
+def snapshot_key(epoch: int) -> str:
+    """The file of the snapshot of ``epoch`` inside a run (``snapshots/epoch_NNN.pt``)."""
+    return f"{SNAPSHOT_FOLDER}/{snapshot_name(epoch)}"
+
+
+_listings = TimedMemo(REMOTE_LISTING_SECONDS)
+
+
 class RunStore:
-    """The runs folder: paths of runs by checked name, their metadata and histories."""
+    """The runs of one store (folder or bucket): names, metadata, histories and checkpoints by checked name."""
 
     def __init__(self, root: str | Path | None = None) -> None:
-        self.root = Path(root) if root is not None else default_runs_dir()
+        self.artifacts: ArtifactStore = open_store(root if root is not None else default_runs_dir())
+        self.root = self.artifacts.root if self.artifacts.is_local else self.artifacts.url
+
+    # -- names and locations --------------------------------------------------------------------
+    def _key(self, name: str, file: str) -> str:
+        return f"{check_run_name(name)}/{file}"
+
+    def location(self, name: str, file: str = "") -> str:
+        """Where run ``name`` (or one of its files) lives, for messages."""
+        return self.artifacts.describe(self._key(name, file) if file else check_run_name(name))
 
     def path(self, name: str) -> Path:
-        """The folder of run ``name``; refuses any name that would resolve outside the root."""
-        folder = (self.root / check_run_name(name)).resolve()
-        if folder.parent != self.root.resolve():
-            raise RunNameError(f"run name {name!r} resolves outside the runs folder {self.root}")
-        return folder
+        """The local folder of run ``name`` (local stores only; tools and tests that need a path)."""
+        return self.artifacts.local_path(check_run_name(name))
 
     def exists(self, name: str) -> bool:
-        return (self.path(name) / RUN_FILE).is_file()
+        return self.has_file(name, RUN_FILE)
+
+    def has_file(self, name: str, file: str) -> bool:
+        return self.artifacts.exists(self._key(name, file))
 
     def names(self) -> list[str]:
         """Names of the runs present (folders with a run.json), sorted."""
-        if not self.root.is_dir():
-            return []
-        return sorted(
-            entry.name for entry in self.root.iterdir()
-            if RUN_NAME_PATTERN.match(entry.name) and (entry / RUN_FILE).is_file()
-        )
+        def list_names() -> list[str]:
+            found = (key.split("/", 1)[0] for key in self.artifacts.glob(f"*/{RUN_FILE}"))
+            return sorted(name for name in found if RUN_NAME_PATTERN.match(name) and ".." not in name)
+
+        if self.artifacts.is_local:
+            return list_names()
+        return list(_listings.get(("names", self.artifacts.url), list_names))
+
+    def stamp(self, names: list[str] | None = None) -> tuple:
+        """What changes when a run changes: the names present and their main files' stamps.
+
+        A page can key a memo of what it drew on this: the same stamp means the same runs.
+        """
+        present = self.names()
+        chosen = present if names is None else [name for name in names if name in present]
+
+        def compute() -> tuple:
+            return tuple((name, *(self.artifacts.stamp(self._key(name, f)) for f in STAMPED_FILES))
+                         for name in chosen)
+
+        if self.artifacts.is_local:
+            return compute()
+        return _listings.get(("stamp", self.artifacts.url, tuple(chosen)), compute)
+
+    # -- run.json and history ---------------------------------------------------------------------
+    def _read_text(self, name: str, file: str) -> str | None:
+        """The file's text, None when absent; undecodable bytes are a BrokenRunError naming the file."""
+        try:
+            data = self.artifacts.read_bytes(self._key(name, file))
+        except FileNotFoundError:
+            return None
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BrokenRunError(f"{self.location(name, file)}: not UTF-8 text ({exc.reason})") from exc
 
     def read_meta(self, name: str) -> dict[str, Any]:
-        path = self.path(name) / RUN_FILE
-        if not path.is_file():
-            raise RunNotFoundError(f"no run named {name!r} in {self.root}")
+        text = self._read_text(name, RUN_FILE)
+        if text is None:
+            raise RunNotFoundError(f"no run named {name!r} in {self.artifacts.describe()}")
         try:
-            meta = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BrokenRunError(f"{path}: unreadable run file ({exc})") from exc
+            meta = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise BrokenRunError(f"{self.location(name, RUN_FILE)}: unreadable run file ({exc})") from exc
         if not isinstance(meta, dict) or "model" not in meta:
-            raise BrokenRunError(f"{path}: not a run file (no 'model' entry)")
+            raise BrokenRunError(f"{self.location(name, RUN_FILE)}: not a run file (no 'model' entry)")
         return meta
 
     def write_meta(self, name: str, meta: dict[str, Any]) -> None:
-        atomic_write_json(self.path(name) / RUN_FILE, meta)
+        text = json.dumps(meta, indent=2, sort_keys=True) + "\n"
+        self.artifacts.write_bytes(self._key(name, RUN_FILE), text.encode("utf-8"))
 
     def read_history(self, name: str) -> list[dict[str, Any]]:
         """Per-epoch rows; a missing file is an empty history, a damaged line an error naming it."""
-        path = self.path(name) / HISTORY_FILE
-        if not path.is_file():
+        text = self._read_text(name, HISTORY_FILE)
+        if text is None:
             return []
         rows = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise BrokenRunError(f"{path}: line {number} is not JSON ({exc.msg})") from exc
+                raise BrokenRunError(
+                    f"{self.location(name, HISTORY_FILE)}: line {number} is not JSON ({exc.msg})") from exc
+            if not isinstance(row, dict):
+                raise BrokenRunError(f"{self.location(name, HISTORY_FILE)}: line {number} is not an epoch record")
+            rows.append(row)
         return rows
 
     def write_history(self, name: str, rows: list[dict[str, Any]]) -> None:
-        atomic_write_jsonl(self.path(name) / HISTORY_FILE, rows)
+        text = "".join(json.dumps(row) + "\n" for row in rows)
+        self.artifacts.write_bytes(self._key(name, HISTORY_FILE), text.encode("utf-8"))
 
+    # -- checkpoints --------------------------------------------------------------------------------
     def snapshot_epochs(self, name: str) -> list[int]:
-        folder = self.path(name) / SNAPSHOT_FOLDER
-        if not folder.is_dir():
-            return []
-        found = (re.fullmatch(r"epoch_(\d+)\.pt", p.name) for p in folder.iterdir())
+        found = (re.fullmatch(r"epoch_(\d+)\.pt", file)
+                 for file in self.artifacts.list(self._key(name, SNAPSHOT_FOLDER)))
         return sorted(int(match.group(1)) for match in found if match)
 
+    def file_stamp(self, name: str, file: str) -> tuple | None:
+        """Size and modification stamp of one of the run's files; None when it is absent."""
+        return self.artifacts.stamp(self._key(name, file))
+
+    def read_bytes(self, name: str, file: str) -> bytes:
+        return self.artifacts.read_bytes(self._key(name, file))
+
+    def load_checkpoint(self, name: str, file: str, map_location: str | torch.device = "cpu") -> Any:
+        """A checkpoint of the run read with ``weights_only=True`` (a CheckpointError names the file)."""
+        label = self.location(name, file)
+        try:
+            data = self.read_bytes(name, file)
+        except FileNotFoundError:
+            data = None
+        return read_checkpoint(data, map_location=map_location, label=label)
+
+    def save_checkpoint(self, name: str, file: str, obj: Any) -> None:
+        """``torch.save`` to memory, then one atomic write (a torch zip cut short is unreadable)."""
+        buffer = io.BytesIO()
+        torch.save(obj, buffer)
+        self.artifacts.write_bytes(self._key(name, file), buffer.getvalue())
+
+    # -- summaries ----------------------------------------------------------------------------------
     def summary(self, name: str) -> dict[str, Any]:
         """The row ``runs`` prints: name, model, dataset, epochs, errors and status (``broken`` with a reason)."""
         try:
@@ -132,7 +213,7 @@ class RunStore:
         row = {key: meta.get(key) for key in SUMMARY_KEYS}
         row["name"] = name
         row["epochs"] = meta.get("epochs_done", 0)
-        if row["status"] in ("complete", "imported") and not (self.path(name) / FINAL_WEIGHTS).is_file():
+        if row["status"] in ("complete", "imported") and not self.has_file(name, FINAL_WEIGHTS):
             row["status"], row["problem"] = "broken", f"{FINAL_WEIGHTS} is missing"
         return row
 

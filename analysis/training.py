@@ -21,14 +21,13 @@ from tqdm.auto import tqdm
 
 from model_zoo import FamilyCNN, ModelOptions, build_model, canonical_name, count_flops, count_parameters
 
-from .atomic import atomic_torch_save
 from .augment import random_crop_flip
-from .checkpoints import CheckpointError, read_checkpoint
+from .checkpoints import CheckpointError
 from .datasets import ImageDataset
 from .evaluation import Normalization, autocast, evaluate, resolve_device, resolve_precision
 from .profiles import TrainingProfile, default_snapshot_epochs
 from .runs import (
-    FINAL_WEIGHTS, RESUME_CHECKPOINT, SNAPSHOT_FOLDER, RunStore, snapshot_name,
+    FINAL_WEIGHTS, RESUME_CHECKPOINT, RunStore, snapshot_key,
 )
 
 CHECKPOINT_FORMAT = 1
@@ -119,7 +118,6 @@ class Trainer:
         profile = self.profile
         model_name = canonical_name(model_name)
         run_name = run_name or default_run_name(model_name, profile.name, dataset.name)
-        folder = self.store.path(run_name)
         config = run_config(model_name, profile, dataset, self.seed)
 
         if self.store.exists(run_name):
@@ -127,9 +125,9 @@ class Trainer:
             if meta.get("config") != config:
                 raise RunConflictError(
                     f"run {run_name!r} exists with another configuration (model, profile, epochs, dataset or seed); "
-                    f"choose another name or delete {folder}"
+                    f"choose another name or delete {self.store.location(run_name)}"
                 )
-            if meta.get("status") == "complete" and (folder / FINAL_WEIGHTS).is_file():
+            if meta.get("status") == "complete" and self.store.has_file(run_name, FINAL_WEIGHTS):
                 return meta
 
         device = resolve_device(self.device)
@@ -144,11 +142,11 @@ class Trainer:
 
         history: list[dict[str, Any]] = []
         start_epoch = 0
-        resume_path = folder / RESUME_CHECKPOINT
-        if resume_path.is_file():
-            state = read_checkpoint(resume_path, map_location=device)
+        if self.store.has_file(run_name, RESUME_CHECKPOINT):
+            state = self.store.load_checkpoint(run_name, RESUME_CHECKPOINT, map_location=device)
             if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT or state.get("config") != config:
-                raise CheckpointError(f"{resume_path}: not a resume checkpoint of this run's configuration")
+                raise CheckpointError(f"{self.store.location(run_name, RESUME_CHECKPOINT)}: not a resume "
+                                      "checkpoint of this run's configuration")
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             history = list(state["history"])
@@ -201,11 +199,11 @@ class Trainer:
                 }
                 history.append(row)
                 if epoch in snapshots:
-                    atomic_torch_save(model.state_dict(), folder / SNAPSHOT_FOLDER / snapshot_name(epoch))
-                atomic_torch_save(
+                    self.store.save_checkpoint(run_name, snapshot_key(epoch), model.state_dict())
+                self.store.save_checkpoint(
+                    run_name, RESUME_CHECKPOINT,
                     {"format": CHECKPOINT_FORMAT, "epoch": epoch, "config": config, "history": history,
                      "model": model.state_dict(), "optimizer": optimizer.state_dict()},
-                    resume_path,
                 )
                 self.store.write_history(run_name, history)
                 meta.update(epochs_done=epoch, test_error=row["test_error"], updated=_now(),
@@ -227,7 +225,7 @@ class Trainer:
                                device=device, precision=precision)
         final_test = evaluate(model, dataset.test_images, dataset.test_labels, normalization,
                               device=device, precision=precision)
-        atomic_torch_save(model.state_dict(), folder / FINAL_WEIGHTS)
+        self.store.save_checkpoint(run_name, FINAL_WEIGHTS, model.state_dict())
         meta.update(status="complete", train_error=final_train.error, test_error=final_test.error,
                     train_loss=final_train.loss, test_loss=final_test.loss, updated=_now())
         self.store.write_meta(run_name, meta)

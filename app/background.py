@@ -17,8 +17,6 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
-import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +42,6 @@ def jobs_dir(settings: Settings) -> Path:
     return Path(settings.cache_dir) / JOBS_FOLDER
 
 
-def redis_url(environ: Mapping[str, str] | None = None) -> str:
-    """``$REDIS_URL`` stripped, or ``""`` when unset (then jobs run locally)."""
-    env = os.environ if environ is None else environ
-    return env.get(REDIS_URL_ENV, "").strip()
-
-
 def _require(package: str, purpose: str) -> Any:
     try:
         return importlib.import_module(package)
@@ -60,11 +52,10 @@ def _require(package: str, purpose: str) -> Any:
         ) from exc
 
 
-def make_manager(settings: Settings, environ: Mapping[str, str] | None = None) -> BaseBackgroundCallbackManager:
+def make_manager(settings: Settings) -> BaseBackgroundCallbackManager:
     """The background-callback manager for an app on ``settings`` (pass it as ``background_callback_manager``)."""
-    url = redis_url(environ)
-    if url:
-        return celery_manager(url)
+    if settings.redis_url:
+        return celery_manager(settings.redis_url)
     return dash.DiskcacheManager(_local_store(Path(settings.cache_dir)))
 
 
@@ -93,7 +84,21 @@ def celery_manager(url: str) -> BaseBackgroundCallbackManager:
 def celery_app(url: str, celery: Any = None) -> Any:
     """One Celery app per Redis URL (a worker started on this module finds the same tasks)."""
     celery = celery or _require("celery", "running jobs with Celery")
-    return celery.Celery("cnncmp-jobs", broker=url, backend=url)
+    jobs = celery.Celery("cnncmp-jobs", broker=url, backend=url)
+    jobs.conf.update(
+        # One job at a time per worker process, taken only when it is free: a training holds the
+        # CPU (or GPU) for minutes, and a prefetched second job would wait behind it.
+        worker_prefetch_multiplier=1,
+        task_track_started=True,
+        broker_connection_retry_on_startup=True,
+        # Fail fast while Redis is down instead of hanging the web request that starts a job.
+        broker_connection_timeout=3,
+        broker_transport_options={"socket_connect_timeout": 3, "max_retries": 1},
+        redis_socket_connect_timeout=3,
+        result_expires=7 * 24 * 3600,
+        worker_hijack_root_logger=False,
+    )
+    return jobs
 
 
 # -- cooperative stop ------------------------------------------------------------------------------
@@ -133,10 +138,10 @@ def _is_redis(store: Any) -> bool:
 def _stop_flags(cache_dir: str, url: str) -> StopFlags:
     if url:
         redis = _require("redis", "sharing stop requests with Celery workers")
-        return StopFlags(redis.Redis.from_url(url))
+        return StopFlags(redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10))
     return StopFlags(_local_store(Path(cache_dir)))
 
 
-def stop_flags(settings: Settings, environ: Mapping[str, str] | None = None) -> StopFlags:
+def stop_flags(settings: Settings) -> StopFlags:
     """The stop flags beside the job store of ``settings`` (the same Redis when ``REDIS_URL`` is set)."""
-    return _stop_flags(str(settings.cache_dir), redis_url(environ))
+    return _stop_flags(str(settings.cache_dir), settings.redis_url)

@@ -31,6 +31,7 @@ from dash import html
 
 from analysis.runs import RunStore
 from app import components
+from app.auth import install_basic_auth, parse_users
 from app.background import make_manager
 from app.config import SETTINGS_KEY, Settings, configure_logging, load_settings
 
@@ -100,14 +101,40 @@ def report(settings: Settings) -> flask.Response:
 
 
 def health(settings: Settings) -> flask.Response:
-    """``{"status": "ok", "runs": n, "runs_dir": ...}``; a missing or unreadable runs folder is 0 runs."""
-    runs_dir = Path(settings.runs_dir)
+    """``{"status": "ok" | "degraded", "runs": n, ...}``: the runs store and the shared parts it can reach.
+
+    Always 200 while the process serves (a platform restarting the web process would not bring a
+    bucket or Redis back); ``problems`` says what is unreachable.
+    """
+    problems: dict[str, str] = {}
+    count = 0
     try:
-        count = len(RunStore(runs_dir).names())
+        count = len(RunStore(settings.runs_dir).names())
     except OSError as exc:
-        log.warning("health: cannot list %s: %s", runs_dir, exc)
-        count = 0
-    return flask.jsonify(status="ok", runs=count, runs_dir=str(runs_dir), runs_dir_exists=runs_dir.is_dir())
+        log.warning("health: cannot list %s: %s", settings.runs_dir, exc)
+        problems["runs"] = str(exc)
+    if settings.redis_url:
+        problem = redis_problem(settings.redis_url)
+        if problem:
+            problems["redis"] = problem
+    return flask.jsonify(status="degraded" if problems else "ok", runs=count, runs_dir=str(settings.runs_dir),
+                         cache="redis" if settings.redis_url else "diskcache",
+                         jobs="celery" if settings.redis_url else "local", problems=problems)
+
+
+def redis_problem(url: str) -> str:
+    """Why Redis at ``url`` cannot be reached now, or ``""`` when it answers a PING."""
+    try:
+        import redis
+
+        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception as exc:  # noqa: BLE001 - any failure is "unreachable", said in words
+        return f"Redis unreachable ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})"
+    return ""
 
 
 def create_app(settings: Settings | None = None) -> dash.Dash:
@@ -127,6 +154,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         background_callback_manager=make_manager(settings),  # the Jobs page's training and analysis
     )
     app.server.config[SETTINGS_KEY] = settings
+    install_basic_auth(app.server, parse_users(settings.auth_users))
     # Refuse oversized requests (uploads) before reading them; the Explorer allows 2 MB images.
     app.server.config["MAX_CONTENT_LENGTH"] = 4 * 1024 * 1024
     app.layout = page_shell(settings)

@@ -138,7 +138,7 @@ def models_search(names: Sequence[str]) -> str:
     return "?" + urlencode({"models": ",".join(names)}, safe=",", quote_via=quote)
 
 
-def link_message(selection: Selection, runs_dir: Path, id: str) -> dbc.Alert | None:  # noqa: A002
+def link_message(selection: Selection, runs_dir: str, id: str) -> dbc.Alert | None:  # noqa: A002
     """An alert naming the refused parts of the link, or ``None`` when the whole link was understood."""
     if not selection.refused:
         return None
@@ -168,36 +168,18 @@ def run_colours(names: Sequence[str]) -> dict[str, str]:
 
 
 def runs_stamp(runs_dir: str | Path, names: Sequence[str] | None = None) -> tuple:
-    """What changes when a run changes: the names in the folder and their files' modification times.
-
-    A page can key a memo of what it drew on this stamp: the same stamp means the same runs.
-    """
-    root = Path(runs_dir)
+    """What changes when a run changes (names present, their files' stamps); a memo of a page keys on it."""
     try:
-        present = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+        return RunStore(runs_dir).stamp(list(names) if names is not None else None)
     except OSError:
         return ()
-    stamp = []
-    for name in present if names is None else [n for n in names if n in present]:
-        times = []
-        for file in ("run.json", "history.jsonl", "model.pt"):
-            try:
-                times.append((root / name / file).stat().st_mtime_ns)
-            except OSError:
-                times.append(0)
-        stamp.append((name, *times))
-    return tuple(stamp)
 
 
-def cache_stamp(cache_dir: str | Path) -> int:
-    """Changes whenever the analysis cache is written (diskcache's SQLite files), so a memo sees new analyses."""
-    times = []
-    for file in ("cache.db", "cache.db-wal"):
-        try:
-            times.append((Path(cache_dir) / file).stat().st_mtime_ns)
-        except OSError:
-            times.append(0)
-    return max(times)
+def cache_stamp(settings: Any) -> Any:
+    """Changes whenever the analysis cache of ``settings`` is written, so a memo sees new analyses."""
+    from app.analysis_access import analyzer
+
+    return analyzer(settings).cache.stamp()
 
 
 class Memo:

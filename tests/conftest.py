@@ -43,3 +43,26 @@ def analysed_runs(quick_runs_dir: Path, tmp_path_factory: pytest.TempPathFactory
         analyzer.analyze(name)
     analyzer.cache.close()
     return quick_runs_dir, cache_dir
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory):
+    """A redis-server of our own on a loopback port (fails, naming the package, when it is not installed)."""
+    from tests.services import RedisServer
+
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 endpoint on a loopback port with a test bucket; sets the AWS test credentials for the session."""
+    import os
+
+    from tests.services import S3Server
+
+    server = S3Server().start()
+    os.environ.update(server.env())
+    yield server
+    server.stop()

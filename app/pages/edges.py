@@ -500,7 +500,7 @@ def controls(runs: Sequence[Mapping[str, Any]], chosen: Sequence[str], depth: Se
 def layout(models: Any = None, depth: Any = None, threshold: Any = None, **_other_query: Any) -> html.Div:
     """The page for ``/edges?models=a,b&depth=0.5,1&threshold=0.1``; bad values get a message and a default."""
     settings = current_settings()
-    runs_dir = Path(settings.runs_dir)
+    runs_dir = settings.runs_dir
     heading = components.page_heading(
         "Edges",
         "How low-level clusters of neurons feed high-level ones: the weight between clusters of adjacent "
@@ -552,7 +552,7 @@ def register_callbacks(app: dash.Dash) -> None:
     def show_edges(chosen: list[str] | None, depth: list[float] | None, threshold: float | None):
         settings = current_settings()
         try:
-            runs = read_runs(Path(settings.runs_dir))
+            runs = read_runs(settings.runs_dir)
             chosen = [name for name in (chosen or []) if isinstance(name, str)]
             depth_range, _ = parse_depth(",".join(str(v) for v in depth) if depth else None)
             threshold_value, _ = parse_threshold(threshold)
@@ -575,7 +575,7 @@ def register_callbacks(app: dash.Dash) -> None:
             return no_update
         run = str(node.get("run"))
         try:
-            rows = read_runs(Path(current_settings().runs_dir))
+            rows = read_runs(current_settings().runs_dir)
             dataset = components.dataset_label([r for r in rows if r.get("name") == run])
             return cluster_detail(analyzer(), run, node.get("layer"), node.get("cluster"), dataset)
         except PAGE_ERRORS as exc:

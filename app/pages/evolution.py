@@ -341,7 +341,7 @@ def union_epochs(names: Sequence[str]) -> list[int]:
 
 def evolution_parts(models: Any, epoch: Any, metric: Any) -> EvolutionParts:
     """Banner, figures, anomalies and per-run messages for the chosen runs at snapshot ``epoch``."""
-    runs_dir = Path(current_settings().runs_dir)
+    runs_dir = current_settings().runs_dir
     runs = read_runs(runs_dir)
     wanted = {m for m in (models or []) if isinstance(m, str)}
     chosen = [r for r in runs if r["name"] in wanted]
@@ -414,7 +414,7 @@ def epoch_slider(epochs: Sequence[int], value: int | None) -> dcc.Slider:
 
 def layout(models: Any = None, epoch: Any = None, **_other_query: Any) -> html.Div:
     """The page for ``/evolution?models=a,b&epoch=7``; bad values get a message, unknown ones are ignored."""
-    runs_dir = Path(current_settings().runs_dir)
+    runs_dir = current_settings().runs_dir
     heading = components.page_heading(
         "Evolution & training health",
         "How the chosen runs changed over training — errors, redundancy and edge signs at each snapshot — "
@@ -519,9 +519,9 @@ def register_callbacks(app: dash.Dash) -> None:
             settings = current_settings()
             names = tuple(m for m in (models or []) if isinstance(m, str))
             # Figures are rebuilt only when the choice or a chosen run's files change.
-            key = (str(settings.runs_dir), str(settings.cache_dir), names, repr(epoch), repr(metric),
+            key = (str(settings.runs_dir), settings.analysis_cache, names, repr(epoch), repr(metric),
                    runs_stamp(settings.runs_dir, names),
-                   cache_stamp(settings.cache_dir))
+                   cache_stamp(settings))
             parts = _DRAWN.get(key, lambda: evolution_parts(models, epoch, metric))
             return (parts.banner, parts.training, parts.layers, parts.health, parts.anomalies,
                     parts.messages or None)

@@ -224,7 +224,7 @@ class Subject(NamedTuple):
 
 def chosen_runs(models: Any) -> tuple[list[dict[str, Any]], list[str], list[str]]:
     """All run rows, the chosen usable run names (in the runs folder's order) and the broken chosen ones."""
-    runs = read_runs(Path(current_settings().runs_dir))
+    runs = read_runs(current_settings().runs_dir)
     wanted = {name for name in (models or []) if isinstance(name, str)}
     usable = [r["name"] for r in runs if r["name"] in wanted and r.get("status") != "broken"]
     broken = [r["name"] for r in runs if r["name"] in wanted and r.get("status") == "broken"]
@@ -632,7 +632,7 @@ def layout(models: Any = None, image: Any = None, layer: Any = None, size: Any =
            **_other_query: Any) -> html.Div:
     """The page for ``/explorer?models=a,b&image=3&layer=0.25&size=8&stride=4``; bad values get a message."""
     settings = current_settings()
-    runs_dir = Path(settings.runs_dir)
+    runs_dir = settings.runs_dir
     heading = components.page_heading(
         "Explorer",
         "One image through every chosen run: what each layer's neurons respond to, how sure each run is, "
@@ -880,7 +880,7 @@ def patches_parts(click: Any, geometry: Any) -> Any:
     if neuron is None:
         return no_update
     run, layer = str(shape["run"]), str(shape["layer"])
-    rows = read_runs(Path(current_settings().runs_dir))
+    rows = read_runs(current_settings().runs_dir)
     colours = run_colours([r["name"] for r in rows])
     a = analyzer()
     try:
@@ -902,8 +902,8 @@ def _drawn_key(kind: str, models: Any, *inputs: Any) -> tuple:
     """What a drawn figure depends on: the inputs, the chosen runs' files and the analysis cache."""
     settings = current_settings()
     names = tuple(m for m in (models or []) if isinstance(m, str))
-    return (kind, str(settings.runs_dir), str(settings.cache_dir), names, repr(inputs),
-            runs_stamp(settings.runs_dir, names), cache_stamp(settings.cache_dir))
+    return (kind, str(settings.runs_dir), settings.analysis_cache, names, repr(inputs),
+            runs_stamp(settings.runs_dir, names), cache_stamp(settings))
 
 
 def register_callbacks(app: dash.Dash) -> None:

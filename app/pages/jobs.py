@@ -169,7 +169,7 @@ def parse_run_choice(value: Any, available: Sequence[str]) -> RunChoice:
     return RunChoice(*sort_names(value, available))
 
 
-def choice_message(choice: RunChoice, runs_dir: Path) -> dbc.Alert | None:
+def choice_message(choice: RunChoice, runs_dir: str) -> dbc.Alert | None:
     """A warning naming the refused parts of a ``run=`` link, or ``None``."""
     if not (choice.invalid or choice.missing):
         return None
@@ -290,7 +290,7 @@ def execute_job(kind: str, form: JobForm, settings: Settings, send: Callable[[tu
                                form.epochs, report=report, cancelled=cancelled)
             chosen = list(dict.fromkeys([*result["runs"], *chosen])) if result["status"] == "complete" else chosen
         else:
-            result = analyze_job(settings.runs_dir, settings.cache_dir, list(form.runs), settings.data_dir,
+            result = analyze_job(settings.runs_dir, settings.analysis_cache, list(form.runs), settings.data_dir,
                                  report=report, cancelled=cancelled)
         status = outcome_message(result)
     except Exception as exc:  # noqa: BLE001 - a job shows its error, never a 500
@@ -384,7 +384,7 @@ def progress_card() -> dbc.Card:
 def layout(run: Any = None, **_other_query: Any) -> html.Div:
     """The page for ``/jobs?run=a,b`` (those runs ticked for analysis); other parameters are ignored."""
     settings = current_settings()
-    runs_dir = Path(settings.runs_dir)
+    runs_dir = settings.runs_dir
     heading = html.Div([
         html.H2("Jobs", className="mb-0"),
         html.P("Train models of the family or analyse runs without a terminal. The work runs in the background: "

@@ -277,7 +277,7 @@ class OverviewParts(NamedTuple):
     not_analysed: Any
 
 
-def overview_parts(runs: Sequence[Mapping[str, Any]], chosen: Sequence[str], runs_dir: Path) -> OverviewParts:
+def overview_parts(runs: Sequence[Mapping[str, Any]], chosen: Sequence[str], runs_dir: str) -> OverviewParts:
     """Banner, table and figure for the runs ``chosen`` (names) among ``runs`` (all rows, in order)."""
     colours = run_colours([str(r.get("name")) for r in runs])
     wanted = set(chosen)
@@ -307,8 +307,8 @@ def overview_parts(runs: Sequence[Mapping[str, Any]], chosen: Sequence[str], run
     )
 
 
-def empty_state(runs_dir: Path) -> html.Div:
-    where = "does not exist yet" if not runs_dir.is_dir() else "holds no runs yet"
+def empty_state(runs_dir: str) -> html.Div:
+    where = "holds no runs yet"
     return components.message(
         [
             html.P(["The runs folder ", html.Code(str(runs_dir)), f" {where}. Train the demo family "
@@ -341,7 +341,7 @@ def _confusion_choice(wanted: Any, analysed: Sequence[str]) -> str | None:
 def layout(models: Any = None, confusion: Any = None, **_other_query: Any) -> html.Div:
     """The page for ``/?models=a,b&confusion=a``; other query parameters are ignored, bad values get a message."""
     settings = current_settings()
-    runs_dir = Path(settings.runs_dir)
+    runs_dir = settings.runs_dir
     heading = components.page_heading(
         "Overview",
         "The chosen runs side by side: size, cost and error, and how their errors fell while training.")
@@ -395,13 +395,13 @@ def register_callbacks(app: dash.Dash) -> None:
         prevent_initial_call=True,  # layout() already drew the first view; keep the link as typed
     )
     def show_chosen_runs(chosen: list[str] | None):
-        runs_dir = Path(current_settings().runs_dir)
+        runs_dir = current_settings().runs_dir
         try:
             chosen = [name for name in (chosen or []) if isinstance(name, str)]
             settings = current_settings()
             # Redrawn only when the choice or a run's files change.
-            key = (str(runs_dir), str(settings.cache_dir), tuple(chosen), runs_stamp(runs_dir),
-                   cache_stamp(settings.cache_dir))
+            key = (str(runs_dir), settings.analysis_cache, tuple(chosen), runs_stamp(runs_dir),
+                   cache_stamp(settings))
             parts = _DRAWN.get(key, lambda: overview_parts(read_runs(runs_dir), chosen, runs_dir))
             options = [{"label": n, "value": n} for n in parts.analysed]
             return (parts.banner, parts.table, parts.figure, parts.per_class, parts.not_analysed, options,

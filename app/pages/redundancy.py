@@ -994,7 +994,7 @@ def layout(models: Any = None, depth: Any = None, layer: Any = None, edits: Any 
            **_other_query: Any) -> html.Div:
     """The page for ``/redundancy?models=…&depth=…&view=…&edits=…``; unknown parameters are ignored."""
     settings = current_settings()
-    runs_dir = Path(settings.runs_dir)
+    runs_dir = settings.runs_dir
     try:
         runs = read_runs(runs_dir)
         if not runs:
@@ -1031,7 +1031,7 @@ def layout(models: Any = None, depth: Any = None, layer: Any = None, edits: Any 
 
 def _context() -> tuple[list[dict], RunAnalyzer]:
     settings = current_settings()
-    return read_runs(Path(settings.runs_dir)), current_analyzer(settings)
+    return read_runs(settings.runs_dir), current_analyzer(settings)
 
 
 def register_callbacks(app: dash.Dash) -> None:

@@ -227,7 +227,7 @@ def controls(runs: Sequence[Mapping[str, Any]], choice: Choice) -> dbc.Row:
 def layout(a: Any = None, b: Any = None, debiased: Any = None, **_other_query: Any) -> html.Div:
     """The page for ``/similarity?a=x&b=y&debiased=1``; bad values get a message and a default."""
     settings = current_settings()
-    runs_dir = Path(settings.runs_dir)
+    runs_dir = settings.runs_dir
     heading = html.Div([
         html.H2("Similarity", className="mb-0"),
         html.P("How alike the layers' representations of the same images are (linear CKA: 1 = the same up to a "
@@ -274,7 +274,7 @@ def register_callbacks(app: dash.Dash) -> None:
     def show_similarity(run_a: str | None, run_b: str | None, debiased: bool | None):
         settings = current_settings()
         try:
-            runs = read_runs(Path(settings.runs_dir))
+            runs = read_runs(settings.runs_dir)
             run_b = NO_RUN if run_b in (None, NONE_OPTION) else run_b
             choice = parse_choice(run_a, run_b, "1" if debiased else "0", [str(r["name"]) for r in runs])
             parts = similarity_parts(runs, choice, analyzer(settings))

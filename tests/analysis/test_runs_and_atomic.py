@@ -6,10 +6,10 @@ import errno
 import json
 
 import pytest
+import torch
 
 from analysis import atomic
-from analysis.atomic import atomic_torch_save, atomic_write_text
-from analysis.checkpoints import read_checkpoint
+from analysis.atomic import atomic_write_bytes
 from analysis.runs import BrokenRunError, RunNameError, RunNotFoundError, RunStore, check_run_name
 
 
@@ -44,22 +44,48 @@ def test_missing_and_broken_runs(tmp_path):
     assert [row["name"] for row in store.list_runs()] == ["bad", "gone"]
 
 
-def test_disk_full_keeps_the_previous_file(tmp_path, monkeypatch):
-    path = tmp_path / "model.pt"
-    atomic_torch_save({"w": 1}, path)
+class _FullDisk:
+    """A file whose write stores half the bytes, then fails as a full disk does."""
 
-    def full_disk(*_args, **_kwargs):
+    def __init__(self, handle):
+        self.handle = handle
+
+    def write(self, data):
+        self.handle.write(data[: len(data) // 2])
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(atomic.os, "fsync", full_disk)
+    def __getattr__(self, name):
+        return getattr(self.handle, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.handle.close()
+
+
+@pytest.mark.parametrize("where", ["write", "fsync"])
+def test_disk_full_while_saving_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch, where):
+    store = RunStore(tmp_path)
+    store.save_checkpoint("run", "model.pt", {"w": torch.ones(1000)})
+
+    def no_space(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    if where == "write":
+        real_fdopen = atomic.os.fdopen
+        monkeypatch.setattr(atomic.os, "fdopen", lambda *a, **k: _FullDisk(real_fdopen(*a, **k)))
+    else:
+        monkeypatch.setattr(atomic.os, "fsync", no_space)
     with pytest.raises(OSError, match="No space"):
-        atomic_torch_save({"w": 2}, path)
-    assert read_checkpoint(path) == {"w": 1}
-    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]  # no temporary file left behind
+        store.save_checkpoint("run", "model.pt", {"w": torch.zeros(1000)})
+    monkeypatch.undo()
+    assert torch.equal(store.load_checkpoint("run", "model.pt")["w"], torch.ones(1000))
+    assert [p.name for p in (tmp_path / "run").iterdir()] == ["model.pt"]  # no temporary file left behind
 
 
-def test_atomic_text_replaces_whole_file(tmp_path):
+def test_atomic_write_replaces_whole_file(tmp_path):
     path = tmp_path / "a.txt"
-    atomic_write_text(path, "old")
-    atomic_write_text(path, "new")
+    atomic_write_bytes(path, b"old")
+    atomic_write_bytes(path, b"new")
     assert path.read_text() == "new"

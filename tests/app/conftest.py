@@ -45,7 +45,7 @@ BROWSER_MISSING = (
     None if CHROME and CHROMEDRIVER else
     "browser tests need Chromium and chromedriver on PATH (missing: "
     + ", ".join(n for n, p in (("chromium", CHROME), ("chromedriver", CHROMEDRIVER)) if not p)
-    + "); install them with scripts/ensure_chromium.sh"
+    + "); install them with scripts/ensure_test_packages.sh"
 )
 
 

@@ -3,6 +3,7 @@ analysis started from the page in headless Chromium (background callbacks in a c
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import time
@@ -45,7 +46,7 @@ def page(settings: Settings, **query) -> str:
 
 # -- the background manager and stop flags ---------------------------------------------------------
 def test_manager_is_a_diskcache_in_the_cache_folder_by_default(tmp_path):
-    manager = background.make_manager(settings_in(tmp_path), environ={})
+    manager = background.make_manager(settings_in(tmp_path))
     assert isinstance(manager, dash.DiskcacheManager)
     assert Path(manager.handle.directory) == tmp_path / "cache" / "jobs"
 
@@ -53,15 +54,15 @@ def test_manager_is_a_diskcache_in_the_cache_folder_by_default(tmp_path):
 @pytest.mark.skipif(importlib.util.find_spec("celery") is not None, reason="celery is installed")
 def test_redis_url_without_celery_names_the_missing_package(tmp_path):
     with pytest.raises(background.MissingDependencyError, match="'celery'.*REDIS_URL|REDIS_URL.*'celery'"):
-        background.make_manager(settings_in(tmp_path), environ={"REDIS_URL": "redis://localhost:6379/0"})
+        background.make_manager(dataclasses.replace(settings_in(tmp_path), redis_url="redis://localhost:6379/0"))
 
 
 def test_stop_flags_round_trip_per_token(tmp_path):
-    flags = background.stop_flags(settings_in(tmp_path), environ={})
+    flags = background.stop_flags(settings_in(tmp_path))
     assert not flags.requested("a")
     flags.request("a")
     assert flags.requested("a") and not flags.requested("b")
-    assert background.stop_flags(settings_in(tmp_path), environ={}).requested("a"), "not shared"
+    assert background.stop_flags(settings_in(tmp_path)).requested("a"), "not shared"
     flags.clear("a")
     assert not flags.requested("a")
 

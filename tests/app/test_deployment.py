@@ -1,0 +1,81 @@
+"""The Heroku-style deployment end to end: a web process and a Celery worker that share only Redis and a bucket.
+
+Both run as the Procfile starts them (gunicorn with 2 workers; ``celery -A app.worker worker``),
+each in its own folder with its own cache and data folders, so nothing reaches the other through
+a disk: runs go to the S3 bucket (moto on loopback), results and jobs through Redis.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+
+import app.main  # noqa: F401 - builds the module-level app, which registers the pages imported next
+from app.pages import jobs, redundancy
+from tests.app.helpers import wait_until
+from tests.app.test_jobs import RUN, click_label, wait_for_text
+from tests.services import celery_worker, gunicorn
+
+pytestmark = [pytest.mark.filterwarnings("ignore:HTTPResponse.getheader:DeprecationWarning"),
+              pytest.mark.timeout(600)]
+
+
+@pytest.fixture
+def deployment(redis_server, s3_server, tmp_path):
+    """``(web_url, web_folder, worker_folder, runs_url)`` for a fresh prefix of the bucket and a fresh Redis db."""
+    runs_url = s3_server.url(f"runs-{tmp_path.name}")
+    shared = {**s3_server.env(), "REDIS_URL": redis_server.url, "CNNCMP_RUNS_DIR": runs_url}
+    web_folder, worker_folder = tmp_path / "web", tmp_path / "worker"
+    processes = []
+    try:
+        processes.append(celery_worker(worker_folder, {**shared, "CNNCMP_CACHE_DIR": str(worker_folder / "cache"),
+                                                       "CNNCMP_DATA_DIR": str(worker_folder / "data")}))
+        web, url = gunicorn(web_folder, {**shared, "CNNCMP_CACHE_DIR": str(web_folder / "cache"),
+                                         "CNNCMP_DATA_DIR": str(web_folder / "data")})
+        processes.append(web)
+        yield url, web_folder, worker_folder, runs_url
+    finally:
+        logs = {process.name: process.log() for process in processes}
+        for process in processes:
+            process.kill()
+        print("\n".join(f"--- {name} log ---\n{text}" for name, text in logs.items()))
+
+
+def test_web_and_worker_share_only_redis_and_the_bucket(dash_br, deployment):
+    url, web_folder, worker_folder, runs_url = deployment
+    health = json.load(urllib.request.urlopen(url + "/health", timeout=10))
+    assert health["status"] == "ok" and health["jobs"] == "celery" and health["cache"] == "redis", health
+
+    dash_br.server_url = url + jobs.PATH
+    click_label(dash_br, jobs.MODELS_ID, "BaseCNN×0.25")
+    click_label(dash_br, jobs.PROFILE_ID, "quick")
+    click_label(dash_br, jobs.DATASET_ID, "synthetic")
+    dash_br.find_element(f"#{jobs.EPOCHS_ID}").send_keys("1")
+    dash_br.find_element(f"#{jobs.TRAIN_ID}").click()
+    wait_for_text(dash_br, f"#{jobs.STATUS_ID}", "Training finished", timeout=240)
+    dash_br.wait_for_contains_text(f"#{jobs.RUNS_ID}", RUN)
+    assert "epoch 1/1" in dash_br.find_element(f"#{jobs.LOG_ID}").get_attribute("textContent")
+
+    dash_br.find_element(f"#{jobs.ANALYSE_ID}").click()
+    wait_for_text(dash_br, f"#{jobs.STATUS_ID}", "Analysis finished", timeout=240)
+    wait_for_text(dash_br, f"#{jobs.RUNS_ID}", "analysed", timeout=10)
+
+    # The web process shows what the worker made: the run from the bucket, its results from Redis.
+    dash_br.driver.get(f"{url}/redundancy?models={RUN}")
+    dash_br.wait_for_contains_text(f"#{redundancy.BANNER_ID}", "synthetic", timeout=30)
+    wait_until(lambda: len(dash_br.find_elements(f"#{redundancy.PANELS_ID} .js-plotly-plot")) == 1,
+               timeout=30, message="the run's cluster matrix")
+    dash_br.driver.get(f"{url}/?models={RUN}")
+    dash_br.wait_for_contains_text("#overview-table", RUN, timeout=30)
+    assert dash_br.get_logs() == [], "the browser console logged errors"
+
+    # Nothing went through a disk: neither folder holds a run; the bucket holds it all.
+    for folder in (web_folder, worker_folder):
+        assert not list(folder.rglob("*.pt")) and not list(folder.rglob("run.json")), folder
+    from analysis.runs import RunStore
+
+    store = RunStore(runs_url)
+    assert store.names() == [RUN]
+    assert store.has_file(RUN, "model.pt") and store.has_file(RUN, "last.pt")
