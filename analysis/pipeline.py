@@ -153,6 +153,14 @@ class RunAnalyzer:
             self._datasets[key] = dataset
         return self._datasets[key]
 
+    def dataset_hash(self, run: str) -> str:
+        """The content hash of the run's data (part of cache keys): from run.json when it has one, so a web
+        server reading cached results never loads the dataset (a Heroku web dyno may not have it)."""
+        expected = self.meta(run).get("dataset_hash")
+        if expected and not self.dataset_override:
+            return str(expected)
+        return self.dataset(run).content_hash
+
     def evaluation_images(self, run: str) -> tuple[torch.Tensor, torch.Tensor]:
         dataset = self.dataset(run)
         limit = self.params.max_images
@@ -181,7 +189,7 @@ class RunAnalyzer:
 
     def statistics(self, run: str, epoch: int | None = None) -> Result:
         """Errors, class-activation matrices, top-k images and CKA Gram matrices in one pass."""
-        params = {**self.params.statistics_params(), "dataset_hash": self.dataset(run).content_hash}
+        params = {**self.params.statistics_params(), "dataset_hash": self.dataset_hash(run)}
         return self._cached(run, epoch, "statistics", params, lambda: self._compute_statistics(run, epoch))
 
     def _compute_statistics(self, run: str, epoch: int | None) -> Result:
@@ -263,7 +271,7 @@ class RunAnalyzer:
         p = self.params
         params = {**p.statistics_params(), "normalize": p.normalize, "method": p.cluster_method,
                   "n_clusters": p.n_clusters, "max_clusters": p.max_clusters, "threshold": p.duplicate_threshold,
-                  "dataset_hash": self.dataset(run).content_hash}
+                  "dataset_hash": self.dataset_hash(run)}
         return self._cached(run, epoch, "clusters", params, lambda: self._compute_clusters(run, epoch))
 
     def _compute_clusters(self, run: str, epoch: int | None) -> Result:
@@ -297,7 +305,7 @@ class RunAnalyzer:
         p = self.params
         params = {**p.statistics_params(), "normalize": p.normalize, "method": p.cluster_method,
                   "n_clusters": p.n_clusters, "max_clusters": p.max_clusters,
-                  "dataset_hash": self.dataset(run).content_hash}
+                  "dataset_hash": self.dataset_hash(run)}
         return self._cached(run, epoch, "edges", params, lambda: self._compute_edges(run, epoch))
 
     def _compute_edges(self, run: str, epoch: int | None) -> Result:
@@ -383,7 +391,7 @@ class RunAnalyzer:
                                               size=size, stride=stride)
             return {**views, "label": label}
 
-        params = {"index": index, "size": size, "stride": stride, "dataset_hash": self.dataset(run).content_hash,
+        params = {"index": index, "size": size, "stride": stride, "dataset_hash": self.dataset_hash(run),
                   "max_images": self.params.max_images}
         # One image's occlusion map is cheap (a few batched forward passes): computed on demand,
         # even by the dashboard's cached-only analyzer.

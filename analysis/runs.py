@@ -8,17 +8,22 @@ every file goes through it, and every write is atomic.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
+import logging
 import os
 import re
+import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
 from .checkpoints import read_checkpoint
-from .storage import ArtifactStore, TimedMemo, open_store
+from .storage import ArtifactStore, StorageError, TimedMemo, open_store
+
+log = logging.getLogger(__name__)
 
 RUN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}$")
 RUN_FILE = "run.json"
@@ -27,6 +32,7 @@ RESUME_CHECKPOINT = "last.pt"
 FINAL_WEIGHTS = "model.pt"
 SNAPSHOT_FOLDER = "snapshots"
 STAMPED_FILES = (RUN_FILE, HISTORY_FILE, FINAL_WEIGHTS)
+STALE_SECONDS = 300.0  # a training run silent this long (no heartbeat) counts as interrupted
 REMOTE_LISTING_SECONDS = 2.0  # a bucket's listing is reused this long (a page asks several times per view)
 
 
@@ -69,7 +75,49 @@ def snapshot_key(epoch: int) -> str:
     return f"{SNAPSHOT_FOLDER}/{snapshot_name(epoch)}"
 
 
+def interrupted_reason(meta: dict[str, Any], now: dt.datetime | None = None) -> str:
+    """Why a run marked ``training`` is in fact not (its trainer died), or ``""``.
+
+    On the same machine the trainer's process id tells at once; elsewhere (a Celery worker on
+    another machine) a heartbeat older than :data:`STALE_SECONDS` does.
+    """
+    if meta.get("status") != "training":
+        return ""
+    done = meta.get("epochs_done", 0)
+    resume = f"start the same training again to resume after epoch {done}"
+    trainer = meta.get("trainer") if isinstance(meta.get("trainer"), dict) else {}
+    if trainer.get("host") == socket.gethostname() and isinstance(trainer.get("pid"), int):
+        if not _process_alive(trainer["pid"]):
+            return f"its trainer (process {trainer['pid']}) is gone; {resume}"
+        return ""
+    try:
+        beat = dt.datetime.fromisoformat(str(meta.get("heartbeat") or meta.get("updated")))
+    except ValueError:
+        return ""
+    silent = ((now or dt.datetime.now(dt.timezone.utc)) - beat).total_seconds()
+    if silent > STALE_SECONDS:
+        return f"no sign of its trainer for {silent / 60:.0f} min; {resume}"
+    return ""
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (killed, not yet reaped by its parent) still answers signal 0.
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().split(b") ", 1)[-1][:1] != b"Z"
+    except OSError:
+        return True
+
+
 _listings = TimedMemo(REMOTE_LISTING_SECONDS)
+_last_known: dict[tuple, Any] = {}  # (store URL, what, args) -> the last answer a bucket gave
+_LAST_KNOWN_ENTRIES = 4096
 
 
 class RunStore:
@@ -78,6 +126,24 @@ class RunStore:
     def __init__(self, root: str | Path | None = None) -> None:
         self.artifacts: ArtifactStore = open_store(root if root is not None else default_runs_dir())
         self.root = self.artifacts.root if self.artifacts.is_local else self.artifacts.url
+
+    def _remembered(self, what: tuple, read: Callable[[], Any]) -> Any:
+        """``read()``, remembered for a bucket: while the bucket is unreachable, the last answer it gave stands in,
+        so pages this process has shown keep working through an outage (a local folder has no such fallback)."""
+        if self.artifacts.is_local:
+            return read()
+        key = (self.artifacts.url, *what)
+        try:
+            value = read()
+        except StorageError:
+            if key in _last_known:
+                log.warning("runs store %s unreachable; using what it last said for %s", self.artifacts.url, what)
+                return _last_known[key]
+            raise
+        if len(_last_known) >= _LAST_KNOWN_ENTRIES:
+            _last_known.clear()
+        _last_known[key] = value
+        return value
 
     # -- names and locations --------------------------------------------------------------------
     def _key(self, name: str, file: str) -> str:
@@ -95,7 +161,7 @@ class RunStore:
         return self.has_file(name, RUN_FILE)
 
     def has_file(self, name: str, file: str) -> bool:
-        return self.artifacts.exists(self._key(name, file))
+        return self._remembered(("has", name, file), lambda: self.artifacts.exists(self._key(name, file)))
 
     def names(self) -> list[str]:
         """Names of the runs present (folders with a run.json), sorted."""
@@ -105,7 +171,7 @@ class RunStore:
 
         if self.artifacts.is_local:
             return list_names()
-        return list(_listings.get(("names", self.artifacts.url), list_names))
+        return list(self._remembered(("names",), lambda: _listings.get(("names", self.artifacts.url), list_names)))
 
     def stamp(self, names: list[str] | None = None) -> tuple:
         """What changes when a run changes: the names present and their main files' stamps.
@@ -121,7 +187,8 @@ class RunStore:
 
         if self.artifacts.is_local:
             return compute()
-        return _listings.get(("stamp", self.artifacts.url, tuple(chosen)), compute)
+        return self._remembered(("stamp", tuple(chosen)),
+                                lambda: _listings.get(("stamp", self.artifacts.url, tuple(chosen)), compute))
 
     # -- run.json and history ---------------------------------------------------------------------
     def _read_text(self, name: str, file: str) -> str | None:
@@ -136,6 +203,9 @@ class RunStore:
             raise BrokenRunError(f"{self.location(name, file)}: not UTF-8 text ({exc.reason})") from exc
 
     def read_meta(self, name: str) -> dict[str, Any]:
+        return dict(self._remembered(("meta", name), lambda: self._read_meta(name)))
+
+    def _read_meta(self, name: str) -> dict[str, Any]:
         text = self._read_text(name, RUN_FILE)
         if text is None:
             raise RunNotFoundError(f"no run named {name!r} in {self.artifacts.describe()}")
@@ -153,6 +223,9 @@ class RunStore:
 
     def read_history(self, name: str) -> list[dict[str, Any]]:
         """Per-epoch rows; a missing file is an empty history, a damaged line an error naming it."""
+        return list(self._remembered(("history", name), lambda: self._read_history(name)))
+
+    def _read_history(self, name: str) -> list[dict[str, Any]]:
         text = self._read_text(name, HISTORY_FILE)
         if text is None:
             return []
@@ -182,7 +255,7 @@ class RunStore:
 
     def file_stamp(self, name: str, file: str) -> tuple | None:
         """Size and modification stamp of one of the run's files; None when it is absent."""
-        return self.artifacts.stamp(self._key(name, file))
+        return self._remembered(("file", name, file), lambda: self.artifacts.stamp(self._key(name, file)))
 
     def read_bytes(self, name: str, file: str) -> bytes:
         return self.artifacts.read_bytes(self._key(name, file))
@@ -213,6 +286,9 @@ class RunStore:
         row = {key: meta.get(key) for key in SUMMARY_KEYS}
         row["name"] = name
         row["epochs"] = meta.get("epochs_done", 0)
+        reason = interrupted_reason(meta)
+        if reason:
+            row["status"], row["problem"] = "interrupted", reason
         if row["status"] in ("complete", "imported") and not self.has_file(name, FINAL_WEIGHTS):
             row["status"], row["problem"] = "broken", f"{FINAL_WEIGHTS} is missing"
         return row

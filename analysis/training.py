@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -35,6 +37,7 @@ PROBE_IMAGES = 256  # fixed images on which dead ReLU units are counted each epo
 
 
 STOP_CHECK_STEPS = 10  # steps between checks of a stop request inside an epoch
+HEARTBEAT_SECONDS = 30.0  # how often a training run says it is alive (run.json "heartbeat")
 
 
 class RunConflictError(ValueError):
@@ -154,6 +157,7 @@ class Trainer:
 
         meta = self._initial_meta(run_name, model_name, model, dataset, config, device, precision, start_epoch)
         self.store.write_meta(run_name, meta)
+        self._heartbeat = _Heartbeat(self.store, run_name, meta)
         # The checkpoint is the source of truth: rewrite the history it holds (drops any later, unsaved rows).
         self.store.write_history(run_name, history)
 
@@ -206,7 +210,7 @@ class Trainer:
                      "model": model.state_dict(), "optimizer": optimizer.state_dict()},
                 )
                 self.store.write_history(run_name, history)
-                meta.update(epochs_done=epoch, test_error=row["test_error"], updated=_now(),
+                meta.update(epochs_done=epoch, test_error=row["test_error"], updated=_now(), heartbeat=_now(),
                             train_seconds=sum(r["seconds"] for r in history))
                 self.store.write_meta(run_name, meta)
                 bar.update(1)
@@ -252,8 +256,10 @@ class Trainer:
         wrong = torch.zeros((), device=device)
         model.train()
         for step_in_epoch in range(steps_per_epoch):
-            if self.should_stop and step_in_epoch and step_in_epoch % STOP_CHECK_STEPS == 0 and self.should_stop():
-                raise _StopRequested
+            if step_in_epoch and step_in_epoch % STOP_CHECK_STEPS == 0:
+                self._heartbeat.beat()
+                if self.should_stop and self.should_stop():
+                    raise _StopRequested
             index = order[step_in_epoch * profile.batch_size:(step_in_epoch + 1) * profile.batch_size]
             batch = images[index]
             if profile.augment:
@@ -311,6 +317,8 @@ class Trainer:
             "precision": precision,
             "created": previous.get("created", _now()),
             "updated": _now(),
+            "heartbeat": _now(),
+            "trainer": {"host": socket.gethostname(), "pid": os.getpid()},
             "train_seconds": previous.get("train_seconds", 0.0),
             "train_error": None,
             "test_error": previous.get("test_error"),
@@ -360,6 +368,21 @@ def training_health(
         }
         for layer in layers
     }
+
+
+class _Heartbeat:
+    """Rewrites the run's ``heartbeat`` at most every HEARTBEAT_SECONDS, so a reader can tell a live run from one
+    whose trainer was killed (:func:`analysis.runs.interrupted_reason`)."""
+
+    def __init__(self, store: RunStore, run: str, meta: dict[str, Any]) -> None:
+        self.store, self.run, self.meta = store, run, meta
+        self.last = time.monotonic()
+
+    def beat(self) -> None:
+        if time.monotonic() - self.last >= HEARTBEAT_SECONDS:
+            self.last = time.monotonic()
+            self.meta["heartbeat"] = _now()
+            self.store.write_meta(self.run, self.meta)
 
 
 def _now() -> str:

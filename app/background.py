@@ -17,12 +17,16 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
 import dash
 from dash.background_callback.managers import BaseBackgroundCallbackManager
 
+from analysis.cache import CacheUnavailableError
+from analysis.runs import RunStore
+from analysis.storage import StorageError
 from app.config import Settings
 
 log = logging.getLogger(__name__)
@@ -90,6 +94,10 @@ def celery_app(url: str, celery: Any = None) -> Any:
         # CPU (or GPU) for minutes, and a prefetched second job would wait behind it.
         worker_prefetch_multiplier=1,
         task_track_started=True,
+        # A job whose worker process dies (killed, out of memory) goes back on the queue instead of being
+        # lost: the next worker resumes its training from the last epoch checkpoint.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
         broker_connection_retry_on_startup=True,
         # Fail fast while Redis is down instead of hanging the web request that starts a job.
         broker_connection_timeout=3,
@@ -145,3 +153,49 @@ def _stop_flags(cache_dir: str, url: str) -> StopFlags:
 def stop_flags(settings: Settings) -> StopFlags:
     """The stop flags beside the job store of ``settings`` (the same Redis when ``REDIS_URL`` is set)."""
     return _stop_flags(str(settings.cache_dir), settings.redis_url)
+
+
+# -- reachability of the shared services -------------------------------------------------------------
+def redis_problem(url: str) -> str:
+    """Why Redis at ``url`` cannot be reached now, or ``""`` when it answers a PING (2 s at most)."""
+    try:
+        redis = _require("redis", "checking Redis")
+        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception as exc:  # noqa: BLE001 - any failure is "unreachable", said in words
+        text = str(exc).splitlines()[0][:200] if str(exc) else ""
+        return f"Redis at {_redacted(url)} is unreachable ({type(exc).__name__}: {text})"
+    return ""
+
+
+def _redacted(url: str) -> str:
+    return re.sub(r"//[^@/]*@", "//***@", url)
+
+
+def backend_problems(settings: Settings) -> list[str]:
+    """What keeps jobs from running now: Redis (queue, progress, cache) or the runs store unreachable."""
+    problems = []
+    if settings.redis_url:
+        problem = redis_problem(settings.redis_url)
+        if problem:
+            problems.append(problem)
+    try:
+        RunStore(settings.runs_dir).artifacts.check()
+    except OSError as exc:
+        problems.append(f"the runs store is unreachable: {exc}")
+    return problems
+
+
+def outage_errors() -> tuple[type[Exception], ...]:
+    """Exceptions that mean "Redis or the bucket is down" (answered 503 by the app, never 500)."""
+    errors: list[type[Exception]] = [CacheUnavailableError, StorageError]
+    for module, name in (("redis.exceptions", "ConnectionError"), ("redis.exceptions", "TimeoutError"),
+                         ("kombu.exceptions", "OperationalError"), ("celery.exceptions", "TimeoutError")):
+        try:
+            errors.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(errors)

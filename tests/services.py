@@ -44,7 +44,8 @@ def wait_until(check, seconds: float, what: str) -> None:
 class RedisServer:
     """``redis-server`` on a free loopback port, in memory only; stop() and start() again on the same port."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, durable: bool = False) -> None:
+        self.durable = durable  # keep the data across stop/start (an append-only file), as a production Redis does
         self.binary = shutil.which("redis-server")
         if not self.binary:
             raise RuntimeError("redis-server is missing: run scripts/ensure_test_packages.sh (Debian's redis-server)")
@@ -56,7 +57,8 @@ class RedisServer:
     def start(self) -> "RedisServer":
         self.process = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.folder), "--protected-mode", "yes"],
+             "--dir", str(self.folder), "--protected-mode", "yes",
+             *(["--appendonly", "yes", "--appendfsync", "always"] if self.durable else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         wait_until(self.ping, 15, "redis-server")

@@ -30,7 +30,7 @@ from analysis.jobs import JOB_ERRORS, analyze_job, train_job
 from analysis.profiles import PROFILES
 from app import components
 from app.analysis_access import analyzer
-from app.background import MissingDependencyError, stop_flags
+from app.background import MissingDependencyError, backend_problems, stop_flags
 from app.config import Settings, current_settings
 from app.selection import read_runs, sort_names
 from model_zoo import get_spec, model_names
@@ -71,7 +71,9 @@ DATASET_HELP = {
     "digits": "scikit-learn's 8×8 digits scaled to 32×32: offline, not CIFAR-10",
     "synthetic": "coloured stripes: seconds to train, for smoke checks",
 }
-RUN_STATUS_COLOURS = {"training": "primary", "stopped": "warning", "imported": "info", "broken": "danger"}
+BACKEND_ID = "jobs-backend"
+RUN_STATUS_COLOURS = {"training": "primary", "stopped": "warning", "interrupted": "warning", "imported": "info",
+                      "broken": "danger"}
 
 
 # -- the forms -------------------------------------------------------------------------------------
@@ -115,8 +117,8 @@ def run_badges(run: Mapping[str, Any], analysed: bool) -> list[Any]:
     """Badges of a run in the analysis list: its training status when not complete, and analysed or not."""
     badges: list[Any] = []
     status = str(run.get("status") or "broken")
-    if status == "training":
-        text = f"training {run.get('epochs', 0)}/{run.get('epochs_planned', '?')}"
+    if status in ("training", "interrupted"):
+        text = f"{status} {run.get('epochs', 0)}/{run.get('epochs_planned', '?')}"
     else:
         text = status
     if status != "complete":
@@ -381,6 +383,18 @@ def progress_card() -> dbc.Card:
     ], className="mb-4")
 
 
+def backend_message(problems: Sequence[str]) -> dbc.Alert | None:
+    """Why jobs cannot run now (Redis or the runs store down), or nothing when all is reachable."""
+    if not problems:
+        return None
+    return components.message([
+        html.Ul([html.Li(problem) for problem in problems], className="mb-2"),
+        html.P("Jobs cannot start or report progress until it is back. Pages already analysed still show what "
+               "this server holds in memory. Nothing needs a restart: reload this page once it is back.",
+               className="mb-0"),
+    ], kind="danger", title="A shared service is unreachable", id=BACKEND_ID)
+
+
 def layout(run: Any = None, **_other_query: Any) -> html.Div:
     """The page for ``/jobs?run=a,b`` (those runs ticked for analysis); other parameters are ignored."""
     settings = current_settings()
@@ -391,18 +405,22 @@ def layout(run: Any = None, **_other_query: Any) -> html.Div:
                "follow it here, stop it, and start it again to resume.", className="text-muted mb-3"),
     ])
     try:
+        problems = backend_problems(settings)
         runs = read_runs(runs_dir)
         choice = parse_run_choice(run, [str(r["name"]) for r in runs if r.get("status") != "broken"])
         chosen_rows = [r for r in runs if r["name"] in choice.names]
+        # With the shared cache down, asking it run by run would only repeat the same timeout.
+        analysed = set() if problems else analysed_runs(runs, settings)
         return html.Div([
             heading,
+            backend_message(problems),
             dcc.Location(id=URL_ID, refresh=False),
             dcc.Store(id=TOKEN_ID, data=uuid.uuid4().hex),  # names this page's job for its Stop button
             choice_message(choice, runs_dir),
             html.Div(components.dataset_banner(chosen_rows), id=BANNER_ID),
             dbc.Row([
                 dbc.Col(train_card(settings), lg=6, className="mb-4"),
-                dbc.Col(analyse_card(runs, analysed_runs(runs, settings), choice.names), lg=6, className="mb-4"),
+                dbc.Col(analyse_card(runs, analysed, choice.names), lg=6, className="mb-4"),
             ]),
             progress_card(),
         ])

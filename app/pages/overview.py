@@ -43,6 +43,7 @@ CONFUSION_PICKER_ID = "overview-confusion-run"
 NOT_ANALYSED_ID = "overview-not-analysed-box"
 
 STATUS_COLOURS = {"complete": "success", "training": "primary", "imported": "info", "stopped": "warning",
+                  "interrupted": "warning",
                   "broken": "danger"}
 TABLE_COLUMNS = (
     ("run", "Run", None),
@@ -85,8 +86,8 @@ def table_record(run: Mapping[str, Any]) -> dict[str, str]:
     width_text = f"{_fraction(width)} × {_fraction(scale)}" if width and scale else "–"
     train, test = _number(run.get("train_error")), _number(run.get("test_error"))
     status = str(run.get("status") or "broken")
-    if status == "training":
-        status = f"training (epoch {run.get('epochs', 0)}/{run.get('epochs_planned', '?')})"
+    if status in ("training", "interrupted"):
+        status = f"{status} (epoch {run.get('epochs', 0)}/{run.get('epochs_planned', '?')})"
     return {
         "run": str(run.get("name")),
         "model": str(run.get("title") or run.get("model") or "–"),

@@ -89,3 +89,17 @@ def test_atomic_write_replaces_whole_file(tmp_path):
     atomic_write_bytes(path, b"old")
     atomic_write_bytes(path, b"new")
     assert path.read_text() == "new"
+
+
+def test_a_silent_training_run_from_another_machine_counts_as_interrupted():
+    from datetime import datetime, timedelta, timezone
+
+    from analysis.runs import STALE_SECONDS, interrupted_reason
+
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    meta = {"status": "training", "epochs_done": 3, "trainer": {"host": "elsewhere", "pid": 1}}
+    fresh = {**meta, "heartbeat": (now - timedelta(seconds=STALE_SECONDS / 2)).isoformat()}
+    stale = {**meta, "heartbeat": (now - timedelta(seconds=STALE_SECONDS + 60)).isoformat()}
+    assert interrupted_reason(fresh, now) == ""
+    assert "resume after epoch 3" in interrupted_reason(stale, now)
+    assert interrupted_reason({**stale, "status": "complete"}, now) == ""

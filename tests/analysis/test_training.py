@@ -107,6 +107,8 @@ def test_sigkill_mid_training_then_resume_loses_nothing(tmp_path):
     before = store.read_history("base-quick-synthetic")
     assert 3 <= len(before) < epochs, "the kill should land mid-training"
     assert store.read_meta("base-quick-synthetic")["status"] == "training"
+    summary = store.summary("base-quick-synthetic")
+    assert summary["status"] == "interrupted" and f"resume after epoch {len(before)}" in summary["problem"]
 
     subprocess.run(_train_command(runs, epochs), check=True, env=env, capture_output=True)
     after = store.read_history("base-quick-synthetic")

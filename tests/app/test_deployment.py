@@ -79,3 +79,70 @@ def test_web_and_worker_share_only_redis_and_the_bucket(dash_br, deployment):
     store = RunStore(runs_url)
     assert store.names() == [RUN]
     assert store.has_file(RUN, "model.pt") and store.has_file(RUN, "last.pt")
+
+
+def _history(runs_url: str) -> list[dict]:
+    from analysis.runs import RunStore
+
+    store = RunStore(runs_url)
+    return store.read_history(RUN) if store.exists(RUN) else []
+
+
+def _start_training(dash_br, url: str, epochs: int) -> None:
+    dash_br.server_url = url + jobs.PATH
+    click_label(dash_br, jobs.MODELS_ID, "BaseCNN×0.25")
+    click_label(dash_br, jobs.PROFILE_ID, "quick")
+    click_label(dash_br, jobs.DATASET_ID, "synthetic")
+    dash_br.find_element(f"#{jobs.EPOCHS_ID}").send_keys(str(epochs))
+    dash_br.find_element(f"#{jobs.TRAIN_ID}").click()
+
+
+def test_a_killed_worker_loses_at_most_the_epoch_it_was_in(dash_br, deployment, tmp_path):
+    """SIGKILL the process running a training job, then the whole worker: nothing finished is lost."""
+    import signal
+
+    import psutil
+
+    from analysis.runs import RunStore
+    from tests.services import celery_worker
+
+    url, _web_folder, worker_folder, runs_url = deployment
+    worker = next(p for p in psutil.process_iter() if p.cmdline()[-5:-3] == ["worker", "--loglevel"]
+                  and str(worker_folder) in (p.cwd() or ""))
+    worker_env = {k: v for k, v in worker.environ().items() if k.startswith(("CNNCMP_", "REDIS_URL", "AWS_"))}
+    epochs = 40
+    _start_training(dash_br, url, epochs)
+    wait_until(lambda: len(_history(runs_url)) >= 2, timeout=180, message="two epochs")
+
+    # 1. The pool process dies mid-job: Celery puts the job back on the queue, the new pool process resumes it.
+    child = worker.children()[0]
+    done_before = len(_history(runs_url))
+    child.send_signal(signal.SIGKILL)
+    wait_until(lambda: len(_history(runs_url)) > done_before + 1, timeout=180, message="training to go on")
+    log = dash_br.find_element(f"#{jobs.LOG_ID}").get_attribute("textContent")
+    resumed_at = [int(line.split("resuming at epoch ")[1].split("/")[0]) for line in log.splitlines()
+                  if "resuming at epoch" in line]
+    assert resumed_at and resumed_at[-1] >= done_before, (log, done_before)
+
+    # 2. The whole worker dies: the run shows as interrupted, and a new worker resumes it when asked.
+    done_before = len(_history(runs_url))
+    for process in [worker, *worker.children()]:
+        process.send_signal(signal.SIGKILL)
+    summary = RunStore(runs_url).summary(RUN)
+    assert summary["status"] == "interrupted" and "resume" in summary["problem"], summary
+    dash_br.driver.get(url + jobs.PATH)
+    dash_br.wait_for_contains_text(f"#{jobs.RUNS_ID}", "interrupted", timeout=30)
+    before = _history(runs_url)
+
+    replacement = celery_worker(tmp_path / "worker2", {
+        **worker_env,
+        "CNNCMP_CACHE_DIR": str(tmp_path / "worker2" / "cache"), "CNNCMP_DATA_DIR": str(tmp_path / "worker2" / "data")})
+    try:
+        _start_training(dash_br, url, epochs)
+        wait_for_text(dash_br, f"#{jobs.STATUS_ID}", "Training finished", timeout=300)
+    finally:
+        replacement.kill()
+    after = _history(runs_url)
+    assert [row["epoch"] for row in after] == list(range(1, epochs + 1))
+    assert len(before) >= done_before - 1 and after[:len(before)] == before, "a finished epoch was lost or rewritten"
+    assert RunStore(runs_url).summary(RUN)["status"] == "complete"

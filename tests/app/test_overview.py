@@ -51,7 +51,7 @@ def test_settings_defaults_and_environment():
     assert load_settings({}) == Settings()
     settings = load_settings({"CNNCMP_RUNS_DIR": "/srv/runs", "PORT": "9000", "HOST": "0.0.0.0",
                               "CNNCMP_LOG_LEVEL": "debug", "CNNCMP_CACHE_DIR": "/c", "CNNCMP_DATA_DIR": "/d"})
-    assert settings.runs_dir == Path("/srv/runs") and settings.port == 9000 and settings.host == "0.0.0.0"
+    assert settings.runs_dir == "/srv/runs" and settings.port == 9000 and settings.host == "0.0.0.0"
     assert settings.log_level == "DEBUG" and settings.cache_dir == Path("/c") and settings.data_dir == Path("/d")
     with pytest.raises(dataclasses_frozen_error()):
         settings.port = 1  # type: ignore[misc]
@@ -63,7 +63,16 @@ def dataclasses_frozen_error():
     return dataclasses.FrozenInstanceError
 
 
-@pytest.mark.parametrize("env", [{"PORT": "eighty"}, {"PORT": "70000"}, {"CNNCMP_LOG_LEVEL": "loud"}])
+def test_deployment_settings_and_their_secrets_stay_out_of_logs():
+    settings = load_settings({"REDIS_URL": "redis://:s3cret@redis:6379/0", "CNNCMP_RUNS_DIR": "s3://bucket/runs",
+                              "CNNCMP_AUTH_USERS": "ann:scrypt:32768:8:1$x$y", "CNNCMP_LOG_FORMAT": "JSON"})
+    assert settings.runs_dir == "s3://bucket/runs" and settings.analysis_cache == "redis://:s3cret@redis:6379/0"
+    assert settings.log_format == "json" and "s3cret" not in repr(settings) and "scrypt" not in repr(settings)
+    assert load_settings({}).analysis_cache == "cache"
+
+
+@pytest.mark.parametrize("env", [{"PORT": "eighty"}, {"PORT": "70000"}, {"CNNCMP_LOG_LEVEL": "loud"},
+                                 {"CNNCMP_LOG_FORMAT": "xml"}, {"REDIS_URL": "localhost:6379"}])
 def test_bad_settings_say_which_variable(env):
     with pytest.raises(SettingsError, match=next(iter(env))):
         load_settings(env)
@@ -273,13 +282,25 @@ def test_creating_apps_twice_keeps_one_page_per_path_and_callbacks_per_app(quick
 def test_health_answers_json(quick_app, quick_runs_dir):
     response = quick_app.server.test_client().get("/health")
     assert response.status_code == 200 and response.is_json
-    assert response.json == {"status": "ok", "runs": 2, "runs_dir": str(quick_runs_dir), "runs_dir_exists": True}
+    assert response.json == {"status": "ok", "runs": 2, "runs_dir": str(quick_runs_dir), "cache": "diskcache",
+                             "jobs": "local", "problems": {}}
 
 
 def test_health_with_no_runs_folder(tmp_path):
-    response = create_app(Settings(runs_dir=tmp_path / "missing")).server.test_client().get("/health")
+    response = create_app(Settings(runs_dir=str(tmp_path / "missing"))).server.test_client().get("/health")
     assert response.status_code == 200
-    assert response.json["runs"] == 0 and response.json["runs_dir_exists"] is False
+    assert response.json["runs"] == 0 and response.json["status"] == "ok"
+
+
+def test_health_says_when_redis_is_unreachable(tmp_path):
+    from tests.services import free_port
+
+    settings = Settings(runs_dir=str(tmp_path), redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    from app.main import health
+
+    with create_app(Settings(runs_dir=str(tmp_path))).server.app_context():
+        body = health(settings).json
+    assert body["status"] == "degraded" and "Redis unreachable" in body["problems"]["redis"]
 
 
 def test_module_level_server_is_the_wsgi_app():
