@@ -450,6 +450,12 @@ class RunAnalyzer:
 
     def evolution(self, run: str) -> list[dict[str, Any]]:
         """Per snapshot: errors, mean redundancy and positive-edge fractions per layer."""
+        missing = self.store.missing_snapshots(run)
+        if missing:
+            listed = ", ".join(str(epoch) for epoch in missing)
+            raise BrokenRunError(f"{self.store.location(run)}: the snapshot of epoch {listed} is missing "
+                                 f"({', '.join(snapshot_key(e) for e in missing)}); its evolution cannot be shown, "
+                                 "its final weights still can")
         rows = []
         history = {row["epoch"]: row for row in self.store.read_history(run)}
         for epoch in self.store.snapshot_epochs(run):

@@ -118,6 +118,9 @@ def _process_alive(pid: int) -> bool:
 _listings = TimedMemo(REMOTE_LISTING_SECONDS)
 _last_known: dict[tuple, Any] = {}  # (store URL, what, args) -> the last answer a bucket gave
 _LAST_KNOWN_ENTRIES = 4096
+_weights_checked: dict[tuple, str] = {}  # (store URL, run, weights stamp) -> problem ("" when intact)
+_ZIP_END = b"PK\x05\x06"  # a zip's end-of-central-directory signature
+_ZIP_TAIL_BYTES = 1024  # the record is the last 22 bytes unless the zip carries a comment (torch's do not)
 
 
 class RunStore:
@@ -260,6 +263,9 @@ class RunStore:
     def read_bytes(self, name: str, file: str) -> bytes:
         return self.artifacts.read_bytes(self._key(name, file))
 
+    def read_tail(self, name: str, file: str, size: int) -> bytes:
+        return self.artifacts.read_tail(self._key(name, file), size)
+
     def load_checkpoint(self, name: str, file: str, map_location: str | torch.device = "cpu") -> Any:
         """A checkpoint of the run read with ``weights_only=True`` (a CheckpointError names the file)."""
         label = self.location(name, file)
@@ -289,9 +295,45 @@ class RunStore:
         reason = interrupted_reason(meta)
         if reason:
             row["status"], row["problem"] = "interrupted", reason
-        if row["status"] in ("complete", "imported") and not self.has_file(name, FINAL_WEIGHTS):
-            row["status"], row["problem"] = "broken", f"{FINAL_WEIGHTS} is missing"
+        if row["status"] in ("complete", "imported"):
+            problem = self.weights_problem(name)
+            if problem:
+                row["status"], row["problem"] = "broken", problem
         return row
+
+    def weights_problem(self, name: str) -> str:
+        """Why the final weights cannot be used (missing, cut short), or ``""``; checked once per file version.
+
+        A PyTorch checkpoint is a zip, which ends with an end-of-central-directory record: a file
+        cut short (a copy interrupted, a disk that filled up outside our atomic writes) lacks it.
+        Reading the last bytes is cheap enough for every listing; a full load is not.
+        """
+        stamp = self.file_stamp(name, FINAL_WEIGHTS)
+        if stamp is None:
+            return f"{FINAL_WEIGHTS} is missing"
+        key = (self.artifacts.url, name, stamp)
+        if key not in _weights_checked:
+            try:
+                tail = self.read_tail(name, FINAL_WEIGHTS, _ZIP_TAIL_BYTES)
+            except FileNotFoundError:
+                return f"{FINAL_WEIGHTS} is missing"
+            intact = _ZIP_END in tail[-_ZIP_TAIL_BYTES:]
+            if len(_weights_checked) >= _LAST_KNOWN_ENTRIES:
+                _weights_checked.clear()
+            _weights_checked[key] = "" if intact else (
+                f"{FINAL_WEIGHTS} is truncated or not a PyTorch checkpoint (no zip end record); "
+                "train or import the run again")
+        return _weights_checked[key]
+
+    def missing_snapshots(self, name: str) -> list[int]:
+        """Epochs whose snapshot the training saved (run.json's plan, up to the epochs done) but that are gone."""
+        meta = self.read_meta(name)
+        planned = meta.get("snapshot_epochs")
+        if not isinstance(planned, list):
+            return []  # runs trained before the plan was recorded: nothing to compare with
+        done = meta.get("epochs_done", 0) if isinstance(meta.get("epochs_done"), int) else 0
+        present = set(self.snapshot_epochs(name))
+        return [epoch for epoch in planned if isinstance(epoch, int) and epoch <= done and epoch not in present]
 
     def list_runs(self) -> list[dict[str, Any]]:
         return [self.summary(name) for name in self.names()]

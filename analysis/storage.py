@@ -119,6 +119,22 @@ class ArtifactStore:
         except Exception as exc:  # noqa: BLE001 - network, permission, endpoint errors
             raise self._error("read", key, exc) from exc
 
+    def read_tail(self, key: str, size: int) -> bytes:
+        """The last ``size`` bytes of ``key`` (one ranged read on a bucket); FileNotFoundError when absent."""
+        path = self._path(key)
+        try:
+            if self.is_local:
+                with open(path, "rb") as handle:
+                    handle.seek(0, os.SEEK_END)
+                    handle.seek(max(0, handle.tell() - size))
+                    return handle.read()
+            length = self.fs.info(path)["size"]
+            return self.fs.cat_file(path, start=max(0, length - size), end=length)
+        except FileNotFoundError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise self._error("read", key, exc) from exc
+
     def exists(self, key: str) -> bool:
         path = self._path(key)
         try:

@@ -167,6 +167,7 @@ class Trainer:
         probe = train_images[:PROBE_IMAGES]
         eval_size = min(len(dataset.train_images), max(len(dataset.test_images), 1))
         snapshots = set(self.snapshot_epochs or default_snapshot_epochs(profile.epochs))
+        meta["snapshot_epochs"] = sorted(snapshots)  # the plan: a snapshot missing later is damage, not a choice
         steps_per_epoch = math.ceil(len(train_images) / profile.batch_size)
         total_steps = steps_per_epoch * profile.epochs
         warmup_steps = max(1, round(profile.warmup_epochs * steps_per_epoch))

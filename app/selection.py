@@ -19,6 +19,7 @@ import plotly.colors
 from dash import html
 
 from analysis.runs import BrokenRunError, RunNameError, RunStore, check_run_name
+from analysis.storage import StorageError
 from app import components
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ def read_runs(runs_dir: str | Path) -> list[dict[str, Any]]:
     store = RunStore(runs_dir)
     try:
         names = store.names()
+    except StorageError:
+        raise  # a bucket that is down is not "no runs": the page says it cannot reach the store
     except OSError as exc:
         log.warning("cannot list runs in %s: %s", runs_dir, exc)
         return []
