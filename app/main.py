@@ -32,8 +32,10 @@ from dash import html
 from analysis.runs import RunStore
 from app import components
 from app.auth import install_basic_auth, parse_users
-from app.background import make_manager
-from app.config import SETTINGS_KEY, Settings, configure_logging, load_settings
+from app.background import make_manager, outage_errors, redis_problem
+from app.config import SETTINGS_KEY, Settings, configure_logging, current_settings, load_settings
+from app.guard import UPDATE_ROUTE, install_request_guard
+from app.response_cache import ResponseCache
 
 PACKAGE_FOLDER = Path(__file__).resolve().parent
 PAGES_FOLDER = PACKAGE_FOLDER / "pages"
@@ -122,19 +124,23 @@ def health(settings: Settings) -> flask.Response:
                          jobs="celery" if settings.redis_url else "local", problems=problems)
 
 
-def redis_problem(url: str) -> str:
-    """Why Redis at ``url`` cannot be reached now, or ``""`` when it answers a PING."""
-    try:
-        import redis
+def state_stamp() -> tuple:
+    """What a cached callback response depends on beyond its request: the runs' files and the analysis cache."""
+    from app.selection import cache_stamp, runs_stamp
 
-        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-        try:
-            client.ping()
-        finally:
-            client.close()
-    except Exception as exc:  # noqa: BLE001 - any failure is "unreachable", said in words
-        return f"Redis unreachable ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})"
-    return ""
+    settings = current_settings()
+    return runs_stamp(settings.runs_dir), cache_stamp(settings)
+
+
+def outage(exc: Exception) -> flask.Response:
+    """A request that needed Redis or the bucket while it is down: 503 with the reason, not a 500.
+
+    The pages catch these themselves and say so; this covers Dash's own calls (starting a
+    background job, polling its progress), which the pages cannot wrap.
+    """
+    log.warning("%s %s: a shared service is unreachable: %s", flask.request.method, flask.request.path, exc)
+    return flask.Response(f"A shared service is unreachable: {exc}\n", status=503, mimetype="text/plain",
+                          headers={"Retry-After": "10"})
 
 
 def create_app(settings: Settings | None = None) -> dash.Dash:
@@ -155,6 +161,11 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     )
     app.server.config[SETTINGS_KEY] = settings
     install_basic_auth(app.server, parse_users(settings.auth_users))
+    for error in outage_errors():
+        app.server.register_error_handler(error, outage)
+    # Hooks run in this order: login, then malformed callback bodies refused, then repeats answered from memory.
+    install_request_guard(app.server, app.callback_map, app.config.routes_pathname_prefix)
+    ResponseCache(state_stamp).install(app.server, app.config.routes_pathname_prefix + UPDATE_ROUTE)
     # Refuse oversized requests (uploads) before reading them; the Explorer allows 2 MB images.
     app.server.config["MAX_CONTENT_LENGTH"] = 4 * 1024 * 1024
     app.layout = page_shell(settings)

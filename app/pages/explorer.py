@@ -924,7 +924,8 @@ def register_callbacks(app: dash.Dash) -> None:
             return no_update  # a strip redrawn with fresh thumbnails (n_clicks 0), not a click
         number = _whole_number(current) or 0
         if isinstance(trigger, dict) and trigger.get("type") == THUMB_TYPE:
-            return int(trigger["index"])
+            index = _whole_number(trigger.get("index"))  # a client may send any id; thumbnails count from 0
+            return index if index is not None and index >= 0 else no_update
         if trigger == PREV_ID:
             return max(0, number - 1)
         if trigger == NEXT_ID:
@@ -1046,6 +1047,7 @@ def register_callbacks(app: dash.Dash) -> None:
         prevent_initial_call=True,  # keep the link as typed until the view changes
     )
     def write_url(models: Any, index: Any, depth: Any, size: Any, stride: Any):
-        names = split_names([m for m in (models or []) if isinstance(m, str)])
-        return explorer_search(names, _whole_number(index), depth if isinstance(depth, (int, float)) else None,
+        names = split_names([m for m in (models if isinstance(models, list) else []) if isinstance(m, str)])
+        depth = depth if isinstance(depth, (int, float)) and 0 <= depth <= 1 else None  # the slider's range
+        return explorer_search(names, _whole_number(index), depth,
                                size if size in SIZE_CHOICES else None, stride if stride in STRIDE_CHOICES else None)

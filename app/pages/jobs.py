@@ -500,6 +500,7 @@ def register_callbacks(app: dash.Dash) -> None:
         prevent_initial_call=True,
     )
     def show_profile(profile):
+        profile = profile if isinstance(profile, str) else ""  # a client may send any JSON; names are strings
         chosen = PROFILES.get(profile)
         return describe_profile(profile), f"profile's ({chosen.epochs})" if chosen else ""
 
@@ -510,7 +511,7 @@ def register_callbacks(app: dash.Dash) -> None:
         prevent_initial_call=True,
     )
     def show_chosen_runs(chosen):
-        names = [name for name in (chosen or []) if isinstance(name, str)]
+        names = [name for name in (chosen if isinstance(chosen, list) else []) if isinstance(name, str)]
         try:
             rows = [r for r in read_runs(current_settings().runs_dir) if r["name"] in names]
         except Exception:  # noqa: BLE001

@@ -754,6 +754,29 @@ def initial_state(query: Mapping[str, Any], runs: Sequence[Mapping[str, Any]],
     return state, selection, problems
 
 
+def sent_state(state: Any) -> dict[str, Any]:
+    """The page's store as a request sends it back, each field of the wrong type replaced by its default.
+
+    The store holds what :func:`initial_state` and :func:`next_state` made, but it comes back with
+    every request, and a request can be hand-made: the callbacks read it only through this.
+    """
+    state = state if isinstance(state, dict) else {}
+    models, depth, layer, edits, view = (state.get(key) for key in ("models", "depth", "layer", "edits", "view"))
+    try:
+        depth = float(depth) if isinstance(depth, (int, float)) and not isinstance(depth, bool) else DEFAULT_DEPTH
+    except OverflowError:  # an integer beyond any float
+        depth = DEFAULT_DEPTH
+    return {
+        "models": [name for name in models if isinstance(name, str)] if isinstance(models, list) else [],
+        "depth": depth if math.isfinite(depth) else DEFAULT_DEPTH,
+        "layer": layer if isinstance(layer, str) else None,
+        "edits": {run: list(entry) for run, entry in edits.items()
+                  if isinstance(entry, list) and len(entry) == 2 and all(isinstance(part, str) for part in entry)}
+        if isinstance(edits, dict) else {},
+        "view": view if view in VIEWS else VIEWS[0],
+    }
+
+
 def keep_edits_of_shown_layers(state: dict, runs: Sequence[Mapping[str, Any]], analyzer: RunAnalyzer) -> list[str]:
     """Drop the edits of runs no longer shown or no longer at the edited layer; return what was dropped."""
     shown = {s.run: s.layer for s in resolve(state, runs, analyzer)}
@@ -1067,7 +1090,7 @@ def register_callbacks(app: dash.Dash) -> None:
         value = {PICKER_ID: models, DEPTH_ID: depth, LAYER_ID: layer, VIEW_ID: view}.get(trigger)
         runs, analyzer = _context()
         try:
-            new, text, kind = next_state(state or {}, trigger, value, EditForm(*form), runs, analyzer)
+            new, text, kind = next_state(sent_state(state), trigger, value, EditForm(*form), runs, analyzer)
         except PreventUpdate:
             raise
         except Exception:  # noqa: BLE001
@@ -1090,6 +1113,7 @@ def register_callbacks(app: dash.Dash) -> None:
         prevent_initial_call=True,  # layout() drew the first view; keep the link as typed
     )
     def draw(state):
+        state = sent_state(state)
         try:
             runs, analyzer = _context()
             parts = redundancy_parts(state, runs, analyzer)
@@ -1112,7 +1136,7 @@ def register_callbacks(app: dash.Dash) -> None:
     def fill_edit_form(run, state):
         try:
             runs, analyzer = _context()
-            choices = edit_options(state or {}, run, runs, analyzer)
+            choices = edit_options(sent_state(state), run, runs, analyzer)
         except Exception:  # noqa: BLE001
             log.exception("redundancy edit form failed for %r", run)
             raise PreventUpdate from None
@@ -1140,10 +1164,12 @@ def register_callbacks(app: dash.Dash) -> None:
         prevent_initial_call=True,
     )
     def switch_clusters(features, state):
+        if not isinstance(ctx.triggered_id, dict):  # a request naming no changed input: no run to redraw
+            raise PreventUpdate
         run = ctx.triggered_id["run"]
         try:
             runs, analyzer = _context()
-            return matrix_for(state, run, features or [], runs, analyzer)
+            return matrix_for(sent_state(state), run, features or [], runs, analyzer)
         except Exception:  # noqa: BLE001
             log.exception("redundancy matrix of %s failed", run)
             raise PreventUpdate from None

@@ -35,14 +35,19 @@ from app.main import create_app
 
 UPDATE_PATH = "/_dash-update-component"
 ROUTER_OUTPUT = ".._pages_content.children..._pages_store.data.."
-REPO_ROOT = Path(app.main.__file__).resolve().parents[1]
+REPO_ROOT = Path(app.main.__file__).resolve().parents[1]  # the app's code and assets, the venv inside it
+#: Besides the app's own folders, what answering a request may read: Python, the system, the temporary folder.
+PYTHON_ROOTS = sorted({Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix,
+                                                    *site.getsitepackages())})
+SYSTEM_ROOTS = [Path("/proc"), Path("/dev"), Path("/sys"), Path("/usr"), Path("/etc/localtime").resolve()]
+TEMP_ROOT = Path(tempfile.gettempdir()).resolve()
 PAGE_PATHS = [page["path"] for page in dash.page_registry.values()]
 QUICK_RUN = "base-quick-synthetic"
 
 #: A run name no runs folder holds: a file path containing it means a client's text reached the file system.
 MARKER = "zz-fuzz-probe"
-QUERY_EXAMPLES = 15  # per page, each a GET and a router request
-CALLBACK_EXAMPLES = 8  # per callback
+QUERY_EXAMPLES = 12  # per page, each a GET and a router request
+CALLBACK_EXAMPLES = 20  # per callback
 ROUTE_EXAMPLES = 5  # per plain Flask route (/report builds a whole document)
 #: Derandomized, no example database (nothing written into the repository), no shrinking (nothing fails inside).
 FUZZ_SETTINGS = settings(deadline=None, derandomize=True, database=None, phases=[Phase.generate],
@@ -53,7 +58,8 @@ QUERY_KEYS = ("models", "run", "layer", "depth", "epoch", "image", "metric", "vi
 NASTY_TEXTS = (
     "", " ", MARKER, QUICK_RUN, f"{QUICK_RUN},{MARKER}", f"{QUICK_RUN},,{QUICK_RUN}", "1e308", "-1e308", "-1", "0",
     "NaN", "nan", "inf", "-inf", "1.5", "9" * 40, "[1, 2]", '{"a": 1}', "null", "true",
-    "../../etc/passwd", "..%2f..%2fetc%2fpasswd", "..\\..\\etc\\passwd", "/etc/passwd", f"../{MARKER}", f"/tmp/{MARKER}",
+    "../../etc/passwd", "..%2f..%2fetc%2fpasswd", "..\\..\\etc\\passwd", "/etc/passwd", f"../{MARKER}",
+    f"/tmp/{MARKER}",
     "\x00", f"{MARKER}\x00.json", "ünïcødé ✓ 模型 🧠", "<script>alert(1)</script>", ",,,", "%", "%zz",
     "data:image/png;base64,", "data:image/png;base64,!!!!", "data:text/plain;base64,aGVsbG8=",
     "x" * 10_000, ",".join([QUICK_RUN] * 500),
@@ -69,14 +75,15 @@ RAW_QUERIES = (
 #: Values for pattern-matching id keys (MATCH/ALL) in an otherwise well-formed request.
 ID_VALUES = st.one_of(st.sampled_from([QUICK_RUN, "shallow-quick-synthetic", MARKER, "png", "svg", 0, 1, -1]),
                       st.text(max_size=10), st.integers())
-#: What a component's property could be sent as: anything JSON holds, plus the nasty texts and a few plausible values.
+#: What a component's property could be sent as: anything JSON holds, the nasty texts, a few plausible values.
 JUNK = st.recursive(
     st.none() | st.booleans() | st.integers() | st.integers(min_value=10**300, max_value=10**400) | st.floats()
     | st.text(max_size=20) | st.sampled_from(NASTY_TEXTS)
-    | st.sampled_from([QUICK_RUN, [QUICK_RUN], [QUICK_RUN, "shallow-quick-synthetic"], [MARKER], 0, 1, 0.5, "png"]),
+    | st.sampled_from([QUICK_RUN, [QUICK_RUN], [QUICK_RUN, "shallow-quick-synthetic"], [MARKER], [MARKER] * 5000,
+                       list(range(5000)), 0, 1, 0.5, "png"]),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
     max_leaves=8,
-) | st.just([MARKER] * 5000)
+)
 #: Ids no layout holds: wildcards sent as values, nested objects, wrong types.
 GARBAGE_IDS = st.sampled_from([
     None, 5, 1.5, True, [], ["MATCH"], {}, {"type": ["MATCH"]}, {"type": ["ALL"], "run": QUICK_RUN}, {"run": {"a": 1}},
@@ -87,10 +94,14 @@ RAW_BODIES = st.sampled_from([
     b"", b" ", b"{", b"}", b"null", b"[]", b'"output"', b"1", b"{}", b"[{}]", b"\xff\xfe\x00", b'{"output": ',
     b"[" * 50_000, b'{"output": ' + b"[" * 50_000, b"output=x&inputs=y", b'{"output": "x"}' * 3,
 ]) | st.binary(max_size=200)
+#: changedPropIds naming no input of the request: cut JSON, pattern ids no layout holds, nested past the JSON parser.
+CHANGED_PROP_IDS = ['{"x":', '{"run": 1}.value', "{}.value", MARKER, ".", "..", '{"type": ["ALL"]}.n_clicks',
+                    '{"a":' + "[" * 50_000 + ".value"]
 CONTENT_TYPES = st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded", ""])
 
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
-#: Audit events that create, change or remove a file (their first argument is the path).
+#: Audit events that create, change or remove files (the path first; os.rename's second is one too), and
+#: sqlite3.connect, which opens a database for writing.
 WRITE_EVENTS = frozenset({"os.mkdir", "os.remove", "os.rmdir", "os.rename", "os.truncate", "shutil.rmtree",
                           "sqlite3.connect"})
 READ_EVENTS = frozenset({"os.listdir", "os.scandir"})
@@ -100,7 +111,7 @@ READ_EVENTS = frozenset({"os.listdir", "os.scandir"})
 @dataclass
 class FileAccess:
     event: str
-    path: str  # absolute, as the app named it (not resolved: resolving here would itself be audited)
+    path: str  # absolute, as the app named it; resolved when checked, so the hook stays cheap
     write: bool
 
 
@@ -159,8 +170,13 @@ def is_inside(path: Path, roots: list[Path]) -> bool:
 
 
 def file_access_problems(accesses: list[FileAccess], target: FuzzTarget) -> list[str]:
-    """The accesses outside the folders the app may read (or write), or naming what a client sent."""
-    read_roots = [target.runs_dir, target.cache_dir, target.data_dir, REPO_ROOT, *PYTHON_ROOTS, *SYSTEM_ROOTS, TEMP_ROOT]
+    """The accesses outside the folders the app may read (or write), or naming what a client sent.
+
+    The test's folders lie in the temporary folder, where a path climbing out of the runs folder
+    (``runs/../../x``) would land: inside pytest's own temporary folder only the app's three count.
+    """
+    app_folders = [target.runs_dir, target.cache_dir, target.data_dir]
+    read_roots = [*app_folders, REPO_ROOT, *PYTHON_ROOTS, *SYSTEM_ROOTS, TEMP_ROOT]
     write_roots = [target.cache_dir, TEMP_ROOT]
     read_only = [target.runs_dir, target.data_dir]
     problems = []
@@ -172,17 +188,13 @@ def file_access_problems(accesses: list[FileAccess], target: FuzzTarget) -> list
             problems.append(f"{access.event} of a path built from a request: {access.path[:200]}")
             continue
         resolved = Path(access.path).resolve()
-        if not is_inside(resolved, read_roots):
+        if not is_inside(resolved, read_roots) or (is_inside(resolved, [target.test_folder])
+                                                   and not is_inside(resolved, app_folders)):
             problems.append(f"{access.event} outside the allowed folders: {resolved}")
         elif access.write and (not is_inside(resolved, write_roots) or is_inside(resolved, read_only)):
             problems.append(f"{access.event} writes outside the cache and temporary folders: {resolved}")
     return sorted(set(problems))
 
-
-PYTHON_ROOTS = sorted({Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix,
-                                                    *site.getsitepackages())})
-SYSTEM_ROOTS = [Path("/proc"), Path("/dev"), Path("/sys"), Path("/usr"), Path("/etc/localtime").resolve()]
-TEMP_ROOT = Path(tempfile.gettempdir()).resolve()
 
 
 # -- the app under fuzzing -------------------------------------------------------------------------
@@ -195,6 +207,7 @@ class FuzzTarget:
     runs_dir: Path
     cache_dir: Path
     data_dir: Path
+    test_folder: Path  # pytest's temporary folder, which holds the three above
     sent: int = 0
     server_errors: list[str] = field(default_factory=list)
 
@@ -208,7 +221,7 @@ class FuzzTarget:
         return response
 
     def post_callback(self, body: Any, description: str = "") -> Any:
-        return self.send(description or json.dumps(body, default=str), lambda: self.client.post(UPDATE_PATH, json=body))
+        return self.send(description or brief(body), lambda: self.client.post(UPDATE_PATH, json=body))
 
     def post_raw(self, data: bytes, content_type: str) -> Any:
         return self.send(f"raw body {data[:200]!r} as {content_type!r}",
@@ -223,7 +236,8 @@ def target(analysed_runs, tmp_path_factory) -> FuzzTarget:
     client = dash_app.server.test_client()
     assert client.get("/").status_code == 200  # the first request: Dash adds its page router to callback_map
     FILE_LOG.install()
-    return FuzzTarget(dash_app, client, Path(runs_dir).resolve(), Path(cache_dir).resolve(), data_dir.resolve())
+    return FuzzTarget(dash_app, client, Path(runs_dir).resolve(), Path(cache_dir).resolve(), data_dir.resolve(),
+                      tmp_path_factory.getbasetemp().resolve())
 
 
 @pytest.fixture
@@ -239,6 +253,22 @@ def assert_no_server_errors_nor_stray_files(target: FuzzTarget) -> None:
                                       + "\n".join(target.server_errors[:30]))
     problems = file_access_problems(FILE_LOG.accesses, target)
     assert not problems, "\n".join(problems[:30])
+
+
+def brief(value: Any) -> str:
+    """``value`` as JSON with long strings and lists cut, so a failure report shows the shape of what was sent."""
+    def cut(item: Any) -> Any:
+        if isinstance(item, str) and len(item) > 40:
+            return f"{item[:20]}…({len(item)} chars)"
+        if isinstance(item, int) and abs(item) > 10**40:
+            return f"<a {len(str(abs(item)))}-digit number>"
+        if isinstance(item, list):
+            return [cut(one) for one in item[:5]] + ([f"…({len(item)} items)"] if len(item) > 5 else [])
+        if isinstance(item, dict):
+            return {key: cut(one) for key, one in item.items()}
+        return item
+
+    return json.dumps(cut(value), default=str, ensure_ascii=False)
 
 
 def router_body(pathname: Any, search: Any) -> dict[str, Any]:
@@ -307,24 +337,25 @@ def well_formed_body(draw: Callable, output: str, entry: Mapping[str, Any]) -> d
     return body
 
 
-MUTATIONS = ("drop key", "junk key", "drop input", "extra input", "junk input", "garbage id", "junk property",
-             "unknown output", "other callback's output", "junk outputs", "junk changedPropIds")
+INPUT_MUTATIONS = ("drop input", "junk input", "garbage id", "junk property")  # need an input to change
+MUTATIONS = ("drop key", "junk key", "extra input", "unknown output", "other callback's output", "junk outputs",
+             "junk changedPropIds", *INPUT_MUTATIONS)
 
 
 def mutate(draw: Callable, body: dict[str, Any], outputs: list[str]) -> tuple[str, dict[str, Any]]:
     """One structural mistake in a well-formed body."""
-    mutation = draw(st.sampled_from(MUTATIONS))
-    key = draw(st.sampled_from(["output", "outputs", "inputs", "state", "changedPropIds"]))
     inputs = body["inputs"]
+    mutation = draw(st.sampled_from(MUTATIONS if inputs else [m for m in MUTATIONS if m not in INPUT_MUTATIONS]))
+    keys = st.sampled_from(["output", "outputs", "inputs", "state", "changedPropIds"])
     if mutation == "drop key":
-        body.pop(key, None)
+        body.pop(draw(keys), None)
     elif mutation == "junk key":
-        body[key] = draw(JUNK)
-    elif mutation == "drop input" and inputs:
+        body[draw(keys)] = draw(JUNK)
+    elif mutation == "drop input":
         inputs.pop()
     elif mutation == "extra input":
         inputs.append({"id": draw(GARBAGE_IDS), "property": "value", "value": draw(JUNK)})
-    elif mutation in ("junk input", "garbage id", "junk property") and inputs:
+    elif mutation in INPUT_MUTATIONS:
         index = draw(st.integers(0, len(inputs) - 1))
         item = inputs[index]
         if mutation == "junk input" or not isinstance(item, dict):
@@ -341,8 +372,7 @@ def mutate(draw: Callable, body: dict[str, Any], outputs: list[str]) -> tuple[st
     elif mutation == "junk outputs":
         body["outputs"] = draw(st.one_of(JUNK, st.lists(GARBAGE_IDS.map(lambda id_: {"id": id_, "property": "x"}))))
     else:
-        body["changedPropIds"] = draw(st.lists(st.sampled_from(['{"x":', '{"run": 1}.value', "{}.value", MARKER, ".",
-                                                               "..", '{"type": ["ALL"]}.n_clicks']), max_size=3))
+        body["changedPropIds"] = draw(st.lists(st.sampled_from(CHANGED_PROP_IDS), max_size=3))
     return mutation, body
 
 
@@ -371,7 +401,9 @@ def test_well_formed_requests_reach_the_pages(fuzzing: FuzzTarget):
       "inputs": [{"id": "_pages_store", "property": "data", "value": {}}]}, "runs in the browser"),
     (router_body("/", "") | {"inputs": 5}, "'inputs' must be a list of 2"),
     (router_body(5, ""), "must be a string"),
+    (router_body("png", ""), "not under this app's path"),
     (router_body("/", "") | {"changedPropIds": ['{"x":.value']}, "not an id"),
+    (router_body("/", "") | {"changedPropIds": ['{"a":' + "[" * 50_000 + ".value"]}, "not an id"),
     (router_body("/", "") | {"outputs": {"id": "_pages_content", "property": "children"}}, "list of 2 outputs"),
 ])
 def test_the_guard_refuses_malformed_bodies_with_a_reason(fuzzing: FuzzTarget, body: Any, reason: str):
@@ -387,8 +419,8 @@ def test_pages_take_malformed_query_strings(fuzzing: FuzzTarget, path: str):
     @settings(FUZZ_SETTINGS, max_examples=QUERY_EXAMPLES)
     @given(query=queries, search_prefix=st.sampled_from(["?", "?", "?", "", "??", "#"]))
     def send(query: str, search_prefix: str) -> None:
-        fuzzing.send(f"GET {path}?{query}", lambda: fuzzing.client.get(path, query_string=query))
-        fuzzing.post_callback(router_body(path, search_prefix + query), f"router {path} {search_prefix}{query}")
+        fuzzing.send(f"GET {path}?{brief(query)}", lambda: fuzzing.client.get(path, query_string=query))
+        fuzzing.post_callback(router_body(path, search_prefix + query), f"router {path} {brief(search_prefix + query)}")
 
     send()
     assert fuzzing.sent == 2 * QUERY_EXAMPLES
@@ -402,7 +434,7 @@ def test_flask_routes_take_malformed_query_strings(fuzzing: FuzzTarget, path: st
     @settings(FUZZ_SETTINGS, max_examples=ROUTE_EXAMPLES)
     @given(query=queries)
     def send(query: str) -> None:
-        fuzzing.send(f"GET {path}?{query}", lambda: fuzzing.client.get(path, query_string=query))
+        fuzzing.send(f"GET {path}?{brief(query)}", lambda: fuzzing.client.get(path, query_string=query))
 
     send()
     assert fuzzing.sent == ROUTE_EXAMPLES
@@ -431,10 +463,9 @@ def test_callbacks_take_malformed_bodies(fuzzing: FuzzTarget):
             body = well_formed_body(data.draw, output, entry)
             if kind == "mutated":
                 kind, body = mutate(data.draw, body, outputs)
-            response = fuzzing.post_callback(body, f"{kind}: {json.dumps(body, default=str)}")
-            # The guard judges shapes, not values (but the router's address parts, which must be strings).
-            router_value_refused = output == ROUTER_OUTPUT and "must be a string" in response.get_data(as_text=True)
-            if kind == "well-formed" and server_side and response.status_code == 400 and not router_value_refused:
+            response = fuzzing.post_callback(body, f"{kind}: {brief(body)}")
+            # The guard judges shapes, not values; only the router's address is judged (strings, under the app).
+            if kind == "well-formed" and server_side and output != ROUTER_OUTPUT and response.status_code == 400:
                 refused_well_formed.append(f"{output}: {response.get_data(as_text=True)}")
 
         send()

@@ -248,7 +248,7 @@ def test_layout_with_a_bad_link_shows_a_message_not_an_exception(quick_app):
 
 def test_layout_of_an_empty_runs_folder_tells_the_train_command(tmp_path):
     text = render(create_app(Settings(runs_dir=tmp_path / "none")))
-    assert components.TRAIN_DEMO_COMMAND in text and "does not exist yet" in text
+    assert components.TRAIN_DEMO_COMMAND in text and "holds no runs yet" in text
 
 
 def test_layout_survives_a_failure_while_reading(quick_app, monkeypatch):
@@ -300,7 +300,7 @@ def test_health_says_when_redis_is_unreachable(tmp_path):
 
     with create_app(Settings(runs_dir=str(tmp_path))).server.app_context():
         body = health(settings).json
-    assert body["status"] == "degraded" and "Redis unreachable" in body["problems"]["redis"]
+    assert body["status"] == "degraded" and "is unreachable" in body["problems"]["redis"]
 
 
 def test_module_level_server_is_the_wsgi_app():
