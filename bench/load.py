@@ -93,7 +93,7 @@ class Gunicorn:
         self._log = open(log_path, "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "app.main:server", "--workers", str(workers),
-             "--bind", f"127.0.0.1:{self.port}", "--timeout", "120"],
+             "--bind", f"127.0.0.1:{self.port}", "--timeout", "120", "--no-control-socket"],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
         )
 

@@ -153,7 +153,8 @@ def gunicorn(folder: Path, env: dict[str, str], workers: int = 2) -> tuple[Proce
     """``gunicorn app.main:server`` as the Procfile starts it, on a free loopback port; returns it and its URL."""
     port = free_port()
     process = Process("web", [sys.executable, "-m", "gunicorn", "app.main:server", "--bind", f"127.0.0.1:{port}",
-                              "--workers", str(workers), "--timeout", "120"], folder, env)
+                              "--workers", str(workers), "--timeout", "120",
+                              "--no-control-socket"], folder, env)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: urllib.request.urlopen(url + "/health", timeout=2).status == 200, 90, "gunicorn")

@@ -4,7 +4,6 @@ analysis started from the page in headless Chromium (background callbacks in a c
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import time
 from pathlib import Path
@@ -51,10 +50,24 @@ def test_manager_is_a_diskcache_in_the_cache_folder_by_default(tmp_path):
     assert Path(manager.handle.directory) == tmp_path / "cache" / "jobs"
 
 
-@pytest.mark.skipif(importlib.util.find_spec("celery") is not None, reason="celery is installed")
-def test_redis_url_without_celery_names_the_missing_package(tmp_path):
+def test_redis_url_gives_a_celery_manager_on_that_redis(tmp_path):
+    url = "redis://127.0.0.1:6390/3"  # nothing needs to listen: building the manager does not connect
+    manager = background.make_manager(dataclasses.replace(settings_in(tmp_path), redis_url=url))
+    assert isinstance(manager, dash.CeleryManager)
+    assert manager.handle.conf.broker_url == url and manager.handle.conf.task_acks_late
+
+
+def test_a_missing_job_backend_package_is_named(monkeypatch):
+    real_import = background.importlib.import_module
+
+    def without_celery(name, *args):
+        if name == "celery":
+            raise ImportError("No module named 'celery'")
+        return real_import(name, *args)
+
+    monkeypatch.setattr(background.importlib, "import_module", without_celery)
     with pytest.raises(background.MissingDependencyError, match="'celery'.*REDIS_URL|REDIS_URL.*'celery'"):
-        background.make_manager(dataclasses.replace(settings_in(tmp_path), redis_url="redis://localhost:6379/0"))
+        background.celery_manager("redis://127.0.0.1:6390/4")
 
 
 def test_stop_flags_round_trip_per_token(tmp_path):

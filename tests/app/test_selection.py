@@ -21,9 +21,16 @@ def test_runs_stamp_changes_when_a_run_changes(quick_runs_dir, tmp_path):
 
 
 def test_cache_stamp_and_memo(tmp_path):
-    assert cache_stamp(tmp_path) == 0
-    (tmp_path / "cache.db").write_bytes(b"x")
-    assert cache_stamp(tmp_path) > 0
+    import numpy as np
+
+    from app.config import Settings
+
+    settings = Settings(runs_dir=str(tmp_path / "runs"), cache_dir=tmp_path / "cache")
+    before = cache_stamp(settings)
+    from app.analysis_access import analyzer
+
+    analyzer(settings).cache.set("k", {"a": np.zeros(1)})
+    assert cache_stamp(settings) != before, "a write to the analysis cache must change its stamp"
     memo, calls = Memo(size=2), []
     for key in ("a", "a", "b", "c", "a"):
         memo.get(key, lambda key=key: calls.append(key) or key.upper())
