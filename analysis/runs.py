@@ -89,11 +89,13 @@ def interrupted_reason(meta: dict[str, Any], now: dt.datetime | None = None) -> 
     if trainer.get("host") == socket.gethostname() and isinstance(trainer.get("pid"), int):
         if not _process_alive(trainer["pid"]):
             return f"its trainer (process {trainer['pid']}) is gone; {resume}"
-        return ""
+    # A live process of that number may be another one now (ids are reused): the heartbeat still decides.
     try:
         beat = dt.datetime.fromisoformat(str(meta.get("heartbeat") or meta.get("updated")))
     except ValueError:
         return ""
+    if beat.tzinfo is None:
+        beat = beat.replace(tzinfo=dt.timezone.utc)
     silent = ((now or dt.datetime.now(dt.timezone.utc)) - beat).total_seconds()
     if silent > STALE_SECONDS:
         return f"no sign of its trainer for {silent / 60:.0f} min; {resume}"

@@ -1,11 +1,11 @@
-"""Training throughput: our loop vs a plain tutorial loop, and vs the machine's bf16 matmul limit.
+"""Training throughput: our loop vs a plain tutorial loop, and vs the machine's matmul limit.
 
 Both loops train BaseCNN with the same width, batch and image count in this same process:
 - plain: fp32, NCHW, torchvision per-image PIL transforms (crop + flip) through a DataLoader;
 - ours:  analysis.training.Trainer (uint8 tensors in memory, whole-batch augmentation,
-  channels_last, bf16 autocast where the CPU has it).
-The limit is the bf16 matmul peak measured here divided by the training FLOPs per image
-(forward FLOPs × 3: forward, input gradient, weight gradient).
+  channels_last, bf16 autocast where the CPU multiplies bf16 natively, else fp32).
+The limit is the matmul peak, measured here in the precision our loop uses, divided by the
+training FLOPs per image (forward FLOPs × 3: forward, input gradient, weight gradient).
 
 Usage: python bench/train_throughput.py [--images 1280] [--demo-images 6400] [--batch 64]
 The last line prints the ratios.
@@ -25,16 +25,17 @@ from torch.nn import functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analysis.datasets import make_synthetic  # noqa: E402
+from analysis.evaluation import resolve_precision  # noqa: E402
 from analysis.profiles import TrainingProfile  # noqa: E402
 from analysis.runs import RunStore  # noqa: E402
 from analysis.training import Trainer  # noqa: E402
 from model_zoo import build_model, count_flops  # noqa: E402
 
 
-def bf16_matmul_peak_gflops(size: int = 2048, repeats: int = 10) -> float:
-    """Best-of-``repeats`` GFLOP/s of a square bf16 matrix multiply."""
-    a = torch.randn(size, size, dtype=torch.bfloat16)
-    b = torch.randn(size, size, dtype=torch.bfloat16)
+def matmul_peak_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 10) -> float:
+    """Best-of-``repeats`` GFLOP/s of a square matrix multiply in ``dtype``."""
+    a = torch.randn(size, size, dtype=dtype)
+    b = torch.randn(size, size, dtype=dtype)
     a @ b
     best = float("inf")
     for _ in range(repeats):
@@ -101,11 +102,13 @@ def main() -> None:
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
           f"{torch.backends.cpu.get_cpu_capability()}")
-    peak = bf16_matmul_peak_gflops()
+    precision = resolve_precision("auto", torch.device("cpu"))
+    peaks = {name: matmul_peak_gflops(dtype) for name, dtype in (("bf16", torch.bfloat16), ("fp32", torch.float32))}
+    peak = peaks[precision]
     forward_gflop = count_flops(build_model("base")) / 1e9
     limit = peak / (3 * forward_gflop)
-    print(f"bf16 matmul peak: {peak:.0f} GFLOP/s; BaseCNN forward {forward_gflop:.3f} GFLOP/image "
-          f"→ training limit {limit:.0f} images/s")
+    print(f"matmul peak: bf16 {peaks['bf16']:.0f}, fp32 {peaks['fp32']:.0f} GFLOP/s; our loop uses {precision}; "
+          f"BaseCNN forward {forward_gflop:.3f} GFLOP/image → training limit {limit:.0f} images/s")
 
     results = {}
     for label, width_scale, n in (("full width", 1.0, args.images), ("demo width ÷4", 0.25, args.demo_images)):
@@ -113,7 +116,7 @@ def main() -> None:
         plain = plain_loop_images_per_s(data.train_images, data.train_labels, width_scale, args.batch)
         ours = our_images_per_s(data.train_images, data.train_labels, width_scale, args.batch)
         results[label] = (plain, ours)
-        extra = f", {ours / limit:.0%} of the bf16 limit" if width_scale == 1.0 else ""
+        extra = f", {ours / limit:.0%} of the {precision} limit" if width_scale == 1.0 else ""
         print(f"{label:>14}: plain loop {plain:7.0f} img/s | ours {ours:7.0f} img/s{extra}")
     (p_full, o_full), (p_demo, o_demo) = results.values()
     print(f"ratio ours/plain: full width {o_full / p_full:.2f}× (limit {limit / p_full:.2f}×, target ≥ "

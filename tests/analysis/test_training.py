@@ -168,3 +168,19 @@ def test_stop_inside_an_epoch_drops_only_that_epoch(tmp_path):
     assert store.read_history("r") == [] and not (tmp_path / "r" / "last.pt").exists()
     done = Trainer(store, profile, device="cpu", progress=False).fit("shallow", dataset, "r")
     assert done["status"] == "complete" and [r["epoch"] for r in store.read_history("r")] == [1, 2]
+
+
+@pytest.mark.parametrize(("flags", "native"), [
+    ("flags\t: fpu sse2 avx2 avx512f avx512bw avx512_vnni\n", False),  # AVX512 alone: bf16 is emulated, slower
+    ("flags\t: fpu avx512f avx512_bf16\n", True),
+    ("flags\t: fpu avx512f amx_bf16 amx_tile\n", True),
+])
+def test_bf16_autocast_only_where_the_cpu_multiplies_bf16_natively(monkeypatch, flags, native):
+    from analysis import evaluation
+
+    monkeypatch.setattr(evaluation.Path, "read_text", lambda self, **_kwargs: flags)
+    assert evaluation.cpu_has_native_bf16.__wrapped__() is native
+    evaluation.cpu_has_native_bf16.cache_clear()
+    assert evaluation.resolve_precision("auto", torch.device("cpu")) == ("bf16" if native else "fp32")
+    evaluation.cpu_has_native_bf16.cache_clear()
+    assert evaluation.resolve_precision("fp32", torch.device("cpu")) == "fp32"
