@@ -13,6 +13,7 @@ variable                    default     what
 ``PORT``                    8050        port ``python -m app`` (and the Procfile's web) listens on
 ``CNNCMP_LOG_LEVEL``        ``INFO``    DEBUG, INFO, WARNING, ERROR or CRITICAL
 ``CNNCMP_LOG_FORMAT``       ``text``    ``text`` (one line per record) or ``json`` (one object)
+``CNNCMP_RESPONSE_CACHE_MB`` ``64``      memory per web process for repeated callback answers; 0: off
 ``CNNCMP_THEME_URL``        (empty)     a Bootstrap stylesheet URL; empty: the one shipped in
                                         ``app/assets``
 ==========================  ==========  =========================================================
@@ -53,6 +54,7 @@ class Settings:
     port: int = 8050
     log_level: str = "INFO"
     log_format: str = "text"
+    response_cache_mb: int = 64
     theme_url: str = ""
 
     def with_runs_dir(self, runs_dir: str | Path) -> "Settings":
@@ -98,8 +100,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise SettingsError(f"REDIS_URL must start with redis://, rediss:// or unix://, got {redis_url[:40]!r}")
 
+    cache_mb_text = text("CNNCMP_RESPONSE_CACHE_MB", "64")
+    try:
+        response_cache_mb = int(cache_mb_text)
+    except ValueError:
+        raise SettingsError(f"CNNCMP_RESPONSE_CACHE_MB must be a whole number of megabytes, got {cache_mb_text!r}") from None
+    if response_cache_mb < 0:
+        raise SettingsError(f"CNNCMP_RESPONSE_CACHE_MB must be 0 (off) or more, got {response_cache_mb}")
+
     return Settings(
         runs_dir=text("CNNCMP_RUNS_DIR", "runs"),
+        response_cache_mb=response_cache_mb,
         redis_url=redis_url,
         auth_users=text("CNNCMP_AUTH_USERS", ""),
         log_format=log_format,

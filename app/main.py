@@ -165,7 +165,9 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         app.server.register_error_handler(error, outage)
     # Hooks run in this order: login, then malformed callback bodies refused, then repeats answered from memory.
     install_request_guard(app.server, app.callback_map, app.config.routes_pathname_prefix)
-    ResponseCache(state_stamp).install(app.server, app.config.routes_pathname_prefix + UPDATE_ROUTE)
+    if settings.response_cache_mb:
+        ResponseCache(state_stamp, settings.response_cache_mb * 2**20).install(
+            app.server, app.config.routes_pathname_prefix + UPDATE_ROUTE)
     # Refuse oversized requests (uploads) before reading them; the Explorer allows 2 MB images.
     app.server.config["MAX_CONTENT_LENGTH"] = 4 * 1024 * 1024
     app.layout = page_shell(settings)

@@ -287,6 +287,8 @@ def main() -> None:
     parser.add_argument("--runs", help="an analysed runs folder (default: train and analyse two quick runs)")
     parser.add_argument("--cache", help="the analysis cache of --runs")
     parser.add_argument("--data", default="data", help="datasets folder (CNNCMP_DATA_DIR) with --runs")
+    parser.add_argument("--response-cache-mb", type=int, default=64,
+                        help="CNNCMP_RESPONSE_CACHE_MB of the server; 0 times every request rendered afresh")
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--workers", type=int, default=2)
@@ -314,7 +316,8 @@ def main() -> None:
         # The bench's own settings only: an inherited REDIS_URL or CNNCMP_* would point the server elsewhere.
         env = {key: value for key, value in os.environ.items() if not key.startswith(("CNNCMP_", "REDIS_URL"))}
         env.update({"CNNCMP_RUNS_DIR": runs, "CNNCMP_CACHE_DIR": str(cache), "CNNCMP_DATA_DIR": str(data),
-                    "CNNCMP_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)})
+                    "CNNCMP_LOG_LEVEL": "WARNING", "CNNCMP_RESPONSE_CACHE_MB": str(args.response_cache_mb),
+                    "PYTHONPATH": str(ROOT)})
         server = Gunicorn(args.workers, env, folder / "gunicorn.log")
         try:
             health = server.wait_healthy()
