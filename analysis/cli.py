@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     def add_runs(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--runs", default=None, help="runs folder (default $CNNCMP_RUNS_DIR or ./runs)")
+        p.add_argument("--runs", default=None, help="runs folder or bucket URL s3://… (default $CNNCMP_RUNS_DIR or ./runs)")
 
     def add_data(p: argparse.ArgumentParser, choices: Sequence[str] = DATASET_NAMES) -> None:
         p.add_argument("--dataset", default="auto", choices=choices,
@@ -204,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--dataset", default=None, choices=DATASET_NAMES[1:],
                        help="evaluate on this dataset instead of the one the run was trained on")
         p.add_argument("--data-dir", default=None, help="folder holding cifar-10-batches-py")
-        p.add_argument("--cache", default=None, help="cache folder (default $CNNCMP_CACHE_DIR or ./cache)")
+        p.add_argument("--cache", default=None, help="analysis cache: a folder or a redis:// URL (default $REDIS_URL, else $CNNCMP_CACHE_DIR or ./cache)")
         p.add_argument("--max-images", type=int, default=None, help="cap on evaluation images")
 
     p = commands.add_parser("analyze", help="compute and cache every analysis of runs (idempotent)")
