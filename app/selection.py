@@ -95,6 +95,17 @@ class Selection(NamedTuple):
         return self.invalid + self.missing
 
 
+def picked_names(value: Any) -> list[str]:
+    """The run names of a picker's value as a request sends it: strings of a list, anything else none.
+
+    A hand-made request can send a number, a dict or a list of lists where a checklist sends a
+    list of names; every callback reads a picker through this instead of iterating what it got.
+    """
+    if not isinstance(value, (list, tuple)):
+        return []
+    return [name for name in value if isinstance(name, str)]
+
+
 def split_names(value: Any) -> list[str]:
     """``"a,b"``, ``["a", "b,c"]`` (a repeated parameter) → ``["a", "b", "c"]``; blanks dropped."""
     parts = value if isinstance(value, (list, tuple)) else [value]

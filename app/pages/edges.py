@@ -38,7 +38,7 @@ from plotly.subplots import make_subplots
 from app import components
 from app.analysis_access import PAGE_ERRORS, analyzer
 from app.config import current_settings
-from app.selection import link_message, models_search, parse_models, read_runs, run_colours
+from app.selection import link_message, models_search, parse_models, picked_names, read_runs, run_colours
 
 dash.register_page(__name__, path="/edges", name="Edges", title=f"Edges · {components.PRODUCT_NAME}", order=2)
 
@@ -553,7 +553,7 @@ def register_callbacks(app: dash.Dash) -> None:
         settings = current_settings()
         try:
             runs = read_runs(settings.runs_dir)
-            chosen = [name for name in (chosen or []) if isinstance(name, str)]
+            chosen = picked_names(chosen)
             depth_range, _ = parse_depth(",".join(str(v) for v in depth) if depth else None)
             threshold_value, _ = parse_threshold(threshold)
             parts = edges_parts(runs, chosen, depth_range, threshold_value, analyzer(settings))

@@ -30,7 +30,7 @@ from app import components
 from app.analysis_access import PAGE_ERRORS, analyzer
 from app.config import current_settings
 from app.selection import (
-    Memo, cache_stamp, link_message, parse_models, read_histories, read_runs, run_colours, runs_stamp,
+    Memo, cache_stamp, link_message, parse_models, picked_names, read_histories, read_runs, run_colours, runs_stamp,
     split_names,
 )
 
@@ -231,7 +231,7 @@ def health_matrix(history: Sequence[Mapping[str, Any]], metric: str) -> tuple[li
 def health_figure(histories: Mapping[str, Sequence[Mapping[str, Any]]], metric: str, colours: Mapping[str, str],
                   epoch: int | None, title: str) -> go.Figure:
     """Per run a heatmap, layers (rows, input side on top) × epochs, of one health figure; one colour bar."""
-    metric = metric if metric in HEALTH_METRICS else DEFAULT_METRIC
+    metric = metric if isinstance(metric, str) and metric in HEALTH_METRICS else DEFAULT_METRIC
     matrices = {run: health_matrix(rows, metric) for run, rows in histories.items()}
     matrices = {run: m for run, m in matrices.items() if m[0] and m[1]}
     if not matrices:
@@ -341,9 +341,10 @@ def union_epochs(names: Sequence[str]) -> list[int]:
 
 def evolution_parts(models: Any, epoch: Any, metric: Any) -> EvolutionParts:
     """Banner, figures, anomalies and per-run messages for the chosen runs at snapshot ``epoch``."""
+    metric = metric if isinstance(metric, str) and metric in HEALTH_METRICS else DEFAULT_METRIC
     runs_dir = current_settings().runs_dir
     runs = read_runs(runs_dir)
-    wanted = {m for m in (models or []) if isinstance(m, str)}
+    wanted = set(picked_names(models))
     chosen = [r for r in runs if r["name"] in wanted]
     names = [r["name"] for r in chosen if r.get("status") != "broken"]
     colours = run_colours([r["name"] for r in runs])
@@ -493,7 +494,7 @@ def register_callbacks(app: dash.Dash) -> None:
     )
     def snapshots_of_chosen(models: Any, current: Any):
         try:
-            names = [m for m in (models or []) if isinstance(m, str)]
+            names = picked_names(models)
             epochs = union_epochs(names)
         except Exception:  # noqa: BLE001
             log.exception("evolution slider failed for %r", models)
@@ -517,7 +518,7 @@ def register_callbacks(app: dash.Dash) -> None:
     def show_evolution(models: Any, epoch: Any, metric: Any):
         try:
             settings = current_settings()
-            names = tuple(m for m in (models or []) if isinstance(m, str))
+            names = tuple(picked_names(models))
             # Figures are rebuilt only when the choice or a chosen run's files change.
             key = (str(settings.runs_dir), settings.analysis_cache, names, repr(epoch), repr(metric),
                    runs_stamp(settings.runs_dir, names),

@@ -36,7 +36,7 @@ from app import components
 from app.analysis_access import PAGE_ERRORS, analyzer
 from app.config import current_settings
 from app.selection import (
-    Memo, cache_stamp, link_message, parse_models, read_runs, run_colours, runs_stamp, split_names,
+    Memo, cache_stamp, link_message, parse_models, picked_names, read_runs, run_colours, runs_stamp, split_names,
 )
 
 dash.register_page(__name__, path="/explorer", name="Explorer", title=f"Explorer · {components.PRODUCT_NAME}",
@@ -225,7 +225,7 @@ class Subject(NamedTuple):
 def chosen_runs(models: Any) -> tuple[list[dict[str, Any]], list[str], list[str]]:
     """All run rows, the chosen usable run names (in the runs folder's order) and the broken chosen ones."""
     runs = read_runs(current_settings().runs_dir)
-    wanted = {name for name in (models or []) if isinstance(name, str)}
+    wanted = set(picked_names(models))
     usable = [r["name"] for r in runs if r["name"] in wanted and r.get("status") != "broken"]
     broken = [r["name"] for r in runs if r["name"] in wanted and r.get("status") == "broken"]
     return runs, usable, broken
@@ -901,7 +901,7 @@ _DRAWN = Memo()
 def _drawn_key(kind: str, models: Any, *inputs: Any) -> tuple:
     """What a drawn figure depends on: the inputs, the chosen runs' files and the analysis cache."""
     settings = current_settings()
-    names = tuple(m for m in (models or []) if isinstance(m, str))
+    names = tuple(picked_names(models))
     return (kind, str(settings.runs_dir), settings.analysis_cache, names, repr(inputs),
             runs_stamp(settings.runs_dir, names), cache_stamp(settings))
 

@@ -32,7 +32,7 @@ from app import components
 from app.analysis_access import analyzer
 from app.background import MissingDependencyError, backend_problems, stop_flags
 from app.config import Settings, current_settings
-from app.selection import read_runs, sort_names
+from app.selection import picked_names, read_runs, sort_names
 from model_zoo import get_spec, model_names
 
 PATH = "/jobs"
@@ -468,8 +468,8 @@ def register_callbacks(app: dash.Dash) -> None:
         # background function by its source and outputs, so every app in a process runs the last one made.
         settings = current_settings()
         kind = "train" if ctx.triggered_id == TRAIN_ID else "analyze"
-        form = JobForm(tuple(models or ()), profile or DEFAULT_PROFILE, dataset or DEFAULT_DATASET, epochs,
-                       tuple(runs or ()))
+        form = JobForm(tuple(picked_names(models)), profile or DEFAULT_PROFILE, dataset or DEFAULT_DATASET,
+                       epochs, tuple(picked_names(runs)))
         try:
             flags = stop_flags(settings)
             flags.clear(token)

@@ -22,8 +22,8 @@ from dash import Input, Output, dcc, html, no_update
 from app import components
 from app.analysis_access import PAGE_ERRORS, analyzer
 from app.selection import (
-    Memo, cache_stamp, link_message, models_search, parse_models, read_histories, read_runs, run_colours,
-    runs_stamp,
+    Memo, cache_stamp, link_message, models_search, parse_models, picked_names, read_histories, read_runs,
+    run_colours, runs_stamp,
 )
 from app.config import current_settings
 
@@ -398,7 +398,7 @@ def register_callbacks(app: dash.Dash) -> None:
     def show_chosen_runs(chosen: list[str] | None):
         runs_dir = current_settings().runs_dir
         try:
-            chosen = [name for name in (chosen or []) if isinstance(name, str)]
+            chosen = picked_names(chosen)
             settings = current_settings()
             # Redrawn only when the choice or a run's files change.
             key = (str(runs_dir), settings.analysis_cache, tuple(chosen), runs_stamp(runs_dir),

@@ -42,7 +42,7 @@ from analysis.pipeline import NotAnalyzedError
 from app import components
 from app.analysis_access import PAGE_ERRORS, analyzer as current_analyzer
 from app.config import current_settings
-from app.selection import link_message, parse_models, read_runs, run_colours
+from app.selection import link_message, parse_models, picked_names, read_runs, run_colours
 
 dash.register_page(__name__, path="/redundancy", name="Redundancy", title=f"Redundancy · {components.PRODUCT_NAME}",
                    order=1)
@@ -861,7 +861,7 @@ def next_state(state: Mapping[str, Any], trigger: str, value: Any, form: EditFor
     names = {str(r.get("name")) for r in runs}
     feedback, kind = None, "secondary"
     if trigger == PICKER_ID:
-        chosen = [n for n in (value or []) if isinstance(n, str) and n in names]
+        chosen = [n for n in picked_names(value) if n in names]
         if state.get("layer") and len(chosen) != 1:
             # An explicit layer belongs to one run; keep its depth so the others align with it.
             state["layer"] = None
@@ -1170,6 +1170,8 @@ def register_callbacks(app: dash.Dash) -> None:
         try:
             runs, analyzer = _context()
             return matrix_for(sent_state(state), run, features or [], runs, analyzer)
+        except PreventUpdate:
+            raise
         except Exception:  # noqa: BLE001
             log.exception("redundancy matrix of %s failed", run)
             raise PreventUpdate from None
@@ -1180,7 +1182,9 @@ def matrix_for(state: Mapping[str, Any], run: str, features: Collection[int], ru
     """One run's matrix figure with ``features`` clusters as mosaics, on the page's shared colour scale."""
     data = panel_data(resolve(state, runs, analyzer), state, analyzer)
     views = [d.view for d in data if d.view is not None]
-    view = next(v for v in views if v.run == run)
+    view = next((v for v in views if v.run == run), None)
+    if view is None:  # a request for a run that is not shown: nothing of it to redraw
+        raise PreventUpdate
     rows = {str(r.get("name")): r for r in runs}
     figure, _ = build_figure(analyzer, view, colour_scale(views), [int(c) for c in features],
                              plot_height(max(len(v.row_order) for v in views), len(data)), dataset_short(rows.get(run)))

@@ -39,3 +39,10 @@ def test_cache_stamp_and_memo(tmp_path):
 
 def test_sort_names():
     assert sort_names("a,../x,zz", ["a"]) == (("a",), ("../x",), ("zz",))
+
+
+def test_picked_names_take_only_strings_of_a_list():
+    from app.selection import picked_names
+
+    assert picked_names(["a", 3, None, "b"]) == ["a", "b"]
+    assert picked_names({"a": 1}) == picked_names(7) == picked_names("a,b") == picked_names(None) == []
