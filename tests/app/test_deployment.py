@@ -128,8 +128,10 @@ def test_a_killed_worker_loses_at_most_the_epoch_it_was_in(dash_br, deployment, 
     done_before = len(_history(runs_url))
     for process in [worker, *worker.children()]:
         process.send_signal(signal.SIGKILL)
-    summary = RunStore(runs_url).summary(RUN)
-    assert summary["status"] == "interrupted" and "resume" in summary["problem"], summary
+    # SIGKILL lands asynchronously: the trainer's process may answer for a moment yet.
+    wait_until(lambda: RunStore(runs_url).summary(RUN)["status"] == "interrupted", timeout=30,
+               message="the run to show as interrupted")
+    assert "resume" in RunStore(runs_url).summary(RUN)["problem"]
     dash_br.driver.get(url + jobs.PATH)
     dash_br.wait_for_contains_text(f"#{jobs.RUNS_ID}", "interrupted", timeout=30)
     before = _history(runs_url)
