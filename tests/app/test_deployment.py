@@ -148,3 +148,45 @@ def test_a_killed_worker_loses_at_most_the_epoch_it_was_in(dash_br, deployment, 
     assert [row["epoch"] for row in after] == list(range(1, epochs + 1))
     assert len(before) >= done_before - 1 and after[:len(before)] == before, "a finished epoch was lost or rewritten"
     assert RunStore(runs_url).summary(RUN)["status"] == "complete"
+
+
+def test_two_workers_train_two_models_of_the_family_at_once(dash_br, deployment, tmp_path):
+    """Two jobs started from two browser tabs run on two workers at the same time, each writing to the bucket."""
+    import datetime as dt
+
+    import psutil
+
+    from analysis.runs import RunStore
+    from tests.services import celery_worker
+
+    url, _web_folder, worker_folder, runs_url = deployment
+    first = next(p for p in psutil.process_iter() if p.cmdline()[-5:-3] == ["worker", "--loglevel"]
+                 and str(worker_folder) in (p.cwd() or ""))
+    env = {k: v for k, v in first.environ().items() if k.startswith(("CNNCMP_", "REDIS_URL", "AWS_"))}
+    second = celery_worker(tmp_path / "worker2", {**env, "CNNCMP_CACHE_DIR": str(tmp_path / "worker2" / "cache"),
+                                                   "CNNCMP_DATA_DIR": str(tmp_path / "worker2" / "data")})
+    try:
+        tabs = []
+        for model in ("BaseCNN×0.25", "BaseCNN×0.5"):
+            if tabs:
+                dash_br.driver.switch_to.new_window("tab")
+            tabs.append(dash_br.driver.current_window_handle)
+            dash_br.driver.get(url + jobs.PATH)
+            dash_br.wait_for_element(f"#{jobs.MODELS_ID} label")
+            click_label(dash_br, jobs.MODELS_ID, model)
+            click_label(dash_br, jobs.PROFILE_ID, "quick")
+            click_label(dash_br, jobs.DATASET_ID, "synthetic")
+            dash_br.find_element(f"#{jobs.EPOCHS_ID}").send_keys("12")
+            dash_br.find_element(f"#{jobs.TRAIN_ID}").click()
+        for tab in tabs:
+            dash_br.driver.switch_to.window(tab)
+            wait_for_text(dash_br, f"#{jobs.STATUS_ID}", "Training finished", timeout=300)
+    finally:
+        second.kill()
+
+    store = RunStore(runs_url)
+    metas = [store.read_meta(name) for name in ("base_x0.25-quick-synthetic", "base_x0.5-quick-synthetic")]
+    assert all(meta["status"] == "complete" for meta in metas)
+    assert metas[0]["trainer"]["pid"] != metas[1]["trainer"]["pid"], "both models trained by one process"
+    spans = [(dt.datetime.fromisoformat(m["created"]), dt.datetime.fromisoformat(m["updated"])) for m in metas]
+    assert max(s for s, _ in spans) <= min(e for _, e in spans), f"the trainings did not overlap: {spans}"
