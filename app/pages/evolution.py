@@ -539,5 +539,5 @@ def register_callbacks(app: dash.Dash) -> None:
         prevent_initial_call=True,  # keep the link as typed until the view changes
     )
     def write_url(models: Any, epoch: Any):
-        names = split_names([m for m in (models if isinstance(models, list) else []) if isinstance(m, str)])
+        names = split_names(picked_names(models))
         return evolution_search(names, epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None)

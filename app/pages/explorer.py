@@ -1047,7 +1047,7 @@ def register_callbacks(app: dash.Dash) -> None:
         prevent_initial_call=True,  # keep the link as typed until the view changes
     )
     def write_url(models: Any, index: Any, depth: Any, size: Any, stride: Any):
-        names = split_names([m for m in (models if isinstance(models, list) else []) if isinstance(m, str)])
+        names = split_names(picked_names(models))
         depth = depth if isinstance(depth, (int, float)) and 0 <= depth <= 1 else None  # the slider's range
         return explorer_search(names, _whole_number(index), depth,
                                size if size in SIZE_CHOICES else None, stride if stride in STRIDE_CHOICES else None)

@@ -511,7 +511,7 @@ def register_callbacks(app: dash.Dash) -> None:
         prevent_initial_call=True,
     )
     def show_chosen_runs(chosen):
-        names = [name for name in (chosen if isinstance(chosen, list) else []) if isinstance(name, str)]
+        names = picked_names(chosen)
         try:
             rows = [r for r in read_runs(current_settings().runs_dir) if r["name"] in names]
         except Exception:  # noqa: BLE001

@@ -767,7 +767,7 @@ def sent_state(state: Any) -> dict[str, Any]:
     except OverflowError:  # an integer beyond any float
         depth = DEFAULT_DEPTH
     return {
-        "models": [name for name in models if isinstance(name, str)] if isinstance(models, list) else [],
+        "models": picked_names(models),
         "depth": depth if math.isfinite(depth) else DEFAULT_DEPTH,
         "layer": layer if isinstance(layer, str) else None,
         "edits": {run: list(entry) for run, entry in edits.items()
