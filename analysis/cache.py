@@ -110,12 +110,15 @@ class RedisStore:
         self._client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10,
                                             health_check_interval=30)
 
+    def _unreachable(self, exc: Exception, tail: str = "") -> CacheUnavailableError:
+        return CacheUnavailableError(f"the analysis cache at {redacted_url(self.url)} is unreachable "
+                                     f"({type(exc).__name__}){tail}")
+
     def _call(self, what: str, *args: Any) -> Any:
         try:
             return getattr(self._client, what)(*args)
         except self._errors as exc:
-            raise CacheUnavailableError(f"the analysis cache at {_redacted(self.url)} is unreachable "
-                                        f"({type(exc).__name__}); results kept in memory still show") from exc
+            raise self._unreachable(exc, "; results kept in memory still show") from exc
 
     def get(self, key: str) -> bytes | None:
         return self._call("get", self.PREFIX + key)
@@ -127,8 +130,7 @@ class RedisStore:
         try:
             pipe.execute()
         except self._errors as exc:
-            raise CacheUnavailableError(f"the analysis cache at {_redacted(self.url)} is unreachable "
-                                        f"({type(exc).__name__})") from exc
+            raise self._unreachable(exc) from exc
 
     def delete(self, key: str) -> None:
         self._call("delete", self.PREFIX + key)
@@ -143,8 +145,8 @@ class RedisStore:
         self._client.close()
 
 
-def _redacted(url: str) -> str:
-    """``url`` without a password (it ends up in messages shown to users)."""
+def redacted_url(url: str) -> str:
+    """``url`` without its password (a Redis URL ends up in messages, logs and ``repr``)."""
     return re.sub(r"//[^@/]*@", "//***@", url)
 
 

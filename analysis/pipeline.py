@@ -241,10 +241,10 @@ class RunAnalyzer:
 
     def train_errors(self, run: str, epoch: int | None = None) -> Result:
         """Error and confusion on the training split (capped at ``TRAIN_EVAL_IMAGES``), for the gap."""
-        dataset = self.dataset(run)
-        params = {"dataset_hash": dataset.content_hash, "limit": TRAIN_EVAL_IMAGES}
+        params = {"dataset_hash": self.dataset_hash(run), "limit": TRAIN_EVAL_IMAGES}
 
         def compute() -> Result:
+            dataset = self.dataset(run)
             model = self.model(run, epoch)
             device = next(model.parameters()).device
             normalization = Normalization(dataset.channel_mean, dataset.channel_std)

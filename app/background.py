@@ -17,14 +17,13 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
 import dash
 from dash.background_callback.managers import BaseBackgroundCallbackManager
 
-from analysis.cache import CacheUnavailableError
+from analysis.cache import CacheUnavailableError, redacted_url
 from analysis.runs import RunStore
 from analysis.storage import StorageError
 from app.config import Settings
@@ -167,12 +166,8 @@ def redis_problem(url: str) -> str:
             client.close()
     except Exception as exc:  # noqa: BLE001 - any failure is "unreachable", said in words
         text = str(exc).splitlines()[0][:200] if str(exc) else ""
-        return f"Redis at {_redacted(url)} is unreachable ({type(exc).__name__}: {text})"
+        return f"Redis at {redacted_url(url)} is unreachable ({type(exc).__name__}: {text})"
     return ""
-
-
-def _redacted(url: str) -> str:
-    return re.sub(r"//[^@/]*@", "//***@", url)
 
 
 def backend_problems(settings: Settings) -> list[str]:

@@ -25,10 +25,11 @@ import datetime as dt
 import json
 import logging
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+from analysis.cache import redacted_url
 
 #: Where :func:`app.main.create_app` keeps the settings on the Flask server (``server.config[...]``).
 SETTINGS_KEY = "CNNCMP_SETTINGS"
@@ -66,7 +67,7 @@ class Settings:
         return self.redis_url or str(self.cache_dir)
 
     def __repr__(self) -> str:  # never print password hashes or Redis passwords into logs
-        redis = re.sub(r"//[^@/]*@", "//***@", self.redis_url)
+        redis = redacted_url(self.redis_url)
         return (f"Settings(runs_dir={self.runs_dir!r}, cache_dir={str(self.cache_dir)!r}, "
                 f"data_dir={str(self.data_dir)!r}, redis_url={redis!r}, auth={'on' if self.auth_users else 'off'}, "
                 f"host={self.host!r}, port={self.port})")
