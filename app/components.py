@@ -16,6 +16,9 @@ import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import MATCH, Input, Output, dcc, html
 
+from analysis.cache import CacheUnavailableError
+from analysis.storage import StorageError
+
 PRODUCT_NAME = "CNN family comparison"
 PRODUCT_TAGLINE = "BaseCNN and its shallower, deeper and wider siblings, after CNNVis (Liu et al., VAST 2016)"
 
@@ -78,6 +81,24 @@ def message(
     body += children if isinstance(children, list) else [children]
     kwargs = {"id": id} if id else {}
     return dbc.Alert(body, color=kind, className=f"cnncmp-message {subtle(kind)} {className}".strip(), **kwargs)
+
+
+def page_failure(heading: Any, title: str, body: Any, exc: BaseException, id: str) -> html.Div:  # noqa: A002
+    """What a page shows when building it failed: its heading and one danger message.
+
+    Every page's layout ends in this. When the cause is an unreachable runs store or analysis
+    cache the message names it: during an outage "see the server log" helps no one in the room.
+    """
+    children = body if isinstance(body, list) else [body]
+    if isinstance(exc, (StorageError, CacheUnavailableError)):
+        children = [*children, html.Div(str(exc), className="small mt-1")]
+    return html.Div([heading, message(children, kind="danger", title=title, id=id)])
+
+
+def runs_unreadable(runs_dir: str) -> list[Any]:
+    """The usual body of :func:`page_failure`: the runs store could not be read."""
+    return ["Something in the runs folder ", html.Code(str(runs_dir)), " could not be read; the server log has "
+            "the details."]
 
 
 def subtle(kind: str) -> str:

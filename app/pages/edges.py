@@ -23,7 +23,6 @@ import logging
 import math
 import re
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode
 
@@ -528,11 +527,11 @@ def layout(models: Any = None, depth: Any = None, threshold: Any = None, **_othe
             components.graph(FRACTIONS_ID, parts.figure, filename="edge-signs"),
             html.Div(parts.graphs, id=GRAPHS_ID),
         ])
-    except Exception:  # noqa: BLE001 - a page shows a message, never a 500
+    except Exception as exc:  # noqa: BLE001 - a page shows a message, never a 500
         log.exception("edges page failed for models=%r depth=%r threshold=%r", models, depth, threshold)
-        return html.Div([heading, components.message(
-            "The edge view could not be built; the server log has the details.", kind="danger",
-            title="The edges page could not be built", id="edges-error")])
+        return components.page_failure(heading, "The edges page could not be built",
+                                       "The edge view could not be built; the server log has the details.",
+                                       exc, "edges-error")
 
 
 def register_callbacks(app: dash.Dash) -> None:

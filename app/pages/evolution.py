@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode
 
@@ -392,7 +391,7 @@ def evolution_parts(models: Any, epoch: Any, metric: Any) -> EvolutionParts:
         training=over_training_figure(shown_histories, evolutions, colours, number, f"Over training · {label}"),
         layers=per_layer_figure(snapshots, depths, colours, f"Per layer at {at_text} · {label}"),
         health=health_figure(shown_histories, metric, colours, number,
-                             f"Training health: {HEALTH_METRICS.get(metric, HEALTH_METRICS[DEFAULT_METRIC])} "
+                             f"Training health: {HEALTH_METRICS[metric]} "
                              f"per layer and epoch · {label}"),
         anomalies=anomaly_list(anomalies, colours),
         messages=messages,
@@ -469,11 +468,10 @@ def layout(models: Any = None, epoch: Any = None, **_other_query: Any) -> html.D
             html.H5("Flagged anomalies"),
             html.Div(id=ANOMALIES_ID),
         ])
-    except Exception:  # noqa: BLE001 - a page shows a message, never a 500
+    except Exception as exc:  # noqa: BLE001 - a page shows a message, never a 500
         log.exception("evolution page failed for models=%r epoch=%r", models, epoch)
-        return html.Div([heading, components.message(
-            ["Something in the runs folder ", html.Code(str(runs_dir)), " could not be read; the server log has "
-             "the details."], kind="danger", title="The evolution page could not be built", id="evolution-error")])
+        return components.page_failure(heading, "The evolution page could not be built",
+                                       components.runs_unreadable(runs_dir), exc, "evolution-error")
 
 
 _DRAWN = Memo()

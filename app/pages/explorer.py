@@ -16,7 +16,6 @@ import io
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode
 
@@ -727,11 +726,10 @@ def layout(models: Any = None, image: Any = None, layer: Any = None, size: Any =
             dcc.Loading(components.graph(OCCLUSION_GRAPH_ID, components.empty_figure("Loading…"), filename="occlusion"),
                         delay_show=400),
         ])
-    except Exception:  # noqa: BLE001 - a page shows a message, never a 500
+    except Exception as exc:  # noqa: BLE001 - a page shows a message, never a 500
         log.exception("explorer page failed for models=%r image=%r layer=%r", models, image, layer)
-        return html.Div([heading, components.message(
-            ["Something in the runs folder ", html.Code(str(runs_dir)), " could not be read; the server log has "
-             "the details."], kind="danger", title="The explorer could not be built", id="explorer-error")])
+        return components.page_failure(heading, "The explorer could not be built",
+                                       components.runs_unreadable(runs_dir), exc, "explorer-error")
 
 
 # -- what the callbacks build ----------------------------------------------------------------------

@@ -424,11 +424,12 @@ def layout(run: Any = None, **_other_query: Any) -> html.Div:
             ]),
             progress_card(),
         ])
-    except Exception:  # noqa: BLE001 - a page shows a message, never a 500
+    except Exception as exc:  # noqa: BLE001 - a page shows a message, never a 500
         log.exception("jobs page failed for run=%r", run)
-        return html.Div([heading, components.message(
+        return components.page_failure(
+            heading, "The jobs page could not be built",
             ["The runs folder ", html.Code(str(runs_dir)), " could not be read; the server log has the details."],
-            kind="danger", title="The jobs page could not be built", id="jobs-page-error")])
+            exc, "jobs-page-error")
 
 
 def register_callbacks(app: dash.Dash) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import dash
@@ -371,11 +370,10 @@ def layout(models: Any = None, confusion: Any = None, **_other_query: Any) -> ht
                 ], lg=5),
             ], className="mt-3"),
         ])
-    except Exception:  # noqa: BLE001 - a page shows a message, never a 500
+    except Exception as exc:  # noqa: BLE001 - a page shows a message, never a 500
         log.exception("overview page failed for models=%r", models)
-        return html.Div([heading, components.message(
-            ["Something in the runs folder ", html.Code(str(runs_dir)), " could not be read; the server log has "
-             "the details."], kind="danger", title="The overview could not be built", id="overview-error")])
+        return components.page_failure(heading, "The overview could not be built",
+                                       components.runs_unreadable(runs_dir), exc, "overview-error")
 
 
 _DRAWN = Memo()

@@ -19,7 +19,6 @@ import json
 import logging
 import math
 from collections.abc import Collection, Mapping, Sequence
-from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode
 
@@ -1045,11 +1044,11 @@ def layout(models: Any = None, depth: Any = None, layer: Any = None, edits: Any 
             edit_card(parts.edit_runs, edit_run, parts.edits_list),
             components.graph(METRICS_ID, parts.metrics, filename="redundancy-per-layer"),
         ])
-    except Exception:  # noqa: BLE001 - a page shows a message, never a 500
+    except Exception as exc:  # noqa: BLE001 - a page shows a message, never a 500
         log.exception("redundancy page failed for models=%r depth=%r layer=%r edits=%r", models, depth, layer, edits)
-        return html.Div([HEADING, components.message(
-            "The redundancy view could not be built; the server log has the details.", kind="danger",
-            title="Something went wrong", id="redundancy-error")])
+        return components.page_failure(HEADING, "Something went wrong",
+                                       "The redundancy view could not be built; the server log has the details.",
+                                       exc, "redundancy-error")
 
 
 def _context() -> tuple[list[dict], RunAnalyzer]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode
 
@@ -251,11 +250,11 @@ def layout(a: Any = None, b: Any = None, debiased: Any = None, **_other_query: A
             controls(runs, choice),
             html.Div(parts.figures, id=FIGURES_ID),
         ])
-    except Exception:  # noqa: BLE001 - a page shows a message, never a 500
+    except Exception as exc:  # noqa: BLE001 - a page shows a message, never a 500
         log.exception("similarity page failed for a=%r b=%r debiased=%r", a, b, debiased)
-        return html.Div([heading, components.message(
-            "The similarity view could not be built; the server log has the details.", kind="danger",
-            title="The similarity page could not be built", id="similarity-error")])
+        return components.page_failure(heading, "The similarity page could not be built",
+                                       "The similarity view could not be built; the server log has the details.",
+                                       exc, "similarity-error")
 
 
 def register_callbacks(app: dash.Dash) -> None:
