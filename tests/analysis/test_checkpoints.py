@@ -14,11 +14,14 @@ from analysis.runs import RunStore
 from model_zoo import build_model
 
 
-class _RunsCode:
-    """A pickle payload that would execute a shell command when unpickled without weights_only."""
+class RunsCode:
+    """A pickle payload that would create ``marker`` (a shell command) when unpickled without weights_only."""
+
+    def __init__(self, marker: str = "/tmp/cnncmp-pwned") -> None:
+        self.marker = marker
 
     def __reduce__(self):
-        return (os.system, ("touch /tmp/cnncmp-pwned",))
+        return (os.system, (f"touch {self.marker}",))
 
 
 @pytest.fixture()
@@ -70,11 +73,11 @@ def test_garbage_and_empty_and_missing_files(tmp_path):
 
 def test_pickle_that_runs_code_is_refused(tmp_path):
     path = tmp_path / "evil.pt"
-    torch.save({"weights": _RunsCode()}, path)
+    torch.save({"weights": RunsCode()}, path)
     with pytest.raises(CheckpointError, match="refused"):
         read_checkpoint(path)
     plain = tmp_path / "plain.pkl"
-    plain.write_bytes(pickle.dumps(_RunsCode()))
+    plain.write_bytes(pickle.dumps(RunsCode()))
     with pytest.raises(CheckpointError):
         read_checkpoint(plain)
     assert not os.path.exists("/tmp/cnncmp-pwned")

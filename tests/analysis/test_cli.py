@@ -7,6 +7,7 @@ import json
 import torch
 
 from analysis.cli import main
+from tests.analysis.test_checkpoints import RunsCode
 from model_zoo import build_model
 
 
@@ -63,22 +64,10 @@ def test_user_errors_are_one_clear_line(capsys, tmp_path):
     assert not (tmp_path.parent / "x").exists()
 
 
-class _RunsCode:
-    """Unpickled without weights_only, this would create a file: the import must refuse it first."""
-
-    def __init__(self, marker: str) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        import os
-
-        return (os.system, (f"touch {self.marker}",))
-
-
 def test_import_of_a_pickle_that_runs_code_is_refused_and_leaves_nothing(capsys, tmp_path):
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.pt"
-    torch.save({"model": {"features.conv1.conv.weight": torch.zeros(1)}, "hook": _RunsCode(str(marker))}, evil)
+    torch.save({"model": {"features.conv1.conv.weight": torch.zeros(1)}, "hook": RunsCode(str(marker))}, evil)
     code, _, err = run_cli(capsys, "import", "--model", "base", "--checkpoint", str(evil), "--name", "evil",
                            "--runs", str(tmp_path / "runs"))
     assert code == 2 and "refused" in err and "weights_only" in err and str(evil) in err

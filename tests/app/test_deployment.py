@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -16,26 +18,41 @@ import app.main  # noqa: F401 - builds the module-level app, which registers the
 from app.pages import jobs, redundancy
 from tests.app.helpers import wait_until
 from tests.app.test_jobs import RUN, click_label, wait_for_text
-from tests.services import celery_worker, gunicorn
+from tests.services import Process, celery_worker, gunicorn
 
 pytestmark = [pytest.mark.filterwarnings("ignore:HTTPResponse.getheader:DeprecationWarning"),
               pytest.mark.timeout(600)]
 
 
+class Deployment(NamedTuple):
+    url: str
+    web_folder: Path
+    worker_folder: Path
+    runs_url: str
+    shared_env: dict[str, str]  # what every process of the deployment shares: Redis and the bucket
+    worker: Process
+
+
+def start_worker(shared_env: dict[str, str], folder: Path) -> Process:
+    """A Celery worker in ``folder``, with its own cache and data folders and only ``shared_env`` in common."""
+    return celery_worker(folder, {**shared_env, "CNNCMP_CACHE_DIR": str(folder / "cache"),
+                                  "CNNCMP_DATA_DIR": str(folder / "data")})
+
+
 @pytest.fixture
 def deployment(redis_server, s3_server, tmp_path):
-    """``(web_url, web_folder, worker_folder, runs_url)`` for a fresh prefix of the bucket and a fresh Redis db."""
+    """A web process and a worker on a fresh prefix of the bucket, sharing Redis and nothing else."""
     runs_url = s3_server.url(f"runs-{tmp_path.name}")
     shared = {**s3_server.env(), "REDIS_URL": redis_server.url, "CNNCMP_RUNS_DIR": runs_url}
     web_folder, worker_folder = tmp_path / "web", tmp_path / "worker"
     processes = []
     try:
-        processes.append(celery_worker(worker_folder, {**shared, "CNNCMP_CACHE_DIR": str(worker_folder / "cache"),
-                                                       "CNNCMP_DATA_DIR": str(worker_folder / "data")}))
+        worker = start_worker(shared, worker_folder)
+        processes.append(worker)
         web, url = gunicorn(web_folder, {**shared, "CNNCMP_CACHE_DIR": str(web_folder / "cache"),
                                          "CNNCMP_DATA_DIR": str(web_folder / "data")})
         processes.append(web)
-        yield url, web_folder, worker_folder, runs_url
+        yield Deployment(url, web_folder, worker_folder, runs_url, shared, worker)
     finally:
         logs = {process.name: process.log() for process in processes}
         for process in processes:
@@ -43,17 +60,23 @@ def deployment(redis_server, s3_server, tmp_path):
         print("\n".join(f"--- {name} log ---\n{text}" for name, text in logs.items()))
 
 
+def start_training(dash_br, url: str, model: str, epochs: int) -> None:
+    """Open the Jobs page and start training ``model`` (its label) with the quick profile on synthetic data."""
+    dash_br.driver.get(url + jobs.PATH)
+    dash_br.wait_for_element(f"#{jobs.MODELS_ID} label")
+    click_label(dash_br, jobs.MODELS_ID, model)
+    click_label(dash_br, jobs.PROFILE_ID, "quick")
+    click_label(dash_br, jobs.DATASET_ID, "synthetic")
+    dash_br.find_element(f"#{jobs.EPOCHS_ID}").send_keys(str(epochs))
+    dash_br.find_element(f"#{jobs.TRAIN_ID}").click()
+
+
 def test_web_and_worker_share_only_redis_and_the_bucket(dash_br, deployment):
-    url, web_folder, worker_folder, runs_url = deployment
+    url, web_folder, worker_folder, runs_url = deployment[:4]
     health = json.load(urllib.request.urlopen(url + "/health", timeout=10))
     assert health["status"] == "ok" and health["jobs"] == "celery" and health["cache"] == "redis", health
 
-    dash_br.server_url = url + jobs.PATH
-    click_label(dash_br, jobs.MODELS_ID, "BaseCNN×0.25")
-    click_label(dash_br, jobs.PROFILE_ID, "quick")
-    click_label(dash_br, jobs.DATASET_ID, "synthetic")
-    dash_br.find_element(f"#{jobs.EPOCHS_ID}").send_keys("1")
-    dash_br.find_element(f"#{jobs.TRAIN_ID}").click()
+    start_training(dash_br, url, "BaseCNN×0.25", epochs=1)
     wait_for_text(dash_br, f"#{jobs.STATUS_ID}", "Training finished", timeout=240)
     dash_br.wait_for_contains_text(f"#{jobs.RUNS_ID}", RUN)
     assert "epoch 1/1" in dash_br.find_element(f"#{jobs.LOG_ID}").get_attribute("textContent")
@@ -88,15 +111,6 @@ def _history(runs_url: str) -> list[dict]:
     return store.read_history(RUN) if store.exists(RUN) else []
 
 
-def _start_training(dash_br, url: str, epochs: int) -> None:
-    dash_br.server_url = url + jobs.PATH
-    click_label(dash_br, jobs.MODELS_ID, "BaseCNN×0.25")
-    click_label(dash_br, jobs.PROFILE_ID, "quick")
-    click_label(dash_br, jobs.DATASET_ID, "synthetic")
-    dash_br.find_element(f"#{jobs.EPOCHS_ID}").send_keys(str(epochs))
-    dash_br.find_element(f"#{jobs.TRAIN_ID}").click()
-
-
 def test_a_killed_worker_loses_at_most_the_epoch_it_was_in(dash_br, deployment, tmp_path):
     """SIGKILL the process running a training job, then the whole worker: nothing finished is lost."""
     import signal
@@ -104,14 +118,11 @@ def test_a_killed_worker_loses_at_most_the_epoch_it_was_in(dash_br, deployment, 
     import psutil
 
     from analysis.runs import RunStore
-    from tests.services import celery_worker
 
-    url, _web_folder, worker_folder, runs_url = deployment
-    worker = next(p for p in psutil.process_iter() if p.cmdline()[-5:-3] == ["worker", "--loglevel"]
-                  and str(worker_folder) in (p.cwd() or ""))
-    worker_env = {k: v for k, v in worker.environ().items() if k.startswith(("CNNCMP_", "REDIS_URL", "AWS_"))}
+    url, runs_url = deployment.url, deployment.runs_url
+    worker = psutil.Process(deployment.worker.process.pid)
     epochs = 40
-    _start_training(dash_br, url, epochs)
+    start_training(dash_br, url, "BaseCNN×0.25", epochs)
     wait_until(lambda: len(_history(runs_url)) >= 2, timeout=180, message="two epochs")
 
     # 1. The pool process dies mid-job: Celery puts the job back on the queue, the new pool process resumes it.
@@ -136,11 +147,9 @@ def test_a_killed_worker_loses_at_most_the_epoch_it_was_in(dash_br, deployment, 
     dash_br.wait_for_contains_text(f"#{jobs.RUNS_ID}", "interrupted", timeout=30)
     before = _history(runs_url)
 
-    replacement = celery_worker(tmp_path / "worker2", {
-        **worker_env,
-        "CNNCMP_CACHE_DIR": str(tmp_path / "worker2" / "cache"), "CNNCMP_DATA_DIR": str(tmp_path / "worker2" / "data")})
+    replacement = start_worker(deployment.shared_env, tmp_path / "worker2")
     try:
-        _start_training(dash_br, url, epochs)
+        start_training(dash_br, url, "BaseCNN×0.25", epochs)
         wait_for_text(dash_br, f"#{jobs.STATUS_ID}", "Training finished", timeout=300)
     finally:
         replacement.kill()
@@ -154,30 +163,17 @@ def test_two_workers_train_two_models_of_the_family_at_once(dash_br, deployment,
     """Two jobs started from two browser tabs run on two workers at the same time, each writing to the bucket."""
     import datetime as dt
 
-    import psutil
-
     from analysis.runs import RunStore
-    from tests.services import celery_worker
 
-    url, _web_folder, worker_folder, runs_url = deployment
-    first = next(p for p in psutil.process_iter() if p.cmdline()[-5:-3] == ["worker", "--loglevel"]
-                 and str(worker_folder) in (p.cwd() or ""))
-    env = {k: v for k, v in first.environ().items() if k.startswith(("CNNCMP_", "REDIS_URL", "AWS_"))}
-    second = celery_worker(tmp_path / "worker2", {**env, "CNNCMP_CACHE_DIR": str(tmp_path / "worker2" / "cache"),
-                                                   "CNNCMP_DATA_DIR": str(tmp_path / "worker2" / "data")})
+    url, runs_url = deployment.url, deployment.runs_url
+    second = start_worker(deployment.shared_env, tmp_path / "worker2")
     try:
         tabs = []
         for model in ("BaseCNN×0.25", "BaseCNN×0.5"):
             if tabs:
                 dash_br.driver.switch_to.new_window("tab")
             tabs.append(dash_br.driver.current_window_handle)
-            dash_br.driver.get(url + jobs.PATH)
-            dash_br.wait_for_element(f"#{jobs.MODELS_ID} label")
-            click_label(dash_br, jobs.MODELS_ID, model)
-            click_label(dash_br, jobs.PROFILE_ID, "quick")
-            click_label(dash_br, jobs.DATASET_ID, "synthetic")
-            dash_br.find_element(f"#{jobs.EPOCHS_ID}").send_keys("12")
-            dash_br.find_element(f"#{jobs.TRAIN_ID}").click()
+            start_training(dash_br, url, model, epochs=12)
         for tab in tabs:
             dash_br.driver.switch_to.window(tab)
             wait_for_text(dash_br, f"#{jobs.STATUS_ID}", "Training finished", timeout=300)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 
 import diskcache
-import pytest
 
 import app.main  # noqa: F401 - builds the module-level app, which registers the pages imported next
 from analysis.cache import RedisStore
@@ -21,8 +20,8 @@ from tests.services import RedisServer, S3Server
 BASE, SHALLOW = "base-quick-synthetic", "shallow-quick-synthetic"
 
 
-def page_text(app, module, path: str, **query) -> str:
-    with app.server.test_request_context(path):
+def page_text(dashboard, module, path: str, **query) -> str:
+    with dashboard.server.test_request_context(path):
         return text_of(module.layout(**query))
 
 
@@ -33,6 +32,14 @@ def copy_cache_to_redis(cache_dir, url: str) -> None:
         if isinstance(key, str) and ":" in key:
             target.set(key, source[key])
     source.close()
+
+
+def upload_runs(runs_dir, runs_url: str) -> None:
+    """The main files of every run in ``runs_dir``, copied into the bucket at ``runs_url``."""
+    local, remote = RunStore(runs_dir), RunStore(runs_url)
+    for name in local.names():
+        for file in ("run.json", "history.jsonl", "model.pt"):
+            remote.artifacts.write_bytes(f"{name}/{file}", local.read_bytes(name, file))
 
 
 def test_redis_down_then_back(analysed_runs, tmp_path):
@@ -74,10 +81,7 @@ def test_bucket_down_then_back(analysed_runs, tmp_path):
 
         os.environ.update(bucket.env())
         runs_url = bucket.url("runs")
-        local, remote = RunStore(runs_dir), RunStore(runs_url)
-        for name in local.names():
-            for file in ("run.json", "history.jsonl", "model.pt"):
-                remote.artifacts.write_bytes(f"{name}/{file}", local.read_bytes(name, file))
+        upload_runs(runs_dir, runs_url)
         shutil.copytree(cache_dir, tmp_path / "cache")
         settings = Settings(runs_dir=runs_url, cache_dir=tmp_path / "cache", data_dir=tmp_path / "data")
         dashboard = create_app(settings)
@@ -89,14 +93,15 @@ def test_bucket_down_then_back(analysed_runs, tmp_path):
         assert "A shared service is unreachable" in text and "runs store is unreachable" in text
         assert BASE in page_text(dashboard, overview, "/"), "runs this process has listed stay listed"
         assert analyzer(settings).clusters(BASE)["layer_names"] == shown["layer_names"]
+        never_listed = Settings(runs_dir=bucket.url("never-listed"), cache_dir=tmp_path / "cache")
+        text = page_text(create_app(never_listed), overview, "/")
+        assert "could not be built" in text and "cannot list s3://outage/never-listed" in text, text
 
         bucket.process = None
         restarted = S3Server(bucket="outage")
         restarted.port, restarted.endpoint = bucket.port, bucket.endpoint
         restarted.start()  # moto starts empty: put the runs back, as a bucket that comes back would have them
-        for name in local.names():
-            for file in ("run.json", "history.jsonl", "model.pt"):
-                remote.artifacts.write_bytes(f"{name}/{file}", local.read_bytes(name, file))
+        upload_runs(runs_dir, runs_url)
         assert "unreachable" not in page_text(dashboard, jobs, "/jobs")
         bucket = restarted
     finally:
