@@ -12,12 +12,12 @@ from typing import Sequence
 
 from model_zoo import ModelOptions, UnknownModelError, canonical_name, describe_model, model_names
 
-from .checkpoints import CheckpointError
+from .runs.checkpoints import CheckpointError
 from .pipeline import AnalysisError
-from .datasets import DATASET_NAMES, DatasetError, load_dataset
-from .profiles import PROFILES, get_profile
-from .runs import BrokenRunError, RunNameError, RunNotFoundError, RunStore, check_run_name
-from .training import RunConflictError, Trainer, default_run_name
+from .data.datasets import DATASET_NAMES, DatasetError, load_dataset
+from .training.profiles import PROFILES, get_profile
+from .runs.store import BrokenRunError, RunNameError, RunNotFoundError, RunStore, check_run_name
+from .training.trainer import RunConflictError, Trainer, default_run_name
 
 # Failures the user can fix: printed as one clear line, exit code 2, no traceback.
 USER_ERRORS = (AnalysisError, UnknownModelError, RunNameError, RunNotFoundError, BrokenRunError, CheckpointError, DatasetError,
@@ -85,7 +85,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from .importer import import_run
+    from .runs.importer import import_run
 
     options = None
     if args.width_scale is not None:

@@ -17,12 +17,12 @@ from typing import Any
 from model_zoo import UnknownModelError, canonical_name, model_names
 
 from .cache import AnalysisCache
-from .checkpoints import CheckpointError
-from .datasets import DATASET_NAMES, DatasetError, load_dataset
+from .runs.checkpoints import CheckpointError
+from .data.datasets import DATASET_NAMES, DatasetError, load_dataset
 from .pipeline import AnalysisError, AnalysisParams, RunAnalyzer
-from .profiles import TrainingProfile, get_profile
-from .runs import BrokenRunError, RunNameError, RunNotFoundError, RunStore, check_run_name
-from .training import RunConflictError, Trainer, TrainingEvent, default_run_name
+from .training.profiles import TrainingProfile, get_profile
+from .runs.store import BrokenRunError, RunNameError, RunNotFoundError, RunStore, check_run_name
+from .training.trainer import RunConflictError, Trainer, TrainingEvent, default_run_name
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def check_profile(profile: str) -> TrainingProfile:
 
 
 def check_dataset(dataset: str) -> str:
-    """``dataset`` if it is one of :data:`~analysis.datasets.DATASET_NAMES`."""
+    """``dataset`` if it is one of :data:`~analysis.data.datasets.DATASET_NAMES`."""
     key = str(dataset).strip().lower()
     if key not in DATASET_NAMES:
         raise DatasetError(f"unknown dataset {dataset!r}; choose one of: {', '.join(DATASET_NAMES)}")

@@ -20,14 +20,14 @@ import torch
 
 from model_zoo import FamilyCNN, ModelOptions, build_model
 
-from .activations import ActivationPass, receptive_fields, receptive_patch
+from .probes.activations import ActivationPass, receptive_fields, receptive_patch
 from .cache import AnalysisCache, Result
-from .checkpoints import extract_state_dict, load_weights
-from .datasets import DatasetError, ImageDataset, load_dataset
-from .errors import confusion_matrix, error_rate, per_class_error
-from .evaluation import Normalization, evaluate, resolve_device, resolve_precision
-from .profiles import PROFILES
-from .runs import FINAL_WEIGHTS, BrokenRunError, RunStore, snapshot_key
+from .runs.checkpoints import extract_state_dict, load_weights
+from .data.datasets import DatasetError, ImageDataset, load_dataset
+from .statistics.error_rates import confusion_matrix, error_rate, per_class_error
+from .training.evaluation import Normalization, evaluate, resolve_device, resolve_precision
+from .training.profiles import PROFILES
+from .runs.store import FINAL_WEIGHTS, BrokenRunError, RunStore, snapshot_key
 
 
 MODELS_KEPT = 8  # loaded networks kept per analyzer (a page compares up to ~7 runs)
@@ -275,8 +275,8 @@ class RunAnalyzer:
         return self._cached(run, epoch, "clusters", params, lambda: self._compute_clusters(run, epoch))
 
     def _compute_clusters(self, run: str, epoch: int | None) -> Result:
-        from .clustering import NeuronClustering
-        from .redundancy import near_duplicate_mask, normalize_profiles, redundancy_metrics
+        from .statistics.clustering import NeuronClustering
+        from .statistics.redundancy import near_duplicate_mask, normalize_profiles, redundancy_metrics
 
         stats = self.statistics(run, epoch)
         p = self.params
@@ -309,7 +309,7 @@ class RunAnalyzer:
         return self._cached(run, epoch, "edges", params, lambda: self._compute_edges(run, epoch))
 
     def _compute_edges(self, run: str, epoch: int | None) -> Result:
-        from .edges import EdgeBundling, cluster_edge_summary, edge_sign_fractions, layer_edge_matrices
+        from .statistics.edges import EdgeBundling, cluster_edge_summary, edge_sign_fractions, layer_edge_matrices
 
         model = self.model(run, epoch)
         clusters = self.clusters(run, epoch)
@@ -335,7 +335,7 @@ class RunAnalyzer:
 
     def cka(self, run_a: str, run_b: str | None = None, debiased: bool = False) -> Result:
         """Linear CKA between the layers of one run, or of two runs on the same images."""
-        from .similarity import cka_from_grams
+        from .statistics.similarity import cka_from_grams
 
         stats_a = self.statistics(run_a)
         stats_b = stats_a if run_b is None else self.statistics(run_b)
@@ -355,7 +355,7 @@ class RunAnalyzer:
         last stage). ``similar``: the same number of contiguous groups, chosen to maximise the
         within-group CKA (``group_layers_by_similarity``).
         """
-        from .clustering import group_layers_by_similarity
+        from .statistics.clustering import group_layers_by_similarity
 
         stats = self.statistics(run)
         stages = _stages(self.model(run))
@@ -371,7 +371,7 @@ class RunAnalyzer:
         return images[index], int(labels[index])
 
     def activation_maps(self, run: str, index: int) -> Result:
-        from .per_image import activation_maps
+        from .probes.per_image import activation_maps
 
         image, label = self.image(run, index)
         dataset = self.dataset(run)
@@ -380,7 +380,7 @@ class RunAnalyzer:
         return {**maps, "label": label}
 
     def occlusion(self, run: str, index: int, size: int = 8, stride: int = 4) -> Result:
-        from .per_image import occlusion_sensitivity
+        from .probes.per_image import occlusion_sensitivity
 
         def compute() -> Result:
             image, label = self.image(run, index)
@@ -424,7 +424,7 @@ class RunAnalyzer:
         ``cluster`` names one of the analysis' clusters (its neurons in row order); ``neurons``
         gives the members directly (an edited cluster).
         """
-        from .mosaic import neuron_tiles, pack_tiles, top_patch_boxes
+        from .probes.mosaic import neuron_tiles, pack_tiles, top_patch_boxes
 
         index = self.layer_index(run, layer)
         if neurons is None:
@@ -444,7 +444,7 @@ class RunAnalyzer:
 
     # -- over training -------------------------------------------------------------------------------
     def health(self, run: str) -> list[dict[str, Any]]:
-        from .health import training_anomalies
+        from .training.health import training_anomalies
 
         return training_anomalies(self.store.read_history(run))
 
@@ -540,7 +540,7 @@ def _stages(model: FamilyCNN) -> list[int]:
 
 
 def _first_layer_edges(layer) -> np.ndarray:
-    from .edges import fold_batch_norm, kernel_summed_edges
+    from .statistics.edges import fold_batch_norm, kernel_summed_edges
 
     weight = layer.weight.weight.detach().cpu().double().numpy()
     if layer.norm is not None:

@@ -10,8 +10,8 @@ import functools
 
 from analysis.cache import AnalysisCache, CacheUnavailableError
 from analysis.pipeline import AnalysisError, AnalysisParams, NotAnalyzedError, RunAnalyzer
-from analysis.runs import BrokenRunError, RunNameError, RunNotFoundError, RunStore
-from analysis.storage import StorageError
+from analysis.runs.store import BrokenRunError, RunNameError, RunNotFoundError, RunStore
+from analysis.runs.storage import StorageError
 from app.config import Settings, current_settings
 
 # Errors a page shows as a message (never a 500).

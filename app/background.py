@@ -24,8 +24,8 @@ import dash
 from dash.background_callback.managers import BaseBackgroundCallbackManager
 
 from analysis.cache import CacheUnavailableError, redacted_url
-from analysis.runs import RunStore
-from analysis.storage import StorageError
+from analysis.runs.store import RunStore
+from analysis.runs.storage import StorageError
 from app.config import Settings
 
 log = logging.getLogger(__name__)

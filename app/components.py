@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 from dash import MATCH, Input, Output, dcc, html
 
 from analysis.cache import CacheUnavailableError
-from analysis.storage import StorageError
+from analysis.runs.storage import StorageError
 
 PRODUCT_NAME = "CNN family comparison"
 PRODUCT_TAGLINE = "BaseCNN and its shallower, deeper and wider siblings, after CNNVis (Liu et al., VAST 2016)"

@@ -46,7 +46,7 @@ class SettingsError(ValueError):
 class Settings:
     """Everything the dashboard reads from its environment; immutable once loaded."""
 
-    runs_dir: str = "runs"  # a folder or a bucket URL: only analysis.storage opens it
+    runs_dir: str = "runs"  # a folder or a bucket URL: only analysis.runs.storage opens it
     cache_dir: Path = Path("cache")
     data_dir: Path = Path("data")
     redis_url: str = ""

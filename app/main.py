@@ -29,7 +29,7 @@ import dash_bootstrap_components as dbc
 import flask
 from dash import html
 
-from analysis.runs import RunStore
+from analysis.runs.store import RunStore
 from app import components
 from app.auth import install_basic_auth, parse_users
 from app.background import make_manager, outage_errors, redis_problem

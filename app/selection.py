@@ -18,8 +18,8 @@ import dash_bootstrap_components as dbc
 import plotly.colors
 from dash import html
 
-from analysis.runs import BrokenRunError, RunNameError, RunStore, check_run_name
-from analysis.storage import StorageError
+from analysis.runs.store import BrokenRunError, RunNameError, RunStore, check_run_name
+from analysis.runs.storage import StorageError
 from app import components
 
 log = logging.getLogger(__name__)

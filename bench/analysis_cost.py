@@ -32,9 +32,9 @@ def measure(kind: str, n: int, model_name: str, width_scale: float, repeats: int
     """Runs inside a worker process: best-of-``repeats`` seconds of ``kind`` over ``n`` images, and peak RSS."""
     import torch
 
-    from analysis.activations import ActivationPass
-    from analysis.datasets import make_synthetic
-    from analysis.evaluation import Normalization, autocast, resolve_precision
+    from analysis.probes.activations import ActivationPass
+    from analysis.data.datasets import make_synthetic
+    from analysis.training.evaluation import Normalization, autocast, resolve_precision
     from model_zoo import build_model
 
     data = make_synthetic(n_train=10, n_test=n, seed=2)

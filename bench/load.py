@@ -167,11 +167,11 @@ class MemorySampler(threading.Thread):
 def make_quick_runs(folder: Path) -> tuple[Path, Path]:
     """Two quick runs trained on the synthetic set and analysed, in ``folder``: ``(runs_dir, cache_dir)``."""
     from analysis.cache import AnalysisCache
-    from analysis.datasets import make_synthetic
+    from analysis.data.datasets import make_synthetic
     from analysis.pipeline import RunAnalyzer
-    from analysis.profiles import get_profile
-    from analysis.runs import RunStore
-    from analysis.training import Trainer
+    from analysis.training.profiles import get_profile
+    from analysis.runs.store import RunStore
+    from analysis.training.trainer import Trainer
 
     runs_dir, cache_dir = folder / "runs", folder / "cache"
     profile = get_profile("quick")

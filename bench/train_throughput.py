@@ -2,7 +2,7 @@
 
 Both loops train BaseCNN with the same width, batch and image count in this same process:
 - plain: fp32, NCHW, torchvision per-image PIL transforms (crop + flip) through a DataLoader;
-- ours:  analysis.training.Trainer (uint8 tensors in memory, whole-batch augmentation,
+- ours:  analysis.training.trainer.Trainer (uint8 tensors in memory, whole-batch augmentation,
   channels_last, bf16 autocast where the CPU multiplies bf16 natively, else fp32).
 The limit is the matmul peak, measured here in the precision our loop uses, divided by the
 training FLOPs per image (forward FLOPs × 3: forward, input gradient, weight gradient).
@@ -24,11 +24,11 @@ from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.datasets import make_synthetic  # noqa: E402
-from analysis.evaluation import resolve_precision  # noqa: E402
-from analysis.profiles import TrainingProfile  # noqa: E402
-from analysis.runs import RunStore  # noqa: E402
-from analysis.training import Trainer  # noqa: E402
+from analysis.data.datasets import make_synthetic  # noqa: E402
+from analysis.training.evaluation import resolve_precision  # noqa: E402
+from analysis.training.profiles import TrainingProfile  # noqa: E402
+from analysis.runs.store import RunStore  # noqa: E402
+from analysis.training.trainer import Trainer  # noqa: E402
 from model_zoo import build_model, count_flops  # noqa: E402
 
 

@@ -11,10 +11,10 @@ QUICK_MODELS = ("base", "shallow")
 
 def train_quick_runs(runs_dir: Path, models: tuple[str, ...] = QUICK_MODELS, epochs: int = 2) -> Path:
     """Train ``models`` with the quick profile on the synthetic set into ``runs_dir``."""
-    from analysis.datasets import make_synthetic
-    from analysis.profiles import get_profile
-    from analysis.runs import RunStore
-    from analysis.training import Trainer
+    from analysis.data.datasets import make_synthetic
+    from analysis.training.profiles import get_profile
+    from analysis.runs.store import RunStore
+    from analysis.training.trainer import Trainer
 
     profile = get_profile("quick").with_epochs(epochs)
     dataset = make_synthetic().subset(profile.max_train_images, profile.max_test_images)
@@ -35,7 +35,7 @@ def analysed_runs(quick_runs_dir: Path, tmp_path_factory: pytest.TempPathFactory
     """``(runs_dir, cache_dir)``: the quick runs with every analysis computed and cached (read-only)."""
     from analysis.cache import AnalysisCache
     from analysis.pipeline import RunAnalyzer
-    from analysis.runs import RunStore
+    from analysis.runs.store import RunStore
 
     cache_dir = tmp_path_factory.mktemp("quick_cache")
     analyzer = RunAnalyzer(RunStore(quick_runs_dir), AnalysisCache(cache_dir))

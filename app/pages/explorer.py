@@ -27,9 +27,9 @@ import torch
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 from plotly.subplots import make_subplots
 
-from analysis.evaluation import Normalization
-from analysis.per_image import activation_maps, occlusion_sensitivity
-from analysis.uploads import (MAX_IMAGE_SIDE, MAX_UPLOAD_BYTES, UploadError, decode_upload, image_from_text,
+from analysis.training.evaluation import Normalization
+from analysis.probes.per_image import activation_maps, occlusion_sensitivity
+from analysis.data.uploads import (MAX_IMAGE_SIDE, MAX_UPLOAD_BYTES, UploadError, decode_upload, image_from_text,
                               image_to_text)
 from app import components
 from app.analysis_access import PAGE_ERRORS, analyzer
@@ -447,7 +447,7 @@ def probabilities_figure(probabilities: Sequence[tuple[str, np.ndarray, Sequence
 
 # -- occlusion sensitivity -------------------------------------------------------------------------
 class OcclusionPanel(NamedTuple):
-    """One run's occlusion result (see ``analysis.per_image.occlusion_sensitivity``)."""
+    """One run's occlusion result (see ``analysis.probes.per_image.occlusion_sensitivity``)."""
 
     run: str
     result: Mapping[str, Any]

@@ -25,9 +25,9 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, ctx, dcc, html, no_update
 
-from analysis.datasets import CIFAR10_FOLDER, DATASET_NAMES, cifar10_available
+from analysis.data.datasets import CIFAR10_FOLDER, DATASET_NAMES, cifar10_available
 from analysis.jobs import JOB_ERRORS, analyze_job, train_job
-from analysis.profiles import PROFILES
+from analysis.training.profiles import PROFILES
 from app import components
 from app.analysis_access import analyzer
 from app.background import MissingDependencyError, backend_problems, stop_flags

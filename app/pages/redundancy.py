@@ -6,7 +6,7 @@ ordered inside it, one class order for all columns, a near-duplicate marker colu
 scale for every run; any cluster can switch to its learned-features mosaic. Clusters can be edited
 (move a neuron, merge, split) and the matrix and metrics follow. The URL holds the whole view:
 ``/redundancy?models=a,b&depth=0.5&view=matrix&edits=a:conv5:m12.3-j1.0``, where ``edits`` is one
-``run:layer:log`` per edited run, joined by ``~`` (the log's grammar is in :mod:`analysis.cluster_edits`).
+``run:layer:log`` per edited run, joined by ``~`` (the log's grammar is in :mod:`analysis.statistics.cluster_edits`).
 Reading and figure building are plain functions below; callbacks only call them.
 """
 
@@ -30,13 +30,13 @@ from dash import ALL, MATCH, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 from plotly.subplots import make_subplots
 
-from analysis.cluster_edits import (
+from analysis.statistics.cluster_edits import (
     EditError, Merge, Move, Split, apply_edit_log, describe_edit, format_edits, parse_edits,
 )
-from analysis.mosaic import neuron_tiles, pack_tiles, top_patch_boxes
+from analysis.probes.mosaic import neuron_tiles, pack_tiles, top_patch_boxes
 from analysis.pipeline import RunAnalyzer
-from analysis.redundancy import normalize_profiles
-from analysis.runs import RunNameError, check_run_name
+from analysis.statistics.redundancy import normalize_profiles
+from analysis.runs.store import RunNameError, check_run_name
 from analysis.pipeline import NotAnalyzedError
 from app import components
 from app.analysis_access import PAGE_ERRORS, analyzer as current_analyzer
@@ -290,7 +290,7 @@ def cluster_mosaics(analyzer: RunAnalyzer, view: LayerView, clusters: Collection
     """Learned-features mosaic of each of ``clusters``: its neurons' top patches in matrix order.
 
     Same pictures as ``analyzer.cluster_mosaic(run, layer, cluster)``, but for the edited clusters
-    too, and the layer's patches are cut once (see :mod:`analysis.mosaic`).
+    too, and the layer's patches are cut once (see :mod:`analysis.probes.mosaic`).
     """
     if not clusters:
         return {}

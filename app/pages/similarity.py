@@ -22,7 +22,7 @@ import numpy as np
 import plotly.graph_objects as go
 from dash import Input, Output, dcc, html, no_update
 
-from analysis.runs import RunNameError, check_run_name
+from analysis.runs.store import RunNameError, check_run_name
 from app import components
 from app.analysis_access import PAGE_ERRORS, analyzer
 from app.config import current_settings

@@ -7,7 +7,7 @@ import json
 import torch
 
 from analysis.cli import main
-from tests.analysis.test_checkpoints import RunsCode
+from tests.analysis.runs.test_checkpoints import RunsCode
 from model_zoo import build_model
 
 

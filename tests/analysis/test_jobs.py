@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from analysis.cache import AnalysisCache
-from analysis.datasets import DatasetError
+from analysis.data.datasets import DatasetError
 from analysis.jobs import JobInputError, analyze_job, check_epochs, check_models, train_job
 from analysis.pipeline import AnalysisParams, RunAnalyzer
-from analysis.runs import RunNameError, RunNotFoundError, RunStore
+from analysis.runs.store import RunNameError, RunNotFoundError, RunStore
 from model_zoo import UnknownModelError
 
 MODEL = "base_x0.25"
@@ -126,7 +126,7 @@ def test_names_are_canonical_and_epochs_accept_form_values():
 def test_an_existing_run_with_other_settings_is_a_clear_conflict(tiny_run, tmp_path):
     import shutil
 
-    from analysis.training import RunConflictError
+    from analysis.training.trainer import RunConflictError
 
     runs = shutil.copytree(tiny_run, tmp_path / "runs")
     with pytest.raises(RunConflictError, match="already exists with other settings"):

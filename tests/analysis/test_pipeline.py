@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from analysis.activations import ActivationPass, receptive_fields, receptive_patch
+from analysis.probes.activations import ActivationPass, receptive_fields, receptive_patch
 from analysis.cache import AnalysisCache, CorruptEntryError, cache_key, pack_result, unpack_result
 from analysis.cli import main
-from analysis.evaluation import Normalization
-from analysis.health import training_anomalies
+from analysis.training.evaluation import Normalization
+from analysis.training.health import training_anomalies
 from analysis.pipeline import NotAnalyzedError, RunAnalyzer
-from analysis.redundancy import near_duplicate_mask, normalize_profiles
-from analysis.runs import RunStore
+from analysis.statistics.redundancy import near_duplicate_mask, normalize_profiles
+from analysis.runs.store import RunStore
 from model_zoo import FamilyCNN, ModelOptions, ModelSpec
 
 RUN = "base-quick-synthetic"

@@ -76,7 +76,7 @@ def analysed_source(analysed_runs):
     """A cached-only analyzer over the analysed quick runs (what the pages read)."""
     from analysis.cache import AnalysisCache
     from analysis.pipeline import RunAnalyzer
-    from analysis.runs import RunStore
+    from analysis.runs.store import RunStore
 
     runs_dir, cache_dir = analysed_runs
     return RunAnalyzer(RunStore(runs_dir), AnalysisCache(cache_dir), allow_compute=False)

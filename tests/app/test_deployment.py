@@ -97,7 +97,7 @@ def test_web_and_worker_share_only_redis_and_the_bucket(dash_br, deployment):
     # Nothing went through a disk: neither folder holds a run; the bucket holds it all.
     for folder in (web_folder, worker_folder):
         assert not list(folder.rglob("*.pt")) and not list(folder.rglob("run.json")), folder
-    from analysis.runs import RunStore
+    from analysis.runs.store import RunStore
 
     store = RunStore(runs_url)
     assert store.names() == [RUN]
@@ -105,7 +105,7 @@ def test_web_and_worker_share_only_redis_and_the_bucket(dash_br, deployment):
 
 
 def _history(runs_url: str) -> list[dict]:
-    from analysis.runs import RunStore
+    from analysis.runs.store import RunStore
 
     store = RunStore(runs_url)
     return store.read_history(RUN) if store.exists(RUN) else []
@@ -117,7 +117,7 @@ def test_a_killed_worker_loses_at_most_the_epoch_it_was_in(dash_br, deployment, 
 
     import psutil
 
-    from analysis.runs import RunStore
+    from analysis.runs.store import RunStore
 
     url, runs_url = deployment.url, deployment.runs_url
     worker = psutil.Process(deployment.worker.process.pid)
@@ -163,7 +163,7 @@ def test_two_workers_train_two_models_of_the_family_at_once(dash_br, deployment,
     """Two jobs started from two browser tabs run on two workers at the same time, each writing to the bucket."""
     import datetime as dt
 
-    from analysis.runs import RunStore
+    from analysis.runs.store import RunStore
 
     url, runs_url = deployment.url, deployment.runs_url
     second = start_worker(deployment.shared_env, tmp_path / "worker2")

@@ -194,7 +194,7 @@ def test_occlusion_and_strip_parts(explorer_app):
 
 
 def test_an_upload_is_compared_by_every_run(explorer_app):
-    from analysis.uploads import image_to_text
+    from analysis.data.uploads import image_to_text
 
     stored = {"image": image_to_text(torch.full((3, 32, 32), 128, dtype=torch.uint8)), "name": "grey.png"}
     with explorer_app.server.app_context():

@@ -9,7 +9,7 @@ import diskcache
 
 import app.main  # noqa: F401 - builds the module-level app, which registers the pages imported next
 from analysis.cache import RedisStore
-from analysis.runs import RunStore
+from analysis.runs.store import RunStore
 from app.analysis_access import analyzer
 from app.config import Settings
 from app.main import create_app

@@ -15,7 +15,7 @@ from selenium.webdriver.common.keys import Keys
 
 # app.main first: it builds the module-level app, which registers the pages that the imports below reuse.
 from app.main import create_app
-from analysis.cluster_edits import EditError
+from analysis.statistics.cluster_edits import EditError
 from app.analysis_access import analyzer as make_analyzer
 from app.config import Settings
 from app.pages import redundancy as page

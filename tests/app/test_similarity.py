@@ -15,7 +15,7 @@ from app.pages import similarity
 
 from analysis.cache import AnalysisCache
 from analysis.pipeline import RunAnalyzer
-from analysis.runs import RunStore
+from analysis.runs.store import RunStore
 from tests.app.helpers import text_of, wait_until
 
 QUICK_RUNS = ("base-quick-synthetic", "shallow-quick-synthetic")

@@ -8,9 +8,9 @@ import pickle
 import pytest
 import torch
 
-from analysis.checkpoints import CheckpointError, load_checkpoint_into, read_checkpoint
-from analysis.importer import import_run
-from analysis.runs import RunStore
+from analysis.runs.checkpoints import CheckpointError, load_checkpoint_into, read_checkpoint
+from analysis.runs.importer import import_run
+from analysis.runs.store import RunStore
 from model_zoo import build_model
 
 

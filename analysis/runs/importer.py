@@ -11,9 +11,9 @@ import torch
 from model_zoo import ModelOptions, build_model, canonical_name, count_flops, count_parameters, get_spec
 
 from .checkpoints import CheckpointError, extract_state_dict, load_weights, read_checkpoint
-from .datasets import ImageDataset
-from .evaluation import Normalization, evaluate, resolve_device, resolve_precision
-from .runs import FINAL_WEIGHTS, RunStore, check_run_name
+from ..data.datasets import ImageDataset
+from ..training.evaluation import Normalization, evaluate, resolve_device, resolve_precision
+from .store import FINAL_WEIGHTS, RunStore, check_run_name
 
 
 def infer_options(model_name: str, state_dict: dict[str, torch.Tensor], path: str | Path) -> ModelOptions:

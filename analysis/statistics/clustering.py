@@ -4,7 +4,7 @@ Neurons (rows) are clustered on their class profile with K-Means or MeanShift (s
 Clustering uses L2-normalised rows: what a neuron is selective for is the *shape* of its profile
 across classes, not its scale, so two neurons differing only by a gain land together. After
 CNNVis, clusters are laid out one after another, similar clusters adjacent, and the rows inside
-each cluster are ordered so similar rows sit together (:mod:`analysis.ordering`).
+each cluster are ordered so similar rows sit together (:mod:`analysis.statistics.ordering`).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 An edit log is a sequence of operations on one layer's neuron clusters, each read against the
 clustering the previous ones left, as a user sees it: clusters numbered 0..k-1 from the top of
-the matrix (:func:`analysis.clustering.renumber_by_order`). Its text form is short enough for a
+the matrix (:func:`analysis.statistics.clustering.renumber_by_order`). Its text form is short enough for a
 URL query value and strict: ``m12.3`` moves neuron 12 to cluster 3 (cluster k makes a new one),
 ``j1.0`` joins (merges) cluster 1 into cluster 0, ``s2`` splits cluster 2 in two (``s2.3``: in
 three); operations are joined by ``-``, e.g. ``m12.3-j1.0-s2``. Replaying a log is deterministic

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from analysis.edges import (
+from analysis.statistics.edges import (
     NEUTRAL_FRACTION,
     EdgeBundling,
     auto_n_bundles,

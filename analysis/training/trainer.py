@@ -24,11 +24,11 @@ from tqdm.auto import tqdm
 from model_zoo import FamilyCNN, ModelOptions, build_model, canonical_name, count_flops, count_parameters
 
 from .augment import random_crop_flip
-from .checkpoints import CheckpointError
-from .datasets import ImageDataset
+from ..runs.checkpoints import CheckpointError
+from ..data.datasets import ImageDataset
 from .evaluation import Normalization, autocast, evaluate, resolve_device, resolve_precision
 from .profiles import TrainingProfile, default_snapshot_epochs
-from .runs import (
+from ..runs.store import (
     FINAL_WEIGHTS, RESUME_CHECKPOINT, RunStore, snapshot_key,
 )
 
@@ -373,7 +373,7 @@ def training_health(
 
 class _Heartbeat:
     """Rewrites the run's ``heartbeat`` at most every HEARTBEAT_SECONDS, so a reader can tell a live run from one
-    whose trainer was killed (:func:`analysis.runs.interrupted_reason`)."""
+    whose trainer was killed (:func:`analysis.runs.store.interrupted_reason`)."""
 
     def __init__(self, store: RunStore, run: str, meta: dict[str, Any]) -> None:
         self.store, self.run, self.meta = store, run, meta

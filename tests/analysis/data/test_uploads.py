@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from analysis.uploads import (
+from analysis.data.uploads import (
     MAX_UPLOAD_BYTES,
     UploadError,
     data_url_bytes,

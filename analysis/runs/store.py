@@ -2,7 +2,7 @@
 
 A run holds ``run.json`` (spec, profile, dataset, status, final figures), ``history.jsonl``
 (one line per epoch), ``last.pt`` (the resume checkpoint), ``model.pt`` (final weights) and
-``snapshots/epoch_NNN.pt``. The store is a local folder or a bucket (:mod:`analysis.storage`);
+``snapshots/epoch_NNN.pt``. The store is a local folder or a bucket (:mod:`analysis.runs.storage`);
 every file goes through it, and every write is atomic.
 """
 

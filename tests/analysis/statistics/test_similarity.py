@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.similarity import cka_matrix, flatten_features, linear_cka
+from analysis.statistics.similarity import cka_matrix, flatten_features, linear_cka
 
 
 def _orthogonal(p: int, rng: np.random.Generator) -> np.ndarray:
@@ -172,7 +172,7 @@ def test_flatten_features():
 
 
 def test_cka_from_grams_matches_features():
-    from analysis.similarity import cka_from_grams
+    from analysis.statistics.similarity import cka_from_grams
 
     rng = np.random.default_rng(3)
     x = rng.normal(size=(40, 7)) + 2.0  # offsets must not matter: the Gram is centred

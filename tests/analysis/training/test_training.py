@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from analysis.checkpoints import read_checkpoint
-from analysis.datasets import make_synthetic
-from analysis.profiles import default_snapshot_epochs, get_profile
-from analysis.runs import RunStore
-from analysis.training import RunConflictError, Trainer, learning_rate_at
+from analysis.runs.checkpoints import read_checkpoint
+from analysis.data.datasets import make_synthetic
+from analysis.training.profiles import default_snapshot_epochs, get_profile
+from analysis.runs.store import RunStore
+from analysis.training.trainer import RunConflictError, Trainer, learning_rate_at
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -176,7 +176,7 @@ def test_stop_inside_an_epoch_drops_only_that_epoch(tmp_path):
     ("flags\t: fpu avx512f amx_bf16 amx_tile\n", True),
 ])
 def test_bf16_autocast_only_where_the_cpu_multiplies_bf16_natively(monkeypatch, flags, native):
-    from analysis import evaluation
+    from analysis.training import evaluation
 
     monkeypatch.setattr(evaluation.Path, "read_text", lambda self, **_kwargs: flags)
     assert evaluation.cpu_has_native_bf16.__wrapped__() is native

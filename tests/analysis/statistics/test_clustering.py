@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from analysis.clustering import (
+from analysis.statistics.clustering import (
     NeuronClustering,
     apply_edits,
     group_layers_by_similarity,

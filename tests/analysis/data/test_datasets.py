@@ -1,4 +1,4 @@
-"""Tests for analysis.datasets: the CIFAR-10 reader, the offline stand-ins, and dispatch."""
+"""Tests for analysis.data.datasets: the CIFAR-10 reader, the offline stand-ins, and dispatch."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from analysis.datasets import (
+from analysis.data.datasets import (
     CIFAR10_CLASSES,
     DATASET_NAMES,
     DatasetError,

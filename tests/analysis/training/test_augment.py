@@ -1,4 +1,4 @@
-"""Tests for analysis.augment: batch crop/flip and normalisation."""
+"""Tests for analysis.training.augment: batch crop/flip and normalisation."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from analysis.augment import random_crop_flip, to_float_normalized
+from analysis.training.augment import random_crop_flip, to_float_normalized
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 

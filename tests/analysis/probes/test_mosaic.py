@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from analysis.mosaic import neuron_tiles, pack_tiles, top_patch_boxes
+from analysis.probes.mosaic import neuron_tiles, pack_tiles, top_patch_boxes
 
 
 def test_pack_tiles_fills_a_near_square_grid_on_white():
@@ -34,7 +34,7 @@ def test_tiles_resample_each_patch():
 def test_same_bytes_as_the_pipeline_cluster_mosaic(analysed_runs):
     from analysis.cache import AnalysisCache
     from analysis.pipeline import RunAnalyzer
-    from analysis.runs import RunStore
+    from analysis.runs.store import RunStore
 
     runs_dir, cache_dir = analysed_runs
     analyzer = RunAnalyzer(RunStore(runs_dir), AnalysisCache(cache_dir), allow_compute=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.cluster_edits import (
+from analysis.statistics.cluster_edits import (
     MAX_EDITS,
     EditError,
     Merge,
@@ -16,8 +16,8 @@ from analysis.cluster_edits import (
     format_edits,
     parse_edits,
 )
-from analysis.clustering import order_within_clusters, renumber_by_order
-from analysis.redundancy import redundancy_metrics
+from analysis.statistics.clustering import order_within_clusters, renumber_by_order
+from analysis.statistics.redundancy import redundancy_metrics
 
 
 def three_groups() -> tuple[np.ndarray, np.ndarray]:

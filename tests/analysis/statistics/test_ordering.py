@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from analysis.ordering import (
+from analysis.statistics.ordering import (
     cosine_similarity_matrix,
     heuristic_order,
     held_karp_order,

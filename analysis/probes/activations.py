@@ -17,7 +17,7 @@ from torch.nn import functional as F
 
 from model_zoo import FamilyCNN
 
-from .evaluation import Normalization, autocast
+from ..training.evaluation import Normalization, autocast
 
 Reduce = Literal["mean", "max"]
 

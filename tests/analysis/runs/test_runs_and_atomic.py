@@ -8,9 +8,9 @@ import json
 import pytest
 import torch
 
-from analysis import atomic
-from analysis.atomic import atomic_write_bytes
-from analysis.runs import BrokenRunError, RunNameError, RunNotFoundError, RunStore, check_run_name
+from analysis.runs import atomic
+from analysis.runs.atomic import atomic_write_bytes
+from analysis.runs.store import BrokenRunError, RunNameError, RunNotFoundError, RunStore, check_run_name
 
 
 @pytest.mark.parametrize("name", ["../x", "..", "a/b", "/etc/passwd", "", ".hidden", "a\\b", "x" * 101, "a..b",
@@ -94,7 +94,7 @@ def test_atomic_write_replaces_whole_file(tmp_path):
 def test_a_silent_training_run_from_another_machine_counts_as_interrupted():
     from datetime import datetime, timedelta, timezone
 
-    from analysis.runs import STALE_SECONDS, interrupted_reason
+    from analysis.runs.store import STALE_SECONDS, interrupted_reason
 
     now = datetime(2026, 1, 1, tzinfo=timezone.utc)
     meta = {"status": "training", "epochs_done": 3, "trainer": {"host": "elsewhere", "pid": 1}}

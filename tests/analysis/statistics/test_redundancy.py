@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from analysis.redundancy import (
+from analysis.statistics.redundancy import (
     effective_rank,
     mean_within_cluster_similarity,
     near_duplicate_fraction,

@@ -7,9 +7,9 @@ import itertools
 import pytest
 import torch
 
-from analysis.checkpoints import CheckpointError
-from analysis.runs import BrokenRunError, RunStore
-from analysis.storage import ArtifactStore, StorageError, open_store
+from analysis.runs.checkpoints import CheckpointError
+from analysis.runs.store import BrokenRunError, RunStore
+from analysis.runs.storage import ArtifactStore, StorageError, open_store
 
 _counter = itertools.count()
 

@@ -8,7 +8,7 @@ from torch import nn
 
 from model_zoo import FamilyCNN
 
-from .evaluation import Normalization
+from ..training.evaluation import Normalization
 
 
 def _as_batch(image: torch.Tensor, normalization: Normalization, device: torch.device) -> torch.Tensor:

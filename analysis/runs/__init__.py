@@ -1,0 +1,1 @@
+"""Runs and storage: a run's files (run.json, history, checkpoints) in a folder or a bucket, written atomically."""

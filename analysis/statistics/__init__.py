@@ -1,0 +1,1 @@
+"""Statistics: pure functions and small estimators on numpy arrays — errors, clusters, redundancy, edges, CKA."""

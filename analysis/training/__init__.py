@@ -1,0 +1,1 @@
+"""Training: the resumable trainer, its profiles, batch augmentation, evaluation and training-health checks."""
