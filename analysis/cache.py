@@ -21,6 +21,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .settings import load_locations
+
 SCHEMA_VERSION = 3
 _MAGIC = b"CNNCMP-RESULT\x01"
 _DIGEST_SIZE = 32
@@ -33,13 +35,9 @@ class CorruptEntryError(ValueError):
     """A cache value that fails its integrity check or cannot be decoded."""
 
 
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("CNNCMP_CACHE_DIR", "").strip() or "cache")
-
-
 def default_cache_location() -> str:
     """Where analysis results are shared: ``$REDIS_URL`` when set (every machine sees it), else the cache folder."""
-    return os.environ.get("REDIS_URL", "").strip() or str(default_cache_dir())
+    return load_locations().analysis_cache
 
 
 def pack_result(result: Result) -> bytes:

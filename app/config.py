@@ -1,22 +1,8 @@
-"""The dashboard's settings, read from environment variables with defaults (12-factor).
+"""The dashboard's settings: where things live (:mod:`analysis.settings`) plus the serving variables.
 
-==========================  ==========  =========================================================
-variable                    default     what
-==========================  ==========  =========================================================
-``CNNCMP_RUNS_DIR``         ``runs``    the runs store: a folder, or a bucket URL (``s3://b/runs``)
-``CNNCMP_S3_ENDPOINT_URL``  (empty)     an S3-compatible endpoint other than AWS (MinIO, moto)
-``CNNCMP_CACHE_DIR``        ``cache``   local folder: analysis cache (without Redis) and job store
-``CNNCMP_DATA_DIR``         ``data``    datasets (CIFAR-10, digits, synthetic)
-``REDIS_URL``               (empty)     Redis for Celery jobs and the shared analysis cache
-``CNNCMP_AUTH_USERS``       (empty)     ``user:password-hash,…``: HTTP basic auth (off when empty)
-``HOST``                    127.0.0.1   address ``python -m app`` listens on
-``PORT``                    8050        port ``python -m app`` (and the Procfile's web) listens on
-``CNNCMP_LOG_LEVEL``        ``INFO``    DEBUG, INFO, WARNING, ERROR or CRITICAL
-``CNNCMP_LOG_FORMAT``       ``text``    ``text`` (one line per record) or ``json`` (one object)
-``CNNCMP_RESPONSE_CACHE_MB`` ``64``      memory per web process for repeated callback answers; 0: off
-``CNNCMP_THEME_URL``        (empty)     a Bootstrap stylesheet URL; empty: the one shipped in
-                                        ``app/assets``
-==========================  ==========  =========================================================
+Every variable, its default and meaning are listed once, in :data:`analysis.settings.VARIABLES`
+(and the README's table, which a test checks against it); this module reads the serving ones
+through :func:`analysis.settings.read` and checks their values.
 """
 
 from __future__ import annotations
@@ -24,22 +10,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from analysis.cache import redacted_url
+from analysis.settings import SettingsError, load_locations, read
 
 #: Where :func:`app.main.create_app` keeps the settings on the Flask server (``server.config[...]``).
 SETTINGS_KEY = "CNNCMP_SETTINGS"
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
-
-
-class SettingsError(ValueError):
-    """An environment variable holds a value the dashboard cannot use; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -58,9 +40,6 @@ class Settings:
     response_cache_mb: int = 64
     theme_url: str = ""
 
-    def with_runs_dir(self, runs_dir: str | Path) -> "Settings":
-        return replace(self, runs_dir=str(runs_dir))
-
     @property
     def analysis_cache(self) -> str:
         """Where analysis results are shared: Redis when configured (every machine sees it), else the cache folder."""
@@ -75,13 +54,9 @@ class Settings:
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from ``environ`` (default ``os.environ``); a bad PORT or log level raises :class:`SettingsError`."""
-    env = os.environ if environ is None else environ
+    locations = load_locations(environ)
 
-    def text(name: str, default: str) -> str:
-        value = env.get(name, "").strip()
-        return value or default
-
-    port_text = text("PORT", "8050")
+    port_text = read("PORT", environ)
     try:
         port = int(port_text)
     except ValueError:
@@ -89,38 +64,36 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if not 0 < port < 65536:
         raise SettingsError(f"PORT must be between 1 and 65535, got {port}")
 
-    log_level = text("CNNCMP_LOG_LEVEL", "INFO").upper()
+    log_level = read("CNNCMP_LOG_LEVEL", environ).upper()
     if log_level not in LOG_LEVELS:
         raise SettingsError(f"CNNCMP_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
 
-    log_format = text("CNNCMP_LOG_FORMAT", "text").lower()
+    log_format = read("CNNCMP_LOG_FORMAT", environ).lower()
     if log_format not in LOG_FORMATS:
         raise SettingsError(f"CNNCMP_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {log_format!r}")
 
-    redis_url = text("REDIS_URL", "")
-    if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
-        raise SettingsError(f"REDIS_URL must start with redis://, rediss:// or unix://, got {redis_url[:40]!r}")
-
-    cache_mb_text = text("CNNCMP_RESPONSE_CACHE_MB", "64")
+    cache_mb_text = read("CNNCMP_RESPONSE_CACHE_MB", environ)
     try:
         response_cache_mb = int(cache_mb_text)
     except ValueError:
-        raise SettingsError(f"CNNCMP_RESPONSE_CACHE_MB must be a whole number of megabytes, got {cache_mb_text!r}") from None
+        raise SettingsError(
+            f"CNNCMP_RESPONSE_CACHE_MB must be a whole number of megabytes, got {cache_mb_text!r}"
+        ) from None
     if response_cache_mb < 0:
         raise SettingsError(f"CNNCMP_RESPONSE_CACHE_MB must be 0 (off) or more, got {response_cache_mb}")
 
     return Settings(
-        runs_dir=text("CNNCMP_RUNS_DIR", "runs"),
+        runs_dir=locations.runs_dir,
+        cache_dir=locations.cache_dir,
+        data_dir=locations.data_dir,
+        redis_url=locations.redis_url,
         response_cache_mb=response_cache_mb,
-        redis_url=redis_url,
-        auth_users=text("CNNCMP_AUTH_USERS", ""),
+        auth_users=read("CNNCMP_AUTH_USERS", environ),
         log_format=log_format,
-        cache_dir=Path(text("CNNCMP_CACHE_DIR", "cache")),
-        data_dir=Path(text("CNNCMP_DATA_DIR", "data")),
-        host=text("HOST", "127.0.0.1"),
+        host=read("HOST", environ),
         port=port,
         log_level=log_level,
-        theme_url=text("CNNCMP_THEME_URL", ""),
+        theme_url=read("CNNCMP_THEME_URL", environ),
     )
 
 

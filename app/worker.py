@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from app import main
 from app.background import celery_app
-from app.config import SettingsError
+from analysis.settings import SettingsError
 
 if not main.settings.redis_url:
     raise SettingsError("the Celery worker needs REDIS_URL (its broker, result store and the shared cache); "

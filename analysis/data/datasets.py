@@ -29,6 +29,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..settings import read as read_setting
+
 __all__ = [
     "CIFAR10_CLASSES",
     "DATASET_NAMES",
@@ -246,8 +248,7 @@ def _balanced_indices(
 
 def default_data_dir() -> Path:
     """Where datasets live: ``$CNNCMP_DATA_DIR`` if set, else ``./data`` (made absolute)."""
-    env = os.environ.get(DATA_DIR_ENV, "").strip()
-    return Path(env).expanduser().absolute() if env else Path.cwd() / "data"
+    return Path(read_setting(DATA_DIR_ENV)).expanduser().absolute()
 
 
 def _data_root(data_dir: str | Path | None) -> Path:

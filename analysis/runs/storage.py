@@ -22,6 +22,7 @@ from typing import Any
 
 import fsspec
 
+from ..settings import read as read_setting
 from .atomic import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,6 @@ def is_url(location: str | Path) -> bool:
 
 def storage_options(protocol: str, environ: dict[str, str] | None = None) -> dict[str, Any]:
     """fsspec options for ``protocol`` from the environment (an S3 endpoint for non-AWS buckets)."""
-    env = os.environ if environ is None else environ
     if protocol in ("s3", "s3a"):
         options: dict[str, Any] = {
             # Listings must be fresh: another machine may have added a run a moment ago.
@@ -51,7 +51,7 @@ def storage_options(protocol: str, environ: dict[str, str] | None = None) -> dic
             "config_kwargs": {"connect_timeout": 3, "read_timeout": 30,
                                             "retries": {"max_attempts": 2}},
         }
-        endpoint = env.get(S3_ENDPOINT_ENV, "").strip()
+        endpoint = read_setting(S3_ENDPOINT_ENV, environ)
         if endpoint:
             options["client_kwargs"] = {"endpoint_url": endpoint}
         return options

@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 import torch
 
+from ..settings import read as read_setting
 from .checkpoints import read_checkpoint
 from .storage import ArtifactStore, StorageError, TimedMemo, open_store
 
@@ -53,7 +54,7 @@ class BrokenRunError(ValueError):
 
 def default_runs_dir() -> str:
     """``$CNNCMP_RUNS_DIR`` (a folder or a bucket URL), else ``runs``."""
-    return os.environ.get("CNNCMP_RUNS_DIR", "").strip() or "runs"
+    return read_setting("CNNCMP_RUNS_DIR")
 
 
 def check_run_name(name: str) -> str:

@@ -14,7 +14,8 @@ import pytest
 # app.main first: it builds the module-level app, which registers the pages that the imports below reuse.
 from app.main import create_app
 from app import components
-from app.config import Settings, SettingsError, load_settings
+from analysis.settings import SettingsError
+from app.config import Settings, load_settings
 from app import selection
 from app.pages import overview
 from tests.app.helpers import text_of
