@@ -7,7 +7,7 @@ PORT ?= 8050
 DATASET ?= auto
 PIP := $(PY) -m pip install --disable-pip-version-check -q
 
-.PHONY: run test train analyze serve data bench clean-venv
+.PHONY: run test lint train analyze serve data bench clean-venv
 
 # Re-installs only when a requirements file changes (the stamp is newer than both otherwise).
 $(VENV)/.installed: requirements.txt
@@ -33,7 +33,12 @@ serve: $(VENV)/.installed
 
 run: analyze serve
 
-test: $(VENV)/.installed-test
+# ruff: lint rules and formatting (pyproject.toml); part of `make test`, so CI runs it.
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint
 	bash scripts/ensure_test_packages.sh
 	$(PY) -m pytest
 

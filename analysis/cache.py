@@ -12,15 +12,14 @@ import hashlib
 import io
 import json
 import logging
-import os
 import re
-import threading
-from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
+from .lru import LRU
 from .settings import load_locations
 
 SCHEMA_VERSION = 3
@@ -56,8 +55,8 @@ def unpack_result(blob: bytes) -> Result:
     """Decode what :func:`pack_result` wrote; raise CorruptEntryError for anything else."""
     if not isinstance(blob, bytes) or not blob.startswith(_MAGIC):
         raise CorruptEntryError("not a result entry (bad header)")
-    digest = blob[len(_MAGIC):len(_MAGIC) + _DIGEST_SIZE]
-    payload = blob[len(_MAGIC) + _DIGEST_SIZE:]
+    digest = blob[len(_MAGIC) : len(_MAGIC) + _DIGEST_SIZE]
+    payload = blob[len(_MAGIC) + _DIGEST_SIZE :]
     if hashlib.sha256(payload).digest() != digest:
         raise CorruptEntryError("checksum mismatch")
     try:
@@ -66,7 +65,7 @@ def unpack_result(blob: bytes) -> Result:
             for array in result.values():
                 array.setflags(write=False)  # shared by every reader of the in-memory copy
             result.update(json.loads(archive["__meta__"].tobytes().decode()))
-    except Exception as exc:  # noqa: BLE001 - whatever fails to decode is corrupt
+    except Exception as exc:
         raise CorruptEntryError(f"undecodable entry ({exc})") from exc
     return result
 
@@ -75,7 +74,8 @@ def cache_key(checkpoint_hash: str, analysis: str, params: dict[str, Any]) -> st
     """A stable key: the same inputs always give the same key, any change gives another."""
     identity = json.dumps(
         {"checkpoint": checkpoint_hash, "analysis": analysis, "params": params, "schema": SCHEMA_VERSION},
-        sort_keys=True, default=str,
+        sort_keys=True,
+        default=str,
     )
     return f"{analysis}:{hashlib.sha256(identity.encode()).hexdigest()}"
 
@@ -105,12 +105,12 @@ class RedisStore:
             raise CacheUnavailableError(f"the analysis cache at {url} needs the Python package 'redis'") from exc
         self.url = url
         self._errors = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
-        self._client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10,
-                                            health_check_interval=30)
+        self._client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10, health_check_interval=30)
 
     def _unreachable(self, exc: Exception, tail: str = "") -> CacheUnavailableError:
-        return CacheUnavailableError(f"the analysis cache at {redacted_url(self.url)} is unreachable "
-                                     f"({type(exc).__name__}){tail}")
+        return CacheUnavailableError(
+            f"the analysis cache at {redacted_url(self.url)} is unreachable ({type(exc).__name__}){tail}"
+        )
 
     def _call(self, what: str, *args: Any) -> Any:
         try:
@@ -158,8 +158,9 @@ class AnalysisCache:
     by itself on the next call once it is back.
     """
 
-    def __init__(self, directory: str | Path | None = None, size_limit: int = 2**32,
-                 memory_bytes: int = 256 * 2**20) -> None:
+    def __init__(
+        self, directory: str | Path | None = None, size_limit: int = 2**32, memory_bytes: int = 256 * 2**20
+    ) -> None:
         location = directory if directory is not None else default_cache_location()
         if is_redis_url(location):
             self.location = str(location)
@@ -172,9 +173,8 @@ class AnalysisCache:
             self.location = str(self.directory)
             self._store = diskcache.Cache(str(self.directory), size_limit=size_limit)
         self.memory_bytes = memory_bytes
-        self._memory: OrderedDict[str, tuple[Result, int]] = OrderedDict()
-        self._memory_used = 0
-        self._lock = threading.Lock()
+        # Decoded entries with their encoded size: what a page asks again skips decoding and checking.
+        self._memory: LRU[tuple[Result, int]] = LRU(max_bytes=memory_bytes, size=lambda entry: entry[1])
         self.hits = 0
         self.misses = 0
 
@@ -194,10 +194,9 @@ class AnalysisCache:
         return max(times)
 
     def get(self, key: str) -> Result | None:
-        with self._lock:
-            if key in self._memory:
-                self._memory.move_to_end(key)
-                return self._memory[key][0]
+        remembered = self._memory.get(key)
+        if remembered is not None:
+            return remembered[0]
         blob = self._store.get(key)
         if blob is None:
             return None
@@ -207,30 +206,19 @@ class AnalysisCache:
             log.warning("dropping corrupt cache entry %s: %s", key, exc)
             self._store.delete(key)
             return None
-        self._remember(key, result, len(blob))
+        self._memory.put(key, (result, len(blob)))
         return result
-
-    def _remember(self, key: str, result: Result, size: int) -> None:
-        if size > self.memory_bytes:
-            return
-        with self._lock:
-            self._memory[key] = (result, size)
-            self._memory_used += size
-            while self._memory_used > self.memory_bytes:
-                _key, (_result, dropped) = self._memory.popitem(last=False)
-                self._memory_used -= dropped
 
     def forget(self) -> None:
         """Drop the in-memory copies (the disk cache stays)."""
-        with self._lock:
-            self._memory.clear()
-            self._memory_used = 0
+        self._memory.clear()
 
     def set(self, key: str, result: Result) -> None:
         self._store.set(key, pack_result(result))
 
-    def get_or_compute(self, checkpoint_hash: str, analysis: str, params: dict[str, Any],
-                       compute: Callable[[], Result]) -> Result:
+    def get_or_compute(
+        self, checkpoint_hash: str, analysis: str, params: dict[str, Any], compute: Callable[[], Result]
+    ) -> Result:
         key = cache_key(checkpoint_hash, analysis, params)
         cached = self.get(key)
         if cached is not None:

@@ -8,20 +8,30 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from model_zoo import ModelOptions, UnknownModelError, canonical_name, describe_model, model_names
 
-from .runs.checkpoints import CheckpointError
-from .pipeline import AnalysisError
 from .data.datasets import DATASET_NAMES, DatasetError, load_dataset
-from .training.profiles import PROFILES, get_profile
+from .pipeline import AnalysisError
+from .runs.checkpoints import CheckpointError
 from .runs.store import BrokenRunError, RunNameError, RunNotFoundError, RunStore, check_run_name
+from .training.profiles import PROFILES, get_profile
 from .training.trainer import RunConflictError, Trainer, default_run_name
 
 # Failures the user can fix: printed as one clear line, exit code 2, no traceback.
-USER_ERRORS = (AnalysisError, UnknownModelError, RunNameError, RunNotFoundError, BrokenRunError, CheckpointError, DatasetError,
-               RunConflictError, FileExistsError, ValueError)
+USER_ERRORS = (
+    AnalysisError,
+    UnknownModelError,
+    RunNameError,
+    RunNotFoundError,
+    BrokenRunError,
+    CheckpointError,
+    DatasetError,
+    RunConflictError,
+    FileExistsError,
+    ValueError,
+)
 
 
 def _format_table(rows: list[dict], columns: Sequence[str]) -> str:
@@ -71,16 +81,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     profile = get_profile(args.profile).with_epochs(args.epochs)
     dataset = load_dataset(args.dataset, data_dir=args.data_dir, download=args.download, log=_log)
     dataset = dataset.subset(profile.max_train_images, profile.max_test_images, seed=args.seed)
-    _log(f"training {len(models)} model(s), profile {profile.name} ({profile.epochs} epochs, width × "
-         f"{profile.width_scale:g}), on {dataset.description}")
-    trainer = Trainer(RunStore(args.runs), profile, device=args.device, precision=args.precision, seed=args.seed,
-                      progress=not args.no_progress)
+    _log(
+        f"training {len(models)} model(s), profile {profile.name} ({profile.epochs} epochs, width × "
+        f"{profile.width_scale:g}), on {dataset.description}"
+    )
+    trainer = Trainer(
+        RunStore(args.runs),
+        profile,
+        device=args.device,
+        precision=args.precision,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
     rows = []
     for model in models:
         meta = trainer.fit(model, dataset, run_name=args.name or default_run_name(model, profile.name, dataset.name))
         rows.append(meta)
-    print(_format_table(rows, ["name", "model", "dataset", "epochs_done", "train_error", "test_error",
-                               "train_seconds"]))
+    print(
+        _format_table(rows, ["name", "model", "dataset", "epochs_done", "train_error", "test_error", "train_seconds"])
+    )
     return 0
 
 
@@ -93,8 +112,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     dataset = None
     if args.dataset != "none":
         dataset = load_dataset(args.dataset, data_dir=args.data_dir, log=_log)
-    meta = import_run(RunStore(args.runs), args.model, args.checkpoint, check_run_name(args.name),
-                      dataset=dataset, options=options)
+    meta = import_run(
+        RunStore(args.runs), args.model, args.checkpoint, check_run_name(args.name), dataset=dataset, options=options
+    )
     print(json.dumps({k: meta[k] for k in ("name", "model", "dataset", "train_error", "test_error")}))
     return 0
 
@@ -104,8 +124,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        print(_format_table(rows, ["name", "model", "profile", "dataset", "epochs", "train_error", "test_error",
-                                   "status"]))
+        print(
+            _format_table(
+                rows, ["name", "model", "profile", "dataset", "epochs", "train_error", "test_error", "status"]
+            )
+        )
     return 0
 
 
@@ -113,8 +136,13 @@ def _analyzer(args: argparse.Namespace):
     from .cache import AnalysisCache
     from .pipeline import AnalysisParams, RunAnalyzer
 
-    return RunAnalyzer(RunStore(args.runs), AnalysisCache(args.cache), AnalysisParams(max_images=args.max_images),
-                       data_dir=args.data_dir, dataset_override=args.dataset)
+    return RunAnalyzer(
+        RunStore(args.runs),
+        AnalysisCache(args.cache),
+        AnalysisParams(max_images=args.max_images),
+        data_dir=args.data_dir,
+        dataset_override=args.dataset,
+    )
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -136,12 +164,26 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(json.dumps(document, indent=2))
     else:
         for report in reports:
-            print(f"{report['run']} ({report['model']}) on {report['dataset_description']}: "
-                  f"train error {report['train_error']:.4f}, test error {report['test_error']:.4f}")
-            print(_format_table(report["layers"], ["name", "relative_depth", "n_neurons", "n_clusters",
-                                                   "mean_within_cluster_similarity", "near_duplicate_fraction",
-                                                   "effective_rank", "positive_edge_fraction",
-                                                   "positive_mass_fraction"]))
+            print(
+                f"{report['run']} ({report['model']}) on {report['dataset_description']}: "
+                f"train error {report['train_error']:.4f}, test error {report['test_error']:.4f}"
+            )
+            print(
+                _format_table(
+                    report["layers"],
+                    [
+                        "name",
+                        "relative_depth",
+                        "n_neurons",
+                        "n_clusters",
+                        "mean_within_cluster_similarity",
+                        "near_duplicate_fraction",
+                        "effective_rank",
+                        "positive_edge_fraction",
+                        "positive_mass_fraction",
+                    ],
+                )
+            )
             for anomaly in report["anomalies"]:
                 print(f"  [{anomaly['severity']}] {anomaly['message']}")
     return 0
@@ -156,12 +198,17 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     def add_runs(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--runs", default=None, help="runs folder or bucket URL s3://… (default $CNNCMP_RUNS_DIR or ./runs)")
+        p.add_argument(
+            "--runs", default=None, help="runs folder or bucket URL s3://… (default $CNNCMP_RUNS_DIR or ./runs)"
+        )
 
     def add_data(p: argparse.ArgumentParser, choices: Sequence[str] = DATASET_NAMES) -> None:
-        p.add_argument("--dataset", default="auto", choices=choices,
-                       help="auto = cifar10 when its folder is present, else digits")
-        p.add_argument("--data-dir", default=None, help="folder holding cifar-10-batches-py (default $CNNCMP_DATA_DIR or ./data)")
+        p.add_argument(
+            "--dataset", default="auto", choices=choices, help="auto = cifar10 when its folder is present, else digits"
+        )
+        p.add_argument(
+            "--data-dir", default=None, help="folder holding cifar-10-batches-py (default $CNNCMP_DATA_DIR or ./data)"
+        )
 
     p = commands.add_parser("models", help="list the registered models")
     p.add_argument("--json", action="store_true")
@@ -201,10 +248,18 @@ def build_parser() -> argparse.ArgumentParser:
     def add_analysis(p: argparse.ArgumentParser) -> None:
         p.add_argument("--run", nargs="+", required=True, help="run names ('all' with analyze: every run)")
         add_runs(p)
-        p.add_argument("--dataset", default=None, choices=DATASET_NAMES[1:],
-                       help="evaluate on this dataset instead of the one the run was trained on")
+        p.add_argument(
+            "--dataset",
+            default=None,
+            choices=DATASET_NAMES[1:],
+            help="evaluate on this dataset instead of the one the run was trained on",
+        )
         p.add_argument("--data-dir", default=None, help="folder holding cifar-10-batches-py")
-        p.add_argument("--cache", default=None, help="analysis cache: a folder or a redis:// URL (default $REDIS_URL, else $CNNCMP_CACHE_DIR or ./cache)")
+        p.add_argument(
+            "--cache",
+            default=None,
+            help="analysis cache: a folder or a redis:// URL (default $REDIS_URL, else $CNNCMP_CACHE_DIR or ./cache)",
+        )
         p.add_argument("--max-images", type=int, default=None, help="cap on evaluation images")
 
     p = commands.add_parser("analyze", help="compute and cache every analysis of runs (idempotent)")

@@ -17,11 +17,11 @@ from typing import Any
 from model_zoo import UnknownModelError, canonical_name, model_names
 
 from .cache import AnalysisCache
-from .runs.checkpoints import CheckpointError
 from .data.datasets import DATASET_NAMES, DatasetError, load_dataset
 from .pipeline import AnalysisError, AnalysisParams, RunAnalyzer
-from .training.profiles import TrainingProfile, get_profile
+from .runs.checkpoints import CheckpointError
 from .runs.store import BrokenRunError, RunNameError, RunNotFoundError, RunStore, check_run_name
+from .training.profiles import TrainingProfile, get_profile
 from .training.trainer import RunConflictError, Trainer, TrainingEvent, default_run_name
 
 log = logging.getLogger(__name__)
@@ -104,9 +104,17 @@ def check_runs(store: RunStore, runs: Sequence[str]) -> list[str]:
 
 # -- training --------------------------------------------------------------------------------------
 def train_job(
-    runs_dir: str | Path, models: Sequence[str], profile: str, dataset: str, data_dir: str | Path | None,
-    epochs: int | None = None, *, report: Report = _no_report, cancelled: Cancelled = _never,
-    device: str = "auto", seed: int = 0,
+    runs_dir: str | Path,
+    models: Sequence[str],
+    profile: str,
+    dataset: str,
+    data_dir: str | Path | None,
+    epochs: int | None = None,
+    *,
+    report: Report = _no_report,
+    cancelled: Cancelled = _never,
+    device: str = "auto",
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Train (or resume, or skip when complete) ``models`` into ``runs_dir``, one after another.
 
@@ -123,8 +131,11 @@ def train_job(
     report(0.0, f"loading the {dataset_name} dataset")
     data = load_dataset(dataset_name, data_dir=data_dir, log=lambda text: report(0.0, text))
     data = data.subset(chosen.max_train_images, chosen.max_test_images, seed=seed)
-    report(0.0, f"training {len(names)} model(s), profile {chosen.name} ({chosen.epochs} epochs, width × "
-                f"{chosen.width_scale:g}) on {data.description}")
+    report(
+        0.0,
+        f"training {len(names)} model(s), profile {chosen.name} ({chosen.epochs} epochs, width × "
+        f"{chosen.width_scale:g}) on {data.description}",
+    )
 
     position = {"index": 0, "events": 0}
 
@@ -137,16 +148,17 @@ def train_job(
             verb = "resuming" if event.epoch else "starting"
             text = f"{event.run}: {verb} at epoch {event.epoch}/{event.epochs}"
         elif event.status == "training":
-            text = (f"{event.run}: epoch {event.epoch}/{event.epochs} · test error "
-                    f"{100 * event.row['test_error']:.1f} % · {event.row['seconds']:.1f} s")
+            text = (
+                f"{event.run}: epoch {event.epoch}/{event.epochs} · test error "
+                f"{100 * event.row['test_error']:.1f} % · {event.row['seconds']:.1f} s"
+            )
         elif event.status == "stopped":
             text = f"{event.run}: stopped after epoch {event.epoch}/{event.epochs}; start the job again to resume"
         else:
             text = f"{event.run}: {event.status}"
         report(min(1.0, done), text)
 
-    trainer = Trainer(store, chosen, device=device, seed=seed, progress=False, callback=on_event,
-                      should_stop=cancelled)
+    trainer = Trainer(store, chosen, device=device, seed=seed, progress=False, callback=on_event, should_stop=cancelled)
     results: list[dict[str, Any]] = []
     status = "complete"
     for index, model in enumerate(names):
@@ -164,11 +176,16 @@ def train_job(
                 f"or seed), so it cannot be resumed; delete {store.location(run_name)} or train with "
                 f"`python -m analysis train --name …`"
             ) from exc
-        results.append({
-            "name": run_name, "model": model, "status": meta.get("status"),
-            "epochs_done": meta.get("epochs_done"), "epochs_planned": meta.get("epochs_planned"),
-            "test_error": meta.get("test_error"),
-        })
+        results.append(
+            {
+                "name": run_name,
+                "model": model,
+                "status": meta.get("status"),
+                "epochs_done": meta.get("epochs_done"),
+                "epochs_planned": meta.get("epochs_planned"),
+                "test_error": meta.get("test_error"),
+            }
+        )
         if meta.get("status") == "stopped":
             status = "stopped"
             break
@@ -179,20 +196,35 @@ def train_job(
 
     trained = [row["name"] for row in results]
     if status == "stopped":
-        message = ("Stopped; the runs keep their last finished epoch. Start the same training again to resume: "
-                   + (", ".join(trained) if trained else "nothing was started"))
+        message = "Stopped; the runs keep their last finished epoch. Start the same training again to resume: " + (
+            ", ".join(trained) if trained else "nothing was started"
+        )
     else:
         message = f"Trained {len(trained)} run(s): {', '.join(trained)}"
         report(1.0, "done: " + message)
     log.info("train job %s: %s", status, message)
-    return {"kind": "train", "status": status, "runs": trained, "results": results, "dataset": data.name,
-            "dataset_description": data.description, "profile": chosen.name, "message": message}
+    return {
+        "kind": "train",
+        "status": status,
+        "runs": trained,
+        "results": results,
+        "dataset": data.name,
+        "dataset_description": data.description,
+        "profile": chosen.name,
+        "message": message,
+    }
 
 
 # -- analysis --------------------------------------------------------------------------------------
 def analyze_job(
-    runs_dir: str | Path, cache_dir: str | Path, runs: Sequence[str], data_dir: str | Path | None, *,
-    report: Report = _no_report, cancelled: Cancelled = _never, snapshots: bool = True,
+    runs_dir: str | Path,
+    cache_dir: str | Path,
+    runs: Sequence[str],
+    data_dir: str | Path | None,
+    *,
+    report: Report = _no_report,
+    cancelled: Cancelled = _never,
+    snapshots: bool = True,
     params: AnalysisParams | None = None,
 ) -> dict[str, Any]:
     """Compute and cache every analysis of ``runs`` (what the pages read), one run after another.
@@ -203,8 +235,9 @@ def analyze_job(
     """
     store = RunStore(runs_dir)
     names = check_runs(store, runs)
-    analyzer = RunAnalyzer(store, AnalysisCache(cache_dir), params or AnalysisParams(), data_dir=data_dir,
-                           allow_compute=True)
+    analyzer = RunAnalyzer(
+        store, AnalysisCache(cache_dir), params or AnalysisParams(), data_dir=data_dir, allow_compute=True
+    )
     done: list[str] = []
     failed: dict[str, str] = {}
     status = "complete"
@@ -235,8 +268,9 @@ def analyze_job(
         analyzer.cache.close()
 
     if status == "stopped":
-        message = ("Stopped; finished analyses stay cached, so starting again goes on where it stopped. "
-                   + (f"Analysed: {', '.join(done)}" if done else "No run was finished."))
+        message = "Stopped; finished analyses stay cached, so starting again goes on where it stopped. " + (
+            f"Analysed: {', '.join(done)}" if done else "No run was finished."
+        )
     elif failed and not done:
         status = "failed"
         message = "No run could be analysed."

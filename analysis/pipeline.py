@@ -8,27 +8,27 @@ content hash, the analysis name, its parameters and the schema version.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from model_zoo import FamilyCNN, ModelOptions, build_model
 
-from .probes.activations import ActivationPass, receptive_fields, receptive_patch
 from .cache import AnalysisCache, Result
-from .runs.checkpoints import extract_state_dict, load_weights
 from .data.datasets import DatasetError, ImageDataset, load_dataset
+from .lru import LRU
+from .probes.activations import ActivationPass, receptive_fields, receptive_patch
+from .runs.checkpoints import extract_state_dict, load_weights
+from .runs.store import FINAL_WEIGHTS, BrokenRunError, RunStore, snapshot_key
 from .statistics.error_rates import confusion_matrix, error_rate, per_class_error
 from .training.evaluation import Normalization, evaluate, resolve_device, resolve_precision
 from .training.profiles import PROFILES
-from .runs.store import FINAL_WEIGHTS, BrokenRunError, RunStore, snapshot_key
-
 
 MODELS_KEPT = 8  # loaded networks kept per analyzer (a page compares up to ~7 runs)
 TRAIN_EVAL_IMAGES = 10_000  # train-split images evaluated per checkpoint (all of digits; a fifth of CIFAR-10)
@@ -42,8 +42,10 @@ class NotAnalyzedError(LookupError):
     """A result that is not in the cache while the analyzer may not compute (the dashboard's mode)."""
 
     def __init__(self, run: str, analysis: str) -> None:
-        super().__init__(f"run {run!r} is not analysed yet ({analysis}): run "
-                         f"`python -m analysis analyze --run {run}` or start the analysis on the Jobs page")
+        super().__init__(
+            f"run {run!r} is not analysed yet ({analysis}): run "
+            f"`python -m analysis analyze --run {run}` or start the analysis on the Jobs page"
+        )
         self.run = run
         self.analysis = analysis
 
@@ -52,30 +54,41 @@ class NotAnalyzedError(LookupError):
 class AnalysisParams:
     """Parameters of the analyses; they are part of every cache key."""
 
-    reduce: str = "mean"               # neuron response: spatial mean or max of the post-ReLU map
-    normalize: str = "max"             # per-neuron normalisation of the class profile: max or zscore
-    cluster_method: str = "kmeans"     # kmeans or meanshift
+    reduce: str = "mean"  # neuron response: spatial mean or max of the post-ReLU map
+    normalize: str = "max"  # per-neuron normalisation of the class profile: max or zscore
+    cluster_method: str = "kmeans"  # kmeans or meanshift
     n_clusters: int | str = "auto"
     max_clusters: int = 8
     duplicate_threshold: float = 0.95
     top_k: int = 9
     cka_images: int = 256
-    max_images: int | None = None      # cap on evaluation images (None: the run's whole test split)
+    max_images: int | None = None  # cap on evaluation images (None: the run's whole test split)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def statistics_params(self) -> dict[str, Any]:
-        return {"reduce": self.reduce, "top_k": self.top_k, "cka_images": self.cka_images,
-                "max_images": self.max_images}
+        return {
+            "reduce": self.reduce,
+            "top_k": self.top_k,
+            "cka_images": self.cka_images,
+            "max_images": self.max_images,
+        }
 
 
 class RunAnalyzer:
     """Computes (or fetches from the cache) the analyses of runs in one runs folder."""
 
-    def __init__(self, store: RunStore, cache: AnalysisCache, params: AnalysisParams = AnalysisParams(),
-                 data_dir: str | Path | None = None, device: str = "auto",
-                 dataset_override: str | None = None, allow_compute: bool = True) -> None:
+    def __init__(
+        self,
+        store: RunStore,
+        cache: AnalysisCache,
+        params: AnalysisParams = AnalysisParams(),
+        data_dir: str | Path | None = None,
+        device: str = "auto",
+        dataset_override: str | None = None,
+        allow_compute: bool = True,
+    ) -> None:
         self.store = store
         self.cache = cache
         self.params = params
@@ -84,7 +97,8 @@ class RunAnalyzer:
         self.dataset_override = dataset_override
         self.allow_compute = allow_compute
         self._datasets: dict[tuple[str, str | None], ImageDataset] = {}
-        self._models: dict[tuple[str, int], FamilyCNN] = {}
+        self._models: LRU[FamilyCNN] = LRU(max_items=MODELS_KEPT)  # (run, file, stamp) -> loaded network
+        self._digests: LRU[str] = LRU(max_items=64)  # (run, file, stamp) -> SHA-256 of the file
         # Kept models are shared by a web server's threads; per-image views hook into them.
         self._model_lock = threading.RLock()
 
@@ -101,24 +115,17 @@ class RunAnalyzer:
             raise AnalysisError(f"run {run!r} has no {what} ({file}); is it still training?")
         return file, stamp
 
-    @functools.lru_cache(maxsize=64)
-    def _digest(self, run: str, file: str, stamp: tuple) -> str:
-        return hashlib.sha256(self.store.read_bytes(run, file)).hexdigest()
-
     def checkpoint_hash(self, run: str, epoch: int | None = None) -> str:
         """SHA-256 of the weights file (the identity of a checkpoint in cache keys); read once per version."""
         file, stamp = self.checkpoint_file(run, epoch)
-        return self._digest(run, file, stamp)
+        return self._digests.get_or_compute(
+            (run, file, stamp), lambda: hashlib.sha256(self.store.read_bytes(run, file)).hexdigest()
+        )
 
     def model(self, run: str, epoch: int | None = None) -> FamilyCNN:
         """The run's network (final or snapshot weights) in eval mode; kept while its file is unchanged."""
         file, stamp = self.checkpoint_file(run, epoch)
-        key = (run, file, stamp)
-        if key not in self._models:
-            if len(self._models) >= MODELS_KEPT:
-                self._models.pop(next(iter(self._models)))
-            self._models[key] = self._load_model(run, file)
-        return self._models[key]
+        return self._models.get_or_compute((run, file, stamp), lambda: self._load_model(run, file))
 
     def _load_model(self, run: str, file: str) -> FamilyCNN:
         meta = self.meta(run)
@@ -144,12 +151,15 @@ class RunAnalyzer:
                 raise AnalysisError(f"run {run!r}: {exc}") from exc
             profile = PROFILES.get(meta.get("profile", ""))
             if profile is not None:
-                dataset = dataset.subset(profile.max_train_images, profile.max_test_images,
-                                         seed=meta.get("config", {}).get("seed", 0))
+                dataset = dataset.subset(
+                    profile.max_train_images, profile.max_test_images, seed=meta.get("config", {}).get("seed", 0)
+                )
             expected = meta.get("dataset_hash")
             if expected and dataset.content_hash != expected and not self.dataset_override:
-                raise AnalysisError(f"run {run!r} was trained on {name} with hash {expected}, but the {name} "
-                                    f"data found now hashes to {dataset.content_hash}")
+                raise AnalysisError(
+                    f"run {run!r} was trained on {name} with hash {expected}, but the {name} "
+                    f"data found now hashes to {dataset.content_hash}"
+                )
             self._datasets[key] = dataset
         return self._datasets[key]
 
@@ -167,8 +177,9 @@ class RunAnalyzer:
         return dataset.test_images[:limit], dataset.test_labels[:limit]
 
     # -- cached analyses ----------------------------------------------------------------------------
-    def _cached(self, run: str, epoch: int | None, analysis: str, params: dict[str, Any],
-                compute: Callable[[], Result]) -> Result:
+    def _cached(
+        self, run: str, epoch: int | None, analysis: str, params: dict[str, Any], compute: Callable[[], Result]
+    ) -> Result:
         if not self.allow_compute:
             cached = self.cache.get_cached(self.checkpoint_hash(run, epoch), analysis, params)
             if cached is None:
@@ -179,8 +190,15 @@ class RunAnalyzer:
     def is_analyzed(self, run: str) -> bool:
         """Whether the final checkpoint's statistics, clusters and edges are all cached."""
         try:
-            strict = RunAnalyzer(self.store, self.cache, self.params, self.data_dir, self.device,
-                                 self.dataset_override, allow_compute=False)
+            strict = RunAnalyzer(
+                self.store,
+                self.cache,
+                self.params,
+                self.data_dir,
+                self.device,
+                self.dataset_override,
+                allow_compute=False,
+            )
             strict._datasets = self._datasets
             strict.statistics(run), strict.clusters(run), strict.edges(run)
         except (NotAnalyzedError, AnalysisError, BrokenRunError):
@@ -203,20 +221,29 @@ class RunAnalyzer:
         layers = model.analysable_layers()
         # One pass gives the class-activation matrices, top-k images, CKA samples and the test
         # predictions: no second forward over the same images.
-        pass_result = ActivationPass(reduce=self.params.reduce, top_k=self.params.top_k,
-                                     cka_sample=self.params.cka_images, cka_spatial="flatten",
-                                     precision=precision).run(model, images, labels, num_classes, normalization)
+        pass_result = ActivationPass(
+            reduce=self.params.reduce,
+            top_k=self.params.top_k,
+            cka_sample=self.params.cka_images,
+            cka_spatial="flatten",
+            precision=precision,
+        ).run(model, images, labels, num_classes, normalization)
         stats = pass_result.layers
         test_confusion = confusion_matrix(labels.numpy(), pass_result.predictions, num_classes)
         fields = receptive_fields(model)
         result: Result = {
-            "dataset": dataset.name, "dataset_description": dataset.description,
-            "dataset_hash": dataset.content_hash, "class_names": list(dataset.class_names),
+            "dataset": dataset.name,
+            "dataset_description": dataset.description,
+            "dataset_hash": dataset.content_hash,
+            "class_names": list(dataset.class_names),
             "n_images": int(len(images)),
-            "layer_names": [l.name for l in layers], "layer_kinds": [l.kind for l in layers],
-            "relative_depth": [l.relative_depth for l in layers], "n_neurons": [l.n_neurons for l in layers],
+            "layer_names": [layer.name for layer in layers],
+            "layer_kinds": [layer.kind for layer in layers],
+            "relative_depth": [layer.relative_depth for layer in layers],
+            "n_neurons": [layer.n_neurons for layer in layers],
             "receptive_fields": {name: list(field) for name, field in fields.items()},
-            "test_error": error_rate(test_confusion), "test_confusion": test_confusion,
+            "test_error": error_rate(test_confusion),
+            "test_confusion": test_confusion,
             # As recorded by training (no forward over the train split here; see train_errors()).
             "train_error": self._recorded_train_error(run, epoch),
             "per_class_error": per_class_error(test_confusion),
@@ -249,11 +276,14 @@ class RunAnalyzer:
             device = next(model.parameters()).device
             normalization = Normalization(dataset.channel_mean, dataset.channel_std)
             images, labels = dataset.train_images[:TRAIN_EVAL_IMAGES], dataset.train_labels[:TRAIN_EVAL_IMAGES]
-            result = evaluate(model, images, labels, normalization,
-                              precision=resolve_precision("auto", device))
+            result = evaluate(model, images, labels, normalization, precision=resolve_precision("auto", device))
             confusion = confusion_matrix(labels.numpy(), result.predictions.numpy(), dataset.num_classes)
-            return {"train_error": error_rate(confusion), "train_confusion": confusion,
-                    "train_per_class_error": per_class_error(confusion), "n_images": int(len(images))}
+            return {
+                "train_error": error_rate(confusion),
+                "train_confusion": confusion,
+                "train_per_class_error": per_class_error(confusion),
+                "n_images": int(len(images)),
+            }
 
         return self._cached(run, epoch, "train_errors", params, compute)
 
@@ -269,9 +299,15 @@ class RunAnalyzer:
     def clusters(self, run: str, epoch: int | None = None) -> Result:
         """Per layer: normalised class profiles, cluster labels, row order, near-duplicate rows, metrics."""
         p = self.params
-        params = {**p.statistics_params(), "normalize": p.normalize, "method": p.cluster_method,
-                  "n_clusters": p.n_clusters, "max_clusters": p.max_clusters, "threshold": p.duplicate_threshold,
-                  "dataset_hash": self.dataset_hash(run)}
+        params = {
+            **p.statistics_params(),
+            "normalize": p.normalize,
+            "method": p.cluster_method,
+            "n_clusters": p.n_clusters,
+            "max_clusters": p.max_clusters,
+            "threshold": p.duplicate_threshold,
+            "dataset_hash": self.dataset_hash(run),
+        }
         return self._cached(run, epoch, "clusters", params, lambda: self._compute_clusters(run, epoch))
 
     def _compute_clusters(self, run: str, epoch: int | None) -> Result:
@@ -290,22 +326,29 @@ class RunAnalyzer:
             # matrix normalised as chosen (``normalize``).
             selectivity = normalize_profiles(means, "zscore")
             n_clusters = p.n_clusters if p.n_clusters == "auto" else min(int(p.n_clusters), len(means))
-            clustering = NeuronClustering(method=p.cluster_method, n_clusters=n_clusters,
-                                          max_clusters=p.max_clusters).fit(selectivity)
+            clustering = NeuronClustering(
+                method=p.cluster_method, n_clusters=n_clusters, max_clusters=p.max_clusters
+            ).fit(selectivity)
             result[f"profiles/{index}"] = normalize_profiles(means, p.normalize).astype(np.float32)
             result[f"labels/{index}"] = clustering.labels_.astype(np.int32)
             result[f"row_order/{index}"] = clustering.row_order_.astype(np.int32)
             result[f"duplicates/{index}"] = near_duplicate_mask(selectivity, p.duplicate_threshold)
-            result["metrics"].append(_json_safe(redundancy_metrics(selectivity, clustering.labels_,
-                                                                   p.duplicate_threshold)))
+            result["metrics"].append(
+                _json_safe(redundancy_metrics(selectivity, clustering.labels_, p.duplicate_threshold))
+            )
         return result
 
     def edges(self, run: str, epoch: int | None = None) -> Result:
         """Per analysable layer, its incoming edges: sign fractions, cluster-to-cluster masses, bundles."""
         p = self.params
-        params = {**p.statistics_params(), "normalize": p.normalize, "method": p.cluster_method,
-                  "n_clusters": p.n_clusters, "max_clusters": p.max_clusters,
-                  "dataset_hash": self.dataset_hash(run)}
+        params = {
+            **p.statistics_params(),
+            "normalize": p.normalize,
+            "method": p.cluster_method,
+            "n_clusters": p.n_clusters,
+            "max_clusters": p.max_clusters,
+            "dataset_hash": self.dataset_hash(run),
+        }
         return self._cached(run, epoch, "edges", params, lambda: self._compute_edges(run, epoch))
 
     def _compute_edges(self, run: str, epoch: int | None) -> Result:
@@ -340,13 +383,19 @@ class RunAnalyzer:
         stats_a = self.statistics(run_a)
         stats_b = stats_a if run_b is None else self.statistics(run_b)
         if stats_a["dataset_hash"] != stats_b["dataset_hash"]:
-            raise AnalysisError(f"{run_a!r} and {run_b!r} were evaluated on different data "
-                                f"({stats_a['dataset']} vs {stats_b['dataset']}): CKA needs the same images")
+            raise AnalysisError(
+                f"{run_a!r} and {run_b!r} were evaluated on different data "
+                f"({stats_a['dataset']} vs {stats_b['dataset']}): CKA needs the same images"
+            )
         grams_a = [stats_a[f"gram/{i}"] for i in range(len(stats_a["layer_names"]))]
         grams_b = None if run_b is None else [stats_b[f"gram/{i}"] for i in range(len(stats_b["layer_names"]))]
-        return {"matrix": cka_from_grams(grams_a, grams_b, debiased=debiased),
-                "rows": stats_a["layer_names"], "columns": stats_b["layer_names"],
-                "n_images": int(stats_a["gram/0"].shape[0]), "debiased": debiased}
+        return {
+            "matrix": cka_from_grams(grams_a, grams_b, debiased=debiased),
+            "rows": stats_a["layer_names"],
+            "columns": stats_b["layer_names"],
+            "n_images": int(stats_a["gram/0"].shape[0]),
+            "debiased": debiased,
+        }
 
     def layer_clusters(self, run: str) -> Result:
         """CNNVis' layer clusters: consecutive layers grouped by stage and by representation similarity.
@@ -386,13 +435,23 @@ class RunAnalyzer:
             image, label = self.image(run, index)
             dataset = self.dataset(run)
             with self._model_lock:
-                views = occlusion_sensitivity(self.model(run), image, label,
-                                              Normalization(dataset.channel_mean, dataset.channel_std),
-                                              size=size, stride=stride)
+                views = occlusion_sensitivity(
+                    self.model(run),
+                    image,
+                    label,
+                    Normalization(dataset.channel_mean, dataset.channel_std),
+                    size=size,
+                    stride=stride,
+                )
             return {**views, "label": label}
 
-        params = {"index": index, "size": size, "stride": stride, "dataset_hash": self.dataset_hash(run),
-                  "max_images": self.params.max_images}
+        params = {
+            "index": index,
+            "size": size,
+            "stride": stride,
+            "dataset_hash": self.dataset_hash(run),
+            "max_images": self.params.max_images,
+        }
         # One image's occlusion map is cheap (a few batched forward passes): computed on demand,
         # even by the dashboard's cached-only analyzer.
         return self.cache.get_or_compute(self.checkpoint_hash(run), "occlusion", params, compute)
@@ -413,12 +472,24 @@ class RunAnalyzer:
             if field is not None:
                 position = tuple(int(v) for v in stats[f"top_positions/{index}"][rank, neuron])
                 box = receptive_patch(tuple(field), position, image_size=images.shape[-1])
-            patches.append({"image": image_index, "label": int(labels[image_index]),
-                            "value": float(stats[f"top_values/{index}"][rank, neuron]), "box": box})
+            patches.append(
+                {
+                    "image": image_index,
+                    "label": int(labels[image_index]),
+                    "value": float(stats[f"top_values/{index}"][rank, neuron]),
+                    "box": box,
+                }
+            )
         return patches
 
-    def cluster_mosaic(self, run: str, layer: str | int, cluster: int | None = None,
-                       neurons: Sequence[int] | None = None, epoch: int | None = None) -> np.ndarray:
+    def cluster_mosaic(
+        self,
+        run: str,
+        layer: str | int,
+        cluster: int | None = None,
+        neurons: Sequence[int] | None = None,
+        epoch: int | None = None,
+    ) -> np.ndarray:
         """CNNVis' learned-features facet: the top patch of each neuron of a cluster, packed in a grid.
 
         ``cluster`` names one of the analysis' clusters (its neurons in row order); ``neurons``
@@ -437,8 +508,12 @@ class RunAnalyzer:
         stats = self.statistics(run, epoch)
         images, _ = self.evaluation_images(run)
         name = stats["layer_names"][index]
-        boxes = top_patch_boxes(stats[f"top_positions/{index}"][0][members], stats["receptive_fields"].get(name),
-                                images.shape[-1], images.shape[-2])
+        boxes = top_patch_boxes(
+            stats[f"top_positions/{index}"][0][members],
+            stats["receptive_fields"].get(name),
+            images.shape[-1],
+            images.shape[-2],
+        )
         tiles = neuron_tiles(images, stats[f"top_images/{index}"][0][members], boxes)
         return pack_tiles(tiles, list(range(len(members))))
 
@@ -453,25 +528,29 @@ class RunAnalyzer:
         missing = self.store.missing_snapshots(run)
         if missing:
             listed = ", ".join(str(epoch) for epoch in missing)
-            raise BrokenRunError(f"{self.store.location(run)}: the snapshot of epoch {listed} is missing "
-                                 f"({', '.join(snapshot_key(e) for e in missing)}); its evolution cannot be shown, "
-                                 "its final weights still can")
+            raise BrokenRunError(
+                f"{self.store.location(run)}: the snapshot of epoch {listed} is missing "
+                f"({', '.join(snapshot_key(e) for e in missing)}); its evolution cannot be shown, "
+                "its final weights still can"
+            )
         rows = []
         history = {row["epoch"]: row for row in self.store.read_history(run)}
         for epoch in self.store.snapshot_epochs(run):
             clusters = self.clusters(run, epoch)
             edges = self.edges(run, epoch)
             metrics = clusters["metrics"]
-            rows.append({
-                "epoch": epoch,
-                "train_error": history.get(epoch, {}).get("train_error"),
-                "test_error": history.get(epoch, {}).get("test_error"),
-                "layers": clusters["layer_names"],
-                "near_duplicate_fraction": [m["near_duplicate_fraction"] for m in metrics],
-                "mean_within_cluster_similarity": [m["mean_within_cluster_similarity"] for m in metrics],
-                "positive_edge_fraction": [f["positive_edge_fraction"] for f in edges["fractions"]],
-                "positive_mass_fraction": [f["positive_mass_fraction"] for f in edges["fractions"]],
-            })
+            rows.append(
+                {
+                    "epoch": epoch,
+                    "train_error": history.get(epoch, {}).get("train_error"),
+                    "test_error": history.get(epoch, {}).get("test_error"),
+                    "layers": clusters["layer_names"],
+                    "near_duplicate_fraction": [m["near_duplicate_fraction"] for m in metrics],
+                    "mean_within_cluster_similarity": [m["mean_within_cluster_similarity"] for m in metrics],
+                    "positive_edge_fraction": [f["positive_edge_fraction"] for f in edges["fractions"]],
+                    "positive_mass_fraction": [f["positive_mass_fraction"] for f in edges["fractions"]],
+                }
+            )
         return rows
 
     # -- whole runs ---------------------------------------------------------------------------------
@@ -506,26 +585,40 @@ class RunAnalyzer:
         layers = []
         for index, name in enumerate(stats["layer_names"]):
             metric, fraction = clusters["metrics"][index], edges["fractions"][index]
-            layers.append({
-                "name": name, "kind": stats["layer_kinds"][index],
-                "stage": groups["stage"][index], "layer_cluster": groups["similar"][index],
-                "relative_depth": stats["relative_depth"][index], "n_neurons": metric["n_neurons"],
-                "n_clusters": metric["n_clusters"],
-                "mean_within_cluster_similarity": metric["mean_within_cluster_similarity"],
-                "near_duplicate_fraction": metric["near_duplicate_fraction"],
-                "effective_rank": metric["effective_rank"],
-                "normalized_effective_rank": metric["normalized_effective_rank"],
-                "positive_edge_fraction": fraction["positive_edge_fraction"],
-                "positive_mass_fraction": fraction["positive_mass_fraction"],
-            })
-        return _json_safe({
-            "run": run, "model": meta["model"], "profile": meta.get("profile"),
-            "dataset": stats["dataset"], "dataset_description": stats["dataset_description"],
-            "dataset_hash": stats["dataset_hash"], "n_images": stats["n_images"],
-            "train_error": self.train_errors(run)["train_error"], "test_error": stats["test_error"],
-            "per_class_error": dict(zip(stats["class_names"], stats["per_class_error"].tolist())),
-            "layers": layers, "anomalies": self.health(run), "params": self.params.to_dict(),
-        })
+            layers.append(
+                {
+                    "name": name,
+                    "kind": stats["layer_kinds"][index],
+                    "stage": groups["stage"][index],
+                    "layer_cluster": groups["similar"][index],
+                    "relative_depth": stats["relative_depth"][index],
+                    "n_neurons": metric["n_neurons"],
+                    "n_clusters": metric["n_clusters"],
+                    "mean_within_cluster_similarity": metric["mean_within_cluster_similarity"],
+                    "near_duplicate_fraction": metric["near_duplicate_fraction"],
+                    "effective_rank": metric["effective_rank"],
+                    "normalized_effective_rank": metric["normalized_effective_rank"],
+                    "positive_edge_fraction": fraction["positive_edge_fraction"],
+                    "positive_mass_fraction": fraction["positive_mass_fraction"],
+                }
+            )
+        return _json_safe(
+            {
+                "run": run,
+                "model": meta["model"],
+                "profile": meta.get("profile"),
+                "dataset": stats["dataset"],
+                "dataset_description": stats["dataset_description"],
+                "dataset_hash": stats["dataset_hash"],
+                "n_images": stats["n_images"],
+                "train_error": self.train_errors(run)["train_error"],
+                "test_error": stats["test_error"],
+                "per_class_error": dict(zip(stats["class_names"], stats["per_class_error"].tolist())),
+                "layers": layers,
+                "anomalies": self.health(run),
+                "params": self.params.to_dict(),
+            }
+        )
 
 
 def _stages(model: FamilyCNN) -> list[int]:
@@ -545,8 +638,12 @@ def _first_layer_edges(layer) -> np.ndarray:
     weight = layer.weight.weight.detach().cpu().double().numpy()
     if layer.norm is not None:
         bn = layer.norm
-        weight, _ = fold_batch_norm(weight, None, *(t.detach().cpu().double().numpy() for t in
-                                                    (bn.weight, bn.bias, bn.running_mean, bn.running_var)), bn.eps)
+        weight, _ = fold_batch_norm(
+            weight,
+            None,
+            *(t.detach().cpu().double().numpy() for t in (bn.weight, bn.bias, bn.running_mean, bn.running_var)),
+            bn.eps,
+        )
     return kernel_summed_edges(weight)
 
 

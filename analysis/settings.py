@@ -39,7 +39,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("PORT", "8050", "the port python -m app (and the Procfile's web) listens on"),
     Variable("CNNCMP_LOG_LEVEL", "INFO", "log level"),
     Variable("CNNCMP_LOG_FORMAT", "text", "text, or json (one object per line, for a log collector)"),
-    Variable("CNNCMP_RESPONSE_CACHE_MB", "64", "memory per web process for answers to repeated callback requests; 0: off"),
+    Variable(
+        "CNNCMP_RESPONSE_CACHE_MB", "64", "memory per web process for answers to repeated callback requests; 0: off"
+    ),
     Variable("CNNCMP_THEME_URL", "", "a Bootstrap stylesheet URL; empty: the one shipped in app/assets"),
 )
 _DEFAULTS = {variable.name: variable.default for variable in VARIABLES}

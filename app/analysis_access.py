@@ -10,19 +10,28 @@ import functools
 
 from analysis.cache import AnalysisCache, CacheUnavailableError
 from analysis.pipeline import AnalysisError, AnalysisParams, NotAnalyzedError, RunAnalyzer
-from analysis.runs.store import BrokenRunError, RunNameError, RunNotFoundError, RunStore
 from analysis.runs.storage import StorageError
+from analysis.runs.store import BrokenRunError, RunNameError, RunNotFoundError, RunStore
 from app.config import Settings, current_settings
 
 # Errors a page shows as a message (never a 500).
-PAGE_ERRORS = (NotAnalyzedError, AnalysisError, BrokenRunError, RunNameError, RunNotFoundError, ValueError,
-               CacheUnavailableError, StorageError)
+PAGE_ERRORS = (
+    NotAnalyzedError,
+    AnalysisError,
+    BrokenRunError,
+    RunNameError,
+    RunNotFoundError,
+    ValueError,
+    CacheUnavailableError,
+    StorageError,
+)
 
 
 @functools.lru_cache(maxsize=8)
 def _analyzer(runs_dir: str, cache: str, data_dir: str) -> RunAnalyzer:
-    return RunAnalyzer(RunStore(runs_dir), AnalysisCache(cache), AnalysisParams(), data_dir=data_dir,
-                       allow_compute=False)
+    return RunAnalyzer(
+        RunStore(runs_dir), AnalysisCache(cache), AnalysisParams(), data_dir=data_dir, allow_compute=False
+    )
 
 
 def analyzer(settings: Settings | None = None) -> RunAnalyzer:

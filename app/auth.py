@@ -59,8 +59,9 @@ def install_basic_auth(server: flask.Flask, users: dict[str, str]) -> None:
         return
     plain = sorted(user for user, secret in users.items() if not secret.startswith(_HASH_PREFIXES))
     if plain:
-        log.warning("CNNCMP_AUTH_USERS holds plain passwords for %s; store hashes (python -m app.auth hash)",
-                    ", ".join(plain))
+        log.warning(
+            "CNNCMP_AUTH_USERS holds plain passwords for %s; store hashes (python -m app.auth hash)", ", ".join(plain)
+        )
     # Compared against when the user is unknown, so a wrong name costs as long as a wrong password.
     dummy = generate_password_hash("not a password")
 
@@ -75,8 +76,7 @@ def install_basic_auth(server: flask.Flask, users: dict[str, str]) -> None:
             if ok and secret is not None:
                 return None
             log.info("refused login for %r from %s", credentials.username, flask.request.remote_addr)
-        response = flask.Response("Sign in to see the CNN comparison dashboard.\n", status=401,
-                                  mimetype="text/plain")
+        response = flask.Response("Sign in to see the CNN comparison dashboard.\n", status=401, mimetype="text/plain")
         response.headers["WWW-Authenticate"] = f'Basic realm="{REALM}", charset="UTF-8"'
         return response
 

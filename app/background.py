@@ -24,8 +24,8 @@ import dash
 from dash.background_callback.managers import BaseBackgroundCallbackManager
 
 from analysis.cache import CacheUnavailableError, redacted_url
-from analysis.runs.store import RunStore
 from analysis.runs.storage import StorageError
+from analysis.runs.store import RunStore
 from app.config import Settings
 
 log = logging.getLogger(__name__)
@@ -187,8 +187,12 @@ def backend_problems(settings: Settings) -> list[str]:
 def outage_errors() -> tuple[type[Exception], ...]:
     """Exceptions that mean "Redis or the bucket is down" (answered 503 by the app, never 500)."""
     errors: list[type[Exception]] = [CacheUnavailableError, StorageError]
-    for module, name in (("redis.exceptions", "ConnectionError"), ("redis.exceptions", "TimeoutError"),
-                         ("kombu.exceptions", "OperationalError"), ("celery.exceptions", "TimeoutError")):
+    for module, name in (
+        ("redis.exceptions", "ConnectionError"),
+        ("redis.exceptions", "TimeoutError"),
+        ("kombu.exceptions", "OperationalError"),
+        ("celery.exceptions", "TimeoutError"),
+    ):
         try:
             errors.append(getattr(importlib.import_module(module), name))
         except (ImportError, AttributeError):

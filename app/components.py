@@ -73,7 +73,10 @@ def duration(seconds: Any) -> str:
 
 # -- messages and the dataset banner ---------------------------------------------------------------
 def message(
-    children: Any, kind: str = "info", title: str | None = None, id: str | None = None,  # noqa: A002 - Dash's name
+    children: Any,
+    kind: str = "info",
+    title: str | None = None,
+    id: str | None = None,  # noqa: A002 - Dash's name
     className: str = "",
 ) -> dbc.Alert:
     """An alert for an empty state, a bad link or an error; ``kind`` is a Bootstrap colour."""
@@ -83,7 +86,7 @@ def message(
     return dbc.Alert(body, color=kind, className=f"cnncmp-message {subtle(kind)} {className}".strip(), **kwargs)
 
 
-def page_failure(heading: Any, title: str, body: Any, exc: BaseException, id: str) -> html.Div:  # noqa: A002
+def page_failure(heading: Any, title: str, body: Any, exc: BaseException, id: str) -> html.Div:  # noqa: A002 - Dash's name for a component id
     """What a page shows when building it failed: its heading and one danger message.
 
     Every page's layout ends in this. When the cause is an unreachable runs store or analysis
@@ -97,8 +100,11 @@ def page_failure(heading: Any, title: str, body: Any, exc: BaseException, id: st
 
 def runs_unreadable(runs_dir: str) -> list[Any]:
     """The usual body of :func:`page_failure`: the runs store could not be read."""
-    return ["Something in the runs folder ", html.Code(str(runs_dir)), " could not be read; the server log has "
-            "the details."]
+    return [
+        "Something in the runs folder ",
+        html.Code(str(runs_dir)),
+        " could not be read; the server log has the details.",
+    ]
 
 
 def subtle(kind: str) -> str:
@@ -140,12 +146,12 @@ def dataset_label(runs: Sequence[Mapping[str, Any]]) -> str:
         return "no data"
     if len(groups) > 1:
         return "mixed datasets: " + ", ".join(groups)
-    (dataset, members), = groups.items()
+    ((dataset, members),) = groups.items()
     # "synthetic coloured stripes, 10 classes — not CIFAR-10 (subset: …)" → drop the parenthesis.
     return re.sub(r"\s*\(.*\)\s*$", "", _description(members, dataset)) or dataset
 
 
-def dataset_banner(runs: Sequence[Mapping[str, Any]], id: str | None = None) -> dbc.Alert:  # noqa: A002
+def dataset_banner(runs: Sequence[Mapping[str, Any]], id: str | None = None) -> dbc.Alert:  # noqa: A002 - Dash's name for a component id
     """Names the data the page's figures came from; warns loudly when the runs disagree.
 
     One dataset: ``Data: <description> · profile demo``. Several: a warning listing which run
@@ -159,23 +165,35 @@ def dataset_banner(runs: Sequence[Mapping[str, Any]], id: str | None = None) -> 
     profiles = _profiles(runs)
     profile_text = f" · profile {', '.join(profiles)}" if profiles else ""
     if len(groups) == 1:
-        (dataset, members), = groups.items()
+        ((dataset, members),) = groups.items()
         description = _description(members, dataset)
         not_cifar = "" if "cifar" in dataset.lower() or "cifar" in description.lower() else " — not CIFAR-10"
         return dbc.Alert(
             [html.Strong("Data: "), f"{description}{not_cifar}", html.Span(profile_text, className="text-muted")],
-            color="light", className="cnncmp-banner py-2 border border-info border-start-0 border-end-0 "
-            "border-top-0 border-3 text-body", **kwargs,
+            color="light",
+            className="cnncmp-banner py-2 border border-info border-start-0 border-end-0 "
+            "border-top-0 border-3 text-body",
+            **kwargs,
         )
     items = [
-        html.Li([html.Strong(dataset), f": {_description(members, dataset)} — ",
-                 ", ".join(str(m.get("name")) for m in members)])
+        html.Li(
+            [
+                html.Strong(dataset),
+                f": {_description(members, dataset)} — ",
+                ", ".join(str(m.get("name")) for m in members),
+            ]
+        )
         for dataset, members in groups.items()
     ]
     return dbc.Alert(
-        [html.Strong(f"Data: these runs were trained on {len(groups)} different datasets"),
-         " — their errors are not comparable." + profile_text, html.Ul(items, className="mb-0 mt-1")],
-        color="warning", className=f"cnncmp-banner py-2 {subtle('warning')}", **kwargs,
+        [
+            html.Strong(f"Data: these runs were trained on {len(groups)} different datasets"),
+            " — their errors are not comparable." + profile_text,
+            html.Ul(items, className="mb-0 mt-1"),
+        ],
+        color="warning",
+        className=f"cnncmp-banner py-2 {subtle('warning')}",
+        **kwargs,
     )
 
 
@@ -197,16 +215,23 @@ def export_buttons(graph_id: str, filename: str | None = None) -> dbc.ButtonGrou
                 fmt.upper(),
                 id={"type": EXPORT_BUTTON_TYPE, "graph": graph_id, "format": fmt, "filename": filename or graph_id},
                 title=f"Download this figure as {fmt.upper()}",
-                color="secondary", outline=True, size="sm", n_clicks=0,
+                color="secondary",
+                outline=True,
+                size="sm",
+                n_clicks=0,
             )
             for fmt in EXPORT_FORMATS
         ],
-        size="sm", className="cnncmp-export",
+        size="sm",
+        className="cnncmp-export",
     )
 
 
 def graph(
-    id: str, figure: Any, filename: str | None = None, height: int | None = None,  # noqa: A002 - Dash's name
+    id: str,  # noqa: A002 - Dash's name for a component id
+    figure: Any,
+    filename: str | None = None,
+    height: int | None = None,
     title: str | None = None,
 ) -> html.Div:
     """A figure with PNG and SVG downloads: the modebar camera (PNG) plus a PNG/SVG button pair.
@@ -218,8 +243,11 @@ def graph(
     name = filename or id
     style = {"height": f"{height}px"} if height else {}
     header = html.Div(
-        [html.H5(title, className="mb-0 me-auto") if title else html.Span(className="me-auto"),
-         html.Span("Download", className="text-muted small me-2"), export_buttons(id, name)],
+        [
+            html.H5(title, className="mb-0 me-auto") if title else html.Span(className="me-auto"),
+            html.Span("Download", className="text-muted small me-2"),
+            export_buttons(id, name),
+        ],
         className="d-flex align-items-center mb-1",
     )
     return html.Div(
@@ -276,16 +304,23 @@ def jobs_href(runs: str | Sequence[str] | None = None) -> str:
     return path + (f"?run={','.join(names)}" if names else "")
 
 
-def problem_message(problem: BaseException | str, run: str | None = None, title: str | None = None,
-                    id: str | None = None) -> dbc.Alert:  # noqa: A002 - Dash's name
+def problem_message(
+    problem: BaseException | str,
+    run: str | None = None,
+    title: str | None = None,
+    id: str | None = None,  # noqa: A002 - Dash's name for a component id
+) -> dbc.Alert:
     """Why a run (or one of its figures) cannot be shown; a result missing from the cache links to the Jobs page."""
     from analysis.pipeline import NotAnalyzedError
 
     body: list[Any] = [html.Strong(f"{run}: ")] if run and not title else []
     body.append(str(problem))
     if isinstance(problem, NotAnalyzedError):
-        body += [" ", dcc.Link("Open the Jobs page", href=jobs_href(problem.run),
-                               className="fw-semibold link-primary"), "."]
+        body += [
+            " ",
+            dcc.Link("Open the Jobs page", href=jobs_href(problem.run), className="fw-semibold link-primary"),
+            ".",
+        ]
         return message(body, kind="info", title=title, id=id, className="py-2")
     return message(body, kind="warning", title=title, id=id, className="py-2")
 
@@ -293,11 +328,17 @@ def problem_message(problem: BaseException | str, run: str | None = None, title:
 def empty_figure(text: str, height: int = 300) -> go.Figure:
     """A blank figure that says why it is blank (never an empty white box)."""
     figure = go.Figure()
-    figure.add_annotation(text=text, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
-                          font={"size": 16, "color": "#6c757d"})
-    figure.update_layout(template="plotly_white", font=FIGURE_FONT, height=height,
-                         xaxis={"visible": False}, yaxis={"visible": False},
-                         margin={"l": 20, "r": 20, "t": 30, "b": 20})
+    figure.add_annotation(
+        text=text, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False, font={"size": 16, "color": "#6c757d"}
+    )
+    figure.update_layout(
+        template="plotly_white",
+        font=FIGURE_FONT,
+        height=height,
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        margin={"l": 20, "r": 20, "t": 30, "b": 20},
+    )
     return figure
 
 
@@ -306,7 +347,17 @@ def page_heading(title: str, blurb: str) -> html.Div:
     return html.Div([html.H2(title, className="mb-0"), html.P(blurb, className="text-muted mb-3")])
 
 
-def no_runs_message(runs_dir: Any, title: str | None = None, id: str | None = None) -> dbc.Alert:  # noqa: A002
+def no_runs_message(runs_dir: Any, title: str | None = None, id: str | None = None) -> dbc.Alert:  # noqa: A002 - Dash's name for a component id
     """The empty state of a page: no runs in the runs folder yet, and the command that trains some."""
-    return message(["No runs in ", html.Code(str(runs_dir)), " yet. Train the demo family with ",
-                    command(TRAIN_DEMO_COMMAND), "."], kind="info", title=title, id=id)
+    return message(
+        [
+            "No runs in ",
+            html.Code(str(runs_dir)),
+            " yet. Train the demo family with ",
+            command(TRAIN_DEMO_COMMAND),
+            ".",
+        ],
+        kind="info",
+        title=title,
+        id=id,
+    )

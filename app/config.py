@@ -47,9 +47,11 @@ class Settings:
 
     def __repr__(self) -> str:  # never print password hashes or Redis passwords into logs
         redis = redacted_url(self.redis_url)
-        return (f"Settings(runs_dir={self.runs_dir!r}, cache_dir={str(self.cache_dir)!r}, "
-                f"data_dir={str(self.data_dir)!r}, redis_url={redis!r}, auth={'on' if self.auth_users else 'off'}, "
-                f"host={self.host!r}, port={self.port})")
+        return (
+            f"Settings(runs_dir={self.runs_dir!r}, cache_dir={str(self.cache_dir)!r}, "
+            f"data_dir={str(self.data_dir)!r}, redis_url={redis!r}, auth={'on' if self.auth_users else 'off'}, "
+            f"host={self.host!r}, port={self.port})"
+        )
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -121,8 +123,11 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(timespec="milliseconds"),
-            "level": record.levelname, "logger": record.name, "message": record.getMessage(), "pid": record.process,
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "pid": record.process,
         }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)

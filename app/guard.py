@@ -35,14 +35,16 @@ log = logging.getLogger(__name__)
 UPDATE_ROUTE = "_dash-update-component"
 
 #: Properties whose value must be a string (or null): ``dcc.Location``'s, which Dash's router reads with string methods.
-STRING_PROPERTIES = frozenset({("_pages_location", "pathname"), ("_pages_location", "search"),
-                               ("_pages_location", "hash")})
+STRING_PROPERTIES = frozenset(
+    {("_pages_location", "pathname"), ("_pages_location", "search"), ("_pages_location", "hash")}
+)
 
 _ID_VALUE_TYPES = (str, int, float, bool)
 
 
-def install_request_guard(server: flask.Flask, callbacks: Mapping[str, Mapping[str, Any]],
-                          routes_prefix: str = "/") -> None:
+def install_request_guard(
+    server: flask.Flask, callbacks: Mapping[str, Mapping[str, Any]], routes_prefix: str = "/"
+) -> None:
     """Answer 400 with the reason to every callback request whose body does not fit a callback in ``callbacks``.
 
     ``callbacks`` is the app's ``callback_map``, read at each request: Dash adds its page router
@@ -91,8 +93,9 @@ def callback_request_problem(body: Any, callbacks: Mapping[str, Mapping[str, Any
         if problem:
             return problem
     inputs, state = body.get("inputs", []), body.get("state", [])
-    problem = (_dependencies_problem("inputs", inputs, callback["inputs"])
-               or _dependencies_problem("state", state, callback["state"]))
+    problem = _dependencies_problem("inputs", inputs, callback["inputs"]) or _dependencies_problem(
+        "state", state, callback["state"]
+    )
     if problem:
         return problem
     return _changed_problem(body.get("changedPropIds", []), inputs)
@@ -118,9 +121,12 @@ def _dependencies_problem(key: str, specs: Any, declared: list[Mapping[str, str]
         problem = _spec_problem(key, spec, _declared_dependency(dependency))
         if problem:
             return problem
-        if (isinstance(spec, dict) and isinstance(spec["id"], str)
-                and (spec["id"], spec["property"]) in STRING_PROPERTIES
-                and not isinstance(spec.get("value"), (str, type(None)))):
+        if (
+            isinstance(spec, dict)
+            and isinstance(spec["id"], str)
+            and (spec["id"], spec["property"]) in STRING_PROPERTIES
+            and not isinstance(spec.get("value"), (str, type(None)))
+        ):
             return f"'{key}': {spec['id']}.{spec['property']} must be a string"
     return None
 
@@ -163,8 +169,10 @@ def _declared_dependency(dependency: Mapping[str, str]) -> dash.Input:
     """A ``callback_map`` input/state entry (id stringified, wildcards as ``["ALL"]``) as a dependency to compare."""
     component_id: Any = dependency["id"]
     if component_id.startswith("{"):
-        component_id = {key: Wildcard(value[0]) if isinstance(value, list) else value
-                        for key, value in json.loads(component_id).items()}
+        component_id = {
+            key: Wildcard(value[0]) if isinstance(value, list) else value
+            for key, value in json.loads(component_id).items()
+        }
     return dash.Input(component_id, dependency["property"])
 
 
@@ -177,8 +185,7 @@ def _is_component_id(value: Any) -> bool:
     """A string, or a pattern-matching id: an object of strings, numbers and booleans."""
     if isinstance(value, str):
         return True
-    return (isinstance(value, dict) and bool(value)
-            and all(isinstance(item, _ID_VALUE_TYPES) for item in value.values()))
+    return isinstance(value, dict) and bool(value) and all(isinstance(item, _ID_VALUE_TYPES) for item in value.values())
 
 
 def _shorten(value: Any, limit: int = 60) -> str:

@@ -58,31 +58,43 @@ def stylesheets(settings: Settings) -> list[str]:
 
 def nav_pages() -> list[dict]:
     """Registered pages in their order, without the 404 page."""
-    return [page for page in dash.page_registry.values()
-            if page["module"].rsplit(".", 1)[-1] != NOT_FOUND_MODULE]
+    return [page for page in dash.page_registry.values() if page["module"].rsplit(".", 1)[-1] != NOT_FOUND_MODULE]
 
 
 def navbar() -> dbc.Navbar:
-    links = [dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"], active="exact"))
-             for page in nav_pages()]
+    links = [dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"], active="exact")) for page in nav_pages()]
     brand = html.A(
-        [html.Span(components.PRODUCT_NAME, className="navbar-brand mb-0 h1"),
-         html.Span(components.PRODUCT_TAGLINE, className="d-none d-xl-inline small text-white-50")],
-        href=dash.get_relative_path("/"), className="d-flex align-items-baseline text-decoration-none",
+        [
+            html.Span(components.PRODUCT_NAME, className="navbar-brand mb-0 h1"),
+            html.Span(components.PRODUCT_TAGLINE, className="d-none d-xl-inline small text-white-50"),
+        ],
+        href=dash.get_relative_path("/"),
+        className="d-flex align-items-baseline text-decoration-none",
     )
-    report = html.A("Report", id=REPORT_LINK_ID, href=dash.get_relative_path("/report"),
-                    title="Download this comparison as one HTML file for a meeting (opens without the server)",
-                    className="btn btn-outline-light btn-sm ms-3")
+    report = html.A(
+        "Report",
+        id=REPORT_LINK_ID,
+        href=dash.get_relative_path("/report"),
+        title="Download this comparison as one HTML file for a meeting (opens without the server)",
+        className="btn btn-outline-light btn-sm ms-3",
+    )
     return dbc.Navbar(
         dbc.Container([brand, dbc.Nav(links, navbar=True, className="ms-auto"), report], fluid=True),
-        color="primary", dark=True, className="mb-3",
+        color="primary",
+        dark=True,
+        className="mb-3",
     )
 
 
 def page_shell(settings: Settings) -> html.Div:
     footer = html.Footer(
-        ["Runs folder: ", html.Code(str(settings.runs_dir)), " · set ", html.Code("CNNCMP_RUNS_DIR"),
-         " to read another"],
+        [
+            "Runs folder: ",
+            html.Code(str(settings.runs_dir)),
+            " · set ",
+            html.Code("CNNCMP_RUNS_DIR"),
+            " to read another",
+        ],
         className="text-muted small border-top pt-2 mt-4 mb-3",
     )
     return html.Div([navbar(), dbc.Container([dash.page_container, footer], fluid="xxl")])
@@ -96,7 +108,7 @@ def report(settings: Settings) -> flask.Response:
     query = flask.request.args.get("models")
     selection = parse_models(query, [r["name"] for r in read_runs(settings.runs_dir)])
     document = build_report(settings, selection.names)
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M")
     response = flask.Response(document, mimetype="text/html")
     response.headers["Content-Disposition"] = f'attachment; filename="cnn-comparison-{stamp}.html"'
     return response
@@ -119,9 +131,14 @@ def health(settings: Settings) -> flask.Response:
         problem = redis_problem(settings.redis_url)
         if problem:
             problems["redis"] = problem
-    return flask.jsonify(status="degraded" if problems else "ok", runs=count, runs_dir=str(settings.runs_dir),
-                         cache="redis" if settings.redis_url else "diskcache",
-                         jobs="celery" if settings.redis_url else "local", problems=problems)
+    return flask.jsonify(
+        status="degraded" if problems else "ok",
+        runs=count,
+        runs_dir=str(settings.runs_dir),
+        cache="redis" if settings.redis_url else "diskcache",
+        jobs="celery" if settings.redis_url else "local",
+        problems=problems,
+    )
 
 
 def state_stamp() -> tuple:
@@ -139,8 +156,9 @@ def outage(exc: Exception) -> flask.Response:
     background job, polling its progress), which the pages cannot wrap.
     """
     log.warning("%s %s: a shared service is unreachable: %s", flask.request.method, flask.request.path, exc)
-    return flask.Response(f"A shared service is unreachable: {exc}\n", status=503, mimetype="text/plain",
-                          headers={"Retry-After": "10"})
+    return flask.Response(
+        f"A shared service is unreachable: {exc}\n", status=503, mimetype="text/plain", headers={"Retry-After": "10"}
+    )
 
 
 def create_app(settings: Settings | None = None) -> dash.Dash:
@@ -167,7 +185,8 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     install_request_guard(app.server, app.callback_map, app.config.routes_pathname_prefix)
     if settings.response_cache_mb:
         ResponseCache(state_stamp, settings.response_cache_mb * 2**20).install(
-            app.server, app.config.routes_pathname_prefix + UPDATE_ROUTE)
+            app.server, app.config.routes_pathname_prefix + UPDATE_ROUTE
+        )
     # Refuse oversized requests (uploads) before reading them; the Explorer allows 2 MB images.
     app.server.config["MAX_CONTENT_LENGTH"] = 4 * 1024 * 1024
     app.layout = page_shell(settings)
@@ -185,7 +204,8 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     app.clientside_callback(
         "function(search) { var models = new URLSearchParams(search || '').get('models');"
         f" return '{report_path}' + (models ? '?models=' + encodeURIComponent(models) : ''); }}",
-        dash.Output(REPORT_LINK_ID, "href"), dash.Input("_pages_location", "search"),
+        dash.Output(REPORT_LINK_ID, "href"),
+        dash.Input("_pages_location", "search"),
     )
     return app
 

@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 
 
 def _figure_html(figure: go.Figure) -> str:
-    return figure.to_html(full_html=False, include_plotlyjs=False,
-                          config={"displaylogo": False, "toImageButtonOptions": {"scale": 2}})
+    return figure.to_html(
+        full_html=False, include_plotlyjs=False, config={"displaylogo": False, "toImageButtonOptions": {"scale": 2}}
+    )
 
 
 def _table_html(records: Sequence[dict[str, str]], columns: Sequence[tuple[str, str, Any]]) -> str:
@@ -55,8 +56,9 @@ def build_report(settings: Settings, names: Sequence[str] | None = None) -> str:
     label = components.dataset_label(chosen)
     sections = [_section("Models", _table_html([overview.table_record(r) for r in chosen], overview.TABLE_COLUMNS))]
     histories, _problems = read_histories(runs_dir, [r["name"] for r in chosen])
-    sections.append(_section("Learning curves", _figure_html(overview.learning_curves_figure(chosen, histories,
-                                                                                             colours))))
+    sections.append(
+        _section("Learning curves", _figure_html(overview.learning_curves_figure(chosen, histories, colours)))
+    )
     errors, missing = overview.class_errors([r["name"] for r in chosen])
     sections.append(_section("Test error per class", _figure_html(overview.per_class_figure(errors, colours, label))))
 
@@ -68,23 +70,32 @@ def build_report(settings: Settings, names: Sequence[str] | None = None) -> str:
         except PAGE_ERRORS as exc:
             missing.setdefault(run["name"], str(exc))
     if edge_series:
-        sections.append(_section("Redundancy per layer", _figure_html(redundancy_figure(source, edge_series, colours, label))))
-        sections.append(_section("Edge signs per layer", _figure_html(
-            edges.fractions_figure(edge_series, colours, (0.0, 1.0), label))))
+        sections.append(
+            _section("Redundancy per layer", _figure_html(redundancy_figure(source, edge_series, colours, label)))
+        )
+        sections.append(
+            _section(
+                "Edge signs per layer", _figure_html(edges.fractions_figure(edge_series, colours, (0.0, 1.0), label))
+            )
+        )
         first = edge_series[0].name
         second = edge_series[1].name if len(edge_series) > 1 else first
         try:
             result = source.cka(first, None if second == first else second)
             title = similarity.cka_title("within" if second == first else "across", label, result["n_images"], False)
-            sections.append(_section("Layer similarity (CKA)", _figure_html(
-                similarity.cka_figure(result, f"{title}: {first} × {second}", first, second))))
+            sections.append(
+                _section(
+                    "Layer similarity (CKA)",
+                    _figure_html(similarity.cka_figure(result, f"{title}: {first} × {second}", first, second)),
+                )
+            )
         except PAGE_ERRORS as exc:
             sections.append(_section("Layer similarity (CKA)", f"<p>{html_text.escape(str(exc))}</p>"))
     if missing:
         items = "".join(f"<li><b>{html_text.escape(n)}</b>: {html_text.escape(why)}</li>" for n, why in missing.items())
         sections.append(_section("Not in this report", f"<ul>{items}</ul>"))
 
-    created = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     profiles = sorted({str(r.get("profile")) for r in chosen})
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -98,9 +109,9 @@ th, td {{ border-bottom: 1px solid #dee2e6; padding: .35rem .5rem; text-align: l
 section {{ margin-bottom: 2rem; }}
 </style></head><body>
 <h1>{html_text.escape(components.PRODUCT_NAME)}</h1>
-<p>{len(chosen)} runs · profile {html_text.escape(', '.join(profiles))} · written {created}</p>
+<p>{len(chosen)} runs · profile {html_text.escape(", ".join(profiles))} · written {created}</p>
 <div class="banner"><b>Data:</b> {html_text.escape(label)}</div>
-{''.join(sections)}
+{"".join(sections)}
 </body></html>"""
 
 
@@ -109,14 +120,23 @@ def redundancy_figure(source: Any, series: Sequence[Any], colours: dict[str, str
     figure = go.Figure()
     for data in series:
         metrics = source.clusters(data.name)["metrics"]
-        figure.add_trace(go.Scatter(
-            x=data.relative_depth, y=[m["near_duplicate_fraction"] for m in metrics], mode="lines+markers",
-            name=data.name, line={"color": colours.get(data.name, "#888")}, text=data.layer_names,
-            hovertemplate=f"{data.name} %{{text}}: %{{y:.0%}} near-duplicates<extra></extra>",
-        ))
-    figure.update_layout(template="plotly_white", font=components.FIGURE_FONT, height=420,
-                         title={"text": f"Near-duplicate neurons per layer · {label}", "x": 0.01},
-                         xaxis={"title": {"text": "relative depth (0 = conv1, 1 = output)"}},
-                         yaxis={"title": {"text": "neurons with a near-duplicate"}, "tickformat": ".0%",
-                                "rangemode": "tozero"})
+        figure.add_trace(
+            go.Scatter(
+                x=data.relative_depth,
+                y=[m["near_duplicate_fraction"] for m in metrics],
+                mode="lines+markers",
+                name=data.name,
+                line={"color": colours.get(data.name, "#888")},
+                text=data.layer_names,
+                hovertemplate=f"{data.name} %{{text}}: %{{y:.0%}} near-duplicates<extra></extra>",
+            )
+        )
+    figure.update_layout(
+        template="plotly_white",
+        font=components.FIGURE_FONT,
+        height=420,
+        title={"text": f"Near-duplicate neurons per layer · {label}", "x": 0.01},
+        xaxis={"title": {"text": "relative depth (0 = conv1, 1 = output)"}},
+        yaxis={"title": {"text": "neurons with a near-duplicate"}, "tickformat": ".0%", "rangemode": "tozero"},
+    )
     return figure

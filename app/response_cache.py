@@ -15,17 +15,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 import flask
 
+from analysis.lru import LRU
+
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 64 * 1024      # larger bodies carry uploads: never the same twice
-MAX_ENTRY_BYTES = 8 * 2**20     # one response
+MAX_BODY_BYTES = 64 * 1024  # larger bodies carry uploads: never the same twice
+MAX_ENTRY_BYTES = 8 * 2**20  # one response
 UNCACHED_ID_PREFIXES = ("jobs-",)
 UNCACHED_PATHS = ("/jobs",)
 EXTENSION = "cnncmp_response_cache"
@@ -37,11 +37,15 @@ class ResponseCache:
     def __init__(self, stamp: Callable[[], Any], max_bytes: int = 64 * 2**20) -> None:
         self.stamp = stamp
         self.max_bytes = max_bytes
-        self._items: OrderedDict[str, bytes] = OrderedDict()
-        self._used = 0
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
+        self._items: LRU[bytes] = LRU(max_bytes=max_bytes, size=len)
+
+    @property
+    def hits(self) -> int:
+        return self._items.hits
+
+    @property
+    def misses(self) -> int:
+        return self._items.misses
 
     def key(self, body: bytes) -> str | None:
         """The cache key of a callback request body, or None when it must not be cached."""
@@ -58,29 +62,17 @@ class ResponseCache:
         return identity.hexdigest()
 
     def get(self, key: str) -> bytes | None:
-        with self._lock:
-            data = self._items.get(key)
-            if data is not None:
-                self._items.move_to_end(key)
-                self.hits += 1
-            else:
-                self.misses += 1
-            return data
+        return self._items.get(key)
 
     def put(self, key: str, data: bytes) -> None:
-        if len(data) > MAX_ENTRY_BYTES:
-            return
-        with self._lock:
-            if key in self._items:
-                return
-            self._items[key] = data
-            self._used += len(data)
-            while self._used > self.max_bytes:
-                _old, dropped = self._items.popitem(last=False)
-                self._used -= len(dropped)
+        if len(data) <= MAX_ENTRY_BYTES:
+            self._items.put(key, data)
 
     def install(self, server: flask.Flask, update_path: str) -> None:
-        """Serve hits before Dash dispatches; keep Dash's 200 answers after (``server.extensions[EXTENSION]`` is this)."""
+        """Serve hits before Dash dispatches; keep Dash's 200 answers after.
+
+        ``server.extensions[EXTENSION]`` is this cache.
+        """
         server.extensions[EXTENSION] = self
 
         @server.before_request
@@ -90,7 +82,7 @@ class ResponseCache:
                 return None
             try:
                 key = self.key(request.get_data(cache=True))
-            except Exception:  # noqa: BLE001 - a stamp that cannot be read: let Dash answer (and say why)
+            except Exception:
                 log.debug("response cache skipped", exc_info=True)
                 return None
             if key is None:

@@ -7,9 +7,7 @@ Pages never raise for a bad run or a bad link: a run whose files cannot be read 
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode
@@ -18,8 +16,8 @@ import dash_bootstrap_components as dbc
 import plotly.colors
 from dash import html
 
-from analysis.runs.store import BrokenRunError, RunNameError, RunStore, check_run_name
 from analysis.runs.storage import StorageError
+from analysis.runs.store import BrokenRunError, RunNameError, RunStore, check_run_name
 from app import components
 
 log = logging.getLogger(__name__)
@@ -30,8 +28,16 @@ RUN_COLOURS = plotly.colors.qualitative.D3 + plotly.colors.qualitative.Dark2
 
 # -- reading the runs folder -----------------------------------------------------------------------
 def broken_row(name: str, problem: str) -> dict[str, Any]:
-    return {"name": name, "model": None, "dataset": None, "epochs": 0, "train_error": None, "test_error": None,
-            "status": "broken", "problem": problem}
+    return {
+        "name": name,
+        "model": None,
+        "dataset": None,
+        "epochs": 0,
+        "train_error": None,
+        "test_error": None,
+        "status": "broken",
+        "problem": problem,
+    }
 
 
 def read_runs(runs_dir: str | Path) -> list[dict[str, Any]]:
@@ -54,8 +60,12 @@ def read_runs(runs_dir: str | Path) -> list[dict[str, Any]]:
             row = store.summary(name)
             if row.get("status") != "broken":
                 meta = store.read_meta(name)
-                row.update(title=meta.get("title"), fc_layers=meta.get("fc_layers"),
-                           n_train=meta.get("n_train"), n_test=meta.get("n_test"))
+                row.update(
+                    title=meta.get("title"),
+                    fc_layers=meta.get("fc_layers"),
+                    n_train=meta.get("n_train"),
+                    n_test=meta.get("n_test"),
+                )
         except Exception as exc:  # noqa: BLE001 - one bad run must not take the page down
             log.warning("run %s is unreadable: %s", name, exc)
             row = broken_row(name, str(exc) or type(exc).__name__)
@@ -152,19 +162,27 @@ def models_search(names: Sequence[str]) -> str:
     return "?" + urlencode({"models": ",".join(names)}, safe=",", quote_via=quote)
 
 
-def link_message(selection: Selection, runs_dir: str, id: str) -> dbc.Alert | None:  # noqa: A002
+def link_message(selection: Selection, runs_dir: str, id: str) -> dbc.Alert | None:  # noqa: A002 - Dash's name for a component id
     """An alert naming the refused parts of the link, or ``None`` when the whole link was understood."""
     if not selection.refused:
         return None
     parts: list[Any] = []
     if selection.invalid:
-        parts.append(html.Li(["Not run names: ", _quoted(selection.invalid),
-                              " (a run name is letters, digits, '_', '.', '+' or '-')."]))
+        parts.append(
+            html.Li(
+                [
+                    "Not run names: ",
+                    _quoted(selection.invalid),
+                    " (a run name is letters, digits, '_', '.', '+' or '-').",
+                ]
+            )
+        )
     if selection.missing:
         parts.append(html.Li(["No such runs in ", html.Code(str(runs_dir)), ": ", _quoted(selection.missing), "."]))
     tail = "Showing every run instead." if selection.fell_back else "Showing the others."
-    return components.message([html.Ul(parts, className="mb-1"), tail], kind="warning",
-                              title="Some runs in this link were not found", id=id)
+    return components.message(
+        [html.Ul(parts, className="mb-1"), tail], kind="warning", title="Some runs in this link were not found", id=id
+    )
 
 
 def _quoted(names: Sequence[str]) -> html.Span:
@@ -194,24 +212,3 @@ def cache_stamp(settings: Any) -> Any:
     from app.analysis_access import analyzer
 
     return analyzer(settings).cache.stamp()
-
-
-class Memo:
-    """A small least-recently-used memo of what a page drew, keyed on its inputs and a :func:`runs_stamp`."""
-
-    def __init__(self, size: int = 32) -> None:
-        self.size = size
-        self._items: OrderedDict[Any, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Any, compute: Callable[[], Any]) -> Any:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        value = compute()
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return value

@@ -10,12 +10,14 @@ several machines train different models of the family at once.
 
 from __future__ import annotations
 
+from analysis.settings import SettingsError
 from app import main
 from app.background import celery_app
-from analysis.settings import SettingsError
 
 if not main.settings.redis_url:
-    raise SettingsError("the Celery worker needs REDIS_URL (its broker, result store and the shared cache); "
-                        "without Redis, `python -m app` runs jobs in local processes instead")
+    raise SettingsError(
+        "the Celery worker needs REDIS_URL (its broker, result store and the shared cache); "
+        "without Redis, `python -m app` runs jobs in local processes instead"
+    )
 
 celery = celery_app(main.settings.redis_url)

@@ -32,8 +32,8 @@ def measure(kind: str, n: int, model_name: str, width_scale: float, repeats: int
     """Runs inside a worker process: best-of-``repeats`` seconds of ``kind`` over ``n`` images, and peak RSS."""
     import torch
 
-    from analysis.probes.activations import ActivationPass
     from analysis.data.datasets import make_synthetic
+    from analysis.probes.activations import ActivationPass
     from analysis.training.evaluation import Normalization, autocast, resolve_precision
     from model_zoo import build_model
 
@@ -48,13 +48,14 @@ def measure(kind: str, n: int, model_name: str, width_scale: float, repeats: int
     @torch.inference_mode()
     def forward() -> None:
         for start in range(0, n, batch_size):
-            batch = normalization(images[start:start + batch_size]).contiguous(memory_format=torch.channels_last)
+            batch = normalization(images[start : start + batch_size]).contiguous(memory_format=torch.channels_last)
             with autocast(device, precision):
                 model(batch).argmax(dim=1)
 
     def analysis_pass() -> None:
         ActivationPass(batch_size=batch_size, cka_sample=256, cka_spatial="flatten", precision=precision).run(
-            model, images, labels, data.num_classes, normalization)
+            model, images, labels, data.num_classes, normalization
+        )
 
     work = forward if kind == "forward" else analysis_pass
     work()  # warm-up: kernel selection, allocator
@@ -82,9 +83,21 @@ def measure(kind: str, n: int, model_name: str, width_scale: float, repeats: int
 
 def run_worker(kind: str, n: int, args: argparse.Namespace) -> dict:
     output = subprocess.run(
-        [sys.executable, __file__, "--worker", kind, "--images", str(n), "--model", args.model,
-         "--width-scale", str(args.width_scale)],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            __file__,
+            "--worker",
+            kind,
+            "--images",
+            str(n),
+            "--model",
+            args.model,
+            "--width-scale",
+            str(args.width_scale),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     return json.loads(output.strip().splitlines()[-1])
 
@@ -107,9 +120,11 @@ def main() -> None:
         analysis = run_worker("pass", n, args)
         ratios.append(analysis["seconds"] / forward["seconds"])
         extras.append(analysis["extra_mb"])
-        print(f"N={n:6d}: forward {forward['seconds']:.3f} s, analysis pass {analysis['seconds']:.3f} s "
-              f"({n / analysis['seconds']:.0f} img/s); memory while working: forward +{forward['extra_mb']:.0f} MB, "
-              f"analysis +{analysis['extra_mb']:.0f} MB")
+        print(
+            f"N={n:6d}: forward {forward['seconds']:.3f} s, analysis pass {analysis['seconds']:.3f} s "
+            f"({n / analysis['seconds']:.0f} img/s); memory while working: forward +{forward['extra_mb']:.0f} MB, "
+            f"analysis +{analysis['extra_mb']:.0f} MB"
+        )
     print(f"memory the analysis pass allocates: {extras[0]:.0f} MB at N, {extras[1]:.0f} MB at 4N (target: flat)")
     print(f"time ratio analysis/forward: {ratios[0]:.2f}× at N, {ratios[1]:.2f}× at 4N (target ≤ 1.5×)")
 

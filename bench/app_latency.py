@@ -66,10 +66,14 @@ def timed_post(session: requests.Session, url: str, payload: dict) -> tuple[floa
 
 def router_payload(path: str, search: str) -> dict:
     return {
-        "output": ROUTER_OUTPUT, "outputs": parse_outputs(ROUTER_OUTPUT),
-        "inputs": [{"id": "_pages_location", "property": "pathname", "value": path},
-                   {"id": "_pages_location", "property": "search", "value": search}],
-        "changedPropIds": ["_pages_location.pathname"], "state": [],
+        "output": ROUTER_OUTPUT,
+        "outputs": parse_outputs(ROUTER_OUTPUT),
+        "inputs": [
+            {"id": "_pages_location", "property": "pathname", "value": path},
+            {"id": "_pages_location", "property": "search", "value": search},
+        ],
+        "changedPropIds": ["_pages_location.pathname"],
+        "state": [],
     }
 
 
@@ -89,12 +93,16 @@ def page_callbacks(dependencies: list[dict], components: dict[str, dict]) -> lis
             return {**item, "value": components[item["id"]].get(item["property"])}
 
         outputs = parse_outputs(dep["output"])
-        payloads.append({
-            # As the renderer sends it: a list for a multi-output callback, one object otherwise.
-            "output": dep["output"], "outputs": outputs if dep["output"].startswith("..") else outputs[0],
-            "inputs": [value(i) for i in dep["inputs"]], "state": [value(s) for s in dep.get("state", [])],
-            "changedPropIds": [f"{dep['inputs'][0]['id']}.{dep['inputs'][0]['property']}"],
-        })
+        payloads.append(
+            {
+                # As the renderer sends it: a list for a multi-output callback, one object otherwise.
+                "output": dep["output"],
+                "outputs": outputs if dep["output"].startswith("..") else outputs[0],
+                "inputs": [value(i) for i in dep["inputs"]],
+                "state": [value(s) for s in dep.get("state", [])],
+                "changedPropIds": [f"{dep['inputs'][0]['id']}.{dep['inputs'][0]['property']}"],
+            }
+        )
     return payloads
 
 
@@ -111,10 +119,18 @@ def main() -> None:
     args = parser.parse_args()
 
     port = free_port()
-    env = {**os.environ, "CNNCMP_RUNS_DIR": args.runs, "CNNCMP_CACHE_DIR": args.cache, "PORT": str(port),
-           "HOST": "127.0.0.1", "CNNCMP_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
-    server = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "CNNCMP_RUNS_DIR": args.runs,
+        "CNNCMP_CACHE_DIR": args.cache,
+        "PORT": str(port),
+        "HOST": "127.0.0.1",
+        "CNNCMP_LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     base = f"http://127.0.0.1:{port}"
     session = requests.Session()
     try:
@@ -149,8 +165,10 @@ def main() -> None:
                             print(f"  HTTP {status} from {path} callback {payload['output'][:80]}")
             p50, p95 = percentile(warm, 0.5), percentile(warm, 0.95)
             worst = max(worst, p95)
-            print(f"{path:<12} first view {first * 1000:7.0f} ms | warm p50 {p50 * 1000:6.0f} ms, "
-                  f"p95 {p95 * 1000:6.0f} ms over {len(warm)} requests ({len(payloads)} callbacks)")
+            print(
+                f"{path:<12} first view {first * 1000:7.0f} ms | warm p50 {p50 * 1000:6.0f} ms, "
+                f"p95 {p95 * 1000:6.0f} ms over {len(warm)} requests ({len(payloads)} callbacks)"
+            )
         print(f"HTTP errors: {errors}")
         print(f"worst warm p95: {worst * 1000:.0f} ms (target < 100 ms)")
     finally:

@@ -42,8 +42,14 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.app_latency import (  # noqa: E402
-    PAGES, free_port, index_components, page_callbacks, parse_outputs, percentile, router_payload,
+from bench.app_latency import (  # noqa: E402 - after sys.path learns the repo root
+    PAGES,
+    free_port,
+    index_components,
+    page_callbacks,
+    parse_outputs,
+    percentile,
+    router_payload,
 )
 
 NOT_FOUND_PATH = "/no-such-page"  # renders the 404 page
@@ -92,9 +98,24 @@ class Gunicorn:
         self.log_path = log_path
         self._log = open(log_path, "wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "app.main:server", "--workers", str(workers),
-             "--bind", f"127.0.0.1:{self.port}", "--timeout", "120", "--no-control-socket"],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "app.main:server",
+                "--workers",
+                str(workers),
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--timeout",
+                "120",
+                "--no-control-socket",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def wait_healthy(self, seconds: float = 120) -> dict:
@@ -169,8 +190,8 @@ def make_quick_runs(folder: Path) -> tuple[Path, Path]:
     from analysis.cache import AnalysisCache
     from analysis.data.datasets import make_synthetic
     from analysis.pipeline import RunAnalyzer
-    from analysis.training.profiles import get_profile
     from analysis.runs.store import RunStore
+    from analysis.training.profiles import get_profile
     from analysis.training.trainer import Trainer
 
     runs_dir, cache_dir = folder / "runs", folder / "cache"
@@ -207,8 +228,10 @@ def build_mix(base: str) -> list[Call]:
             raise SystemExit(f"rendering {path} answered HTTP {response.status_code}: {response.text[:300]}")
         layout = response.json()["response"]["_pages_content"]["children"]
         mix += [Call(f"{label} GET", "GET", path), Call(f"{label} router", "POST", UPDATE_PATH, router)]
-        mix += [Call(f"{label} {callback_label(payload['output'])}", "POST", UPDATE_PATH, payload)
-                for payload in page_callbacks(dependencies, index_components(layout, {}))]
+        mix += [
+            Call(f"{label} {callback_label(payload['output'])}", "POST", UPDATE_PATH, payload)
+            for payload in page_callbacks(dependencies, index_components(layout, {}))
+        ]
     return mix
 
 
@@ -222,8 +245,9 @@ def send(session: requests.Session, base: str, call: Call, timeout: float) -> Sa
     return Sample(call.name, time.perf_counter() - start, error)
 
 
-def client(index: int, base: str, mix: list[Call], stop_at: float, budget: RequestBudget, timeout: float,
-           samples: list[Sample]) -> None:
+def client(
+    index: int, base: str, mix: list[Call], stop_at: float, budget: RequestBudget, timeout: float, samples: list[Sample]
+) -> None:
     """Cycle through the mix from position ``index`` (clients start spread over it) until time or budget run out."""
     session = requests.Session()
     position = index % len(mix)
@@ -232,12 +256,17 @@ def client(index: int, base: str, mix: list[Call], stop_at: float, budget: Reque
         position = (position + 1) % len(mix)
 
 
-def run_clients(count: int, base: str, mix: list[Call], seconds: float, budget: RequestBudget,
-                timeout: float) -> list[Sample]:
+def run_clients(
+    count: int, base: str, mix: list[Call], seconds: float, budget: RequestBudget, timeout: float
+) -> list[Sample]:
     samples: list[Sample] = []
     stop_at = time.monotonic() + seconds
-    threads = [threading.Thread(target=client, args=(i * len(mix) // count, base, mix, stop_at, budget, timeout,
-                                                     samples), daemon=True) for i in range(count)]
+    threads = [
+        threading.Thread(
+            target=client, args=(i * len(mix) // count, base, mix, stop_at, budget, timeout, samples), daemon=True
+        )
+        for i in range(count)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -252,9 +281,11 @@ def warm_up(base: str, mix: list[Call], workers: int) -> list[Sample]:
 
 def print_latencies(samples: list[Sample], mix: list[Call], elapsed: float) -> None:
     times = [s.seconds for s in samples]
-    print(f"{len(samples)} requests in {elapsed:.1f} s: {len(samples) / elapsed:.1f} requests/s | "
-          f"p50 {percentile(times, 0.5) * 1000:.0f} ms, p95 {percentile(times, 0.95) * 1000:.0f} ms, "
-          f"p99 {percentile(times, 0.99) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms")
+    print(
+        f"{len(samples)} requests in {elapsed:.1f} s: {len(samples) / elapsed:.1f} requests/s | "
+        f"p50 {percentile(times, 0.5) * 1000:.0f} ms, p95 {percentile(times, 0.95) * 1000:.0f} ms, "
+        f"p99 {percentile(times, 0.99) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms"
+    )
     print(f"{'endpoint':<52} {'n':>6} {'p50 ms':>7} {'p95 ms':>7} {'max ms':>7} {'errors':>6}")
     for name in dict.fromkeys(call.name for call in mix):
         mine = [s for s in samples if s.name == name]
@@ -262,23 +293,29 @@ def print_latencies(samples: list[Sample], mix: list[Call], elapsed: float) -> N
             continue
         seconds = [s.seconds for s in mine]
         errors = sum(bool(s.error) for s in mine)
-        print(f"{name[:52]:<52} {len(mine):6d} {percentile(seconds, 0.5) * 1000:7.0f} "
-              f"{percentile(seconds, 0.95) * 1000:7.0f} {max(seconds) * 1000:7.0f} {errors:6d}")
+        print(
+            f"{name[:52]:<52} {len(mine):6d} {percentile(seconds, 0.5) * 1000:7.0f} "
+            f"{percentile(seconds, 0.95) * 1000:7.0f} {max(seconds) * 1000:7.0f} {errors:6d}"
+        )
 
 
 def print_memory(sampler: MemorySampler, start_pids: set[int], final_pids: set[int], flat_growth: float) -> bool:
     """RSS per worker; True when every worker's memory is flat and none was replaced."""
     flat = start_pids == final_pids
-    print(f"worker RSS (MB), {sampler.interval:g} s samples; flat = last/first − 1 < {flat_growth:.0%}, "
-          f"first sampled right after the warm-up")
+    print(
+        f"worker RSS (MB), {sampler.interval:g} s samples; flat = last/first − 1 < {flat_growth:.0%}, "
+        f"first sampled right after the warm-up"
+    )
     for pid, rss in sampler.samples.items():
         growth = rss[-1] / rss[0] - 1
         replaced = "" if pid in final_pids else "  (exited during the run)"
         if pid not in start_pids:
             replaced = "  (started during the run)"
         flat &= growth < flat_growth
-        print(f"  pid {pid}: first {rss[0] / 2**20:.0f}, last {rss[-1] / 2**20:.0f}, max {max(rss) / 2**20:.0f}, "
-              f"growth {growth:+.1%} over {len(rss)} samples{replaced}")
+        print(
+            f"  pid {pid}: first {rss[0] / 2**20:.0f}, last {rss[-1] / 2**20:.0f}, max {max(rss) / 2**20:.0f}, "
+            f"growth {growth:+.1%} over {len(rss)} samples{replaced}"
+        )
     return flat
 
 
@@ -287,8 +324,12 @@ def main() -> None:
     parser.add_argument("--runs", help="an analysed runs folder (default: train and analyse two quick runs)")
     parser.add_argument("--cache", help="the analysis cache of --runs")
     parser.add_argument("--data", default="data", help="datasets folder (CNNCMP_DATA_DIR) with --runs")
-    parser.add_argument("--response-cache-mb", type=int, default=64,
-                        help="CNNCMP_RESPONSE_CACHE_MB of the server; 0 times every request rendered afresh")
+    parser.add_argument(
+        "--response-cache-mb",
+        type=int,
+        default=64,
+        help="CNNCMP_RESPONSE_CACHE_MB of the server; 0 times every request rendered afresh",
+    )
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--workers", type=int, default=2)
@@ -315,17 +356,26 @@ def main() -> None:
             print(f"trained and analysed two quick runs in {time.perf_counter() - start:.0f} s")
         # The bench's own settings only: an inherited REDIS_URL or CNNCMP_* would point the server elsewhere.
         env = {key: value for key, value in os.environ.items() if not key.startswith(("CNNCMP_", "REDIS_URL"))}
-        env.update({"CNNCMP_RUNS_DIR": runs, "CNNCMP_CACHE_DIR": str(cache), "CNNCMP_DATA_DIR": str(data),
-                    "CNNCMP_LOG_LEVEL": "WARNING", "CNNCMP_RESPONSE_CACHE_MB": str(args.response_cache_mb),
-                    "PYTHONPATH": str(ROOT)})
+        env.update(
+            {
+                "CNNCMP_RUNS_DIR": runs,
+                "CNNCMP_CACHE_DIR": str(cache),
+                "CNNCMP_DATA_DIR": str(data),
+                "CNNCMP_LOG_LEVEL": "WARNING",
+                "CNNCMP_RESPONSE_CACHE_MB": str(args.response_cache_mb),
+                "PYTHONPATH": str(ROOT),
+            }
+        )
         server = Gunicorn(args.workers, env, folder / "gunicorn.log")
         try:
             health = server.wait_healthy()
             mix = build_mix(server.url)
             warm_errors = [s for s in warm_up(server.url, mix, args.workers) if s.error]
-            print(f"{health['runs']} runs; gunicorn {args.workers} workers on {server.url}; {args.clients} clients "
-                  f"for {args.seconds:g} s (at most {args.max_requests} requests) over {len(mix)} calls; "
-                  f"{psutil.cpu_count()} CPUs, clients in this process")
+            print(
+                f"{health['runs']} runs; gunicorn {args.workers} workers on {server.url}; {args.clients} clients "
+                f"for {args.seconds:g} s (at most {args.max_requests} requests) over {len(mix)} calls; "
+                f"{psutil.cpu_count()} CPUs, clients in this process"
+            )
             if warm_errors:
                 print(f"warm-up: {len(warm_errors)} errors, e.g. {warm_errors[0].name}: {warm_errors[0].error}")
 
@@ -334,8 +384,9 @@ def main() -> None:
             sampler.sample()
             sampler.start()
             start = time.perf_counter()
-            samples = run_clients(args.clients, server.url, mix, args.seconds, RequestBudget(args.max_requests),
-                                  args.timeout)
+            samples = run_clients(
+                args.clients, server.url, mix, args.seconds, RequestBudget(args.max_requests), args.timeout
+            )
             elapsed = time.perf_counter() - start
             sampler.finish()
             final_pids = {worker.pid for worker in server.workers()}
@@ -351,8 +402,10 @@ def main() -> None:
             print(f"gunicorn log tail:\n{server.log_tail(2000)}")
         p95 = percentile([s.seconds for s in samples], 0.95)
         met = not errors and p95 < P95_TARGET_S and flat
-        print(f"target {'met' if met else 'NOT met'}: 0 errors ({len(errors)}), p95 < {P95_TARGET_S * 1000:.0f} ms "
-              f"({p95 * 1000:.0f} ms), worker RSS flat ({'yes' if flat else 'no'})")
+        print(
+            f"target {'met' if met else 'NOT met'}: 0 errors ({len(errors)}), p95 < {P95_TARGET_S * 1000:.0f} ms "
+            f"({p95 * 1000:.0f} ms), worker RSS flat ({'yes' if flat else 'no'})"
+        )
         print(f"errors: {len(errors)}")
 
 

@@ -24,12 +24,12 @@ from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.data.datasets import make_synthetic  # noqa: E402
-from analysis.training.evaluation import resolve_precision  # noqa: E402
-from analysis.training.profiles import TrainingProfile  # noqa: E402
-from analysis.runs.store import RunStore  # noqa: E402
-from analysis.training.trainer import Trainer  # noqa: E402
-from model_zoo import build_model, count_flops  # noqa: E402
+from analysis.data.datasets import make_synthetic
+from analysis.runs.store import RunStore
+from analysis.training.evaluation import resolve_precision
+from analysis.training.profiles import TrainingProfile
+from analysis.training.trainer import Trainer
+from model_zoo import build_model, count_flops
 
 
 def matmul_peak_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 10) -> float:
@@ -51,10 +51,14 @@ def plain_loop_images_per_s(images: torch.Tensor, labels: torch.Tensor, width_sc
     from torchvision.transforms.functional import to_pil_image
 
     pil_images = [to_pil_image(image) for image in images]  # setup, not timed
-    transform = transforms.Compose([
-        transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(), transforms.ToTensor(),
-        transforms.Normalize((0.5, 0.5, 0.5), (0.25, 0.25, 0.25)),
-    ])
+    transform = transforms.Compose(
+        [
+            transforms.RandomCrop(32, padding=4),
+            transforms.RandomHorizontalFlip(),
+            transforms.ToTensor(),
+            transforms.Normalize((0.5, 0.5, 0.5), (0.25, 0.25, 0.25)),
+        ]
+    )
 
     class PilDataset(torch.utils.data.Dataset):
         def __len__(self) -> int:
@@ -85,8 +89,15 @@ def plain_loop_images_per_s(images: torch.Tensor, labels: torch.Tensor, width_sc
 def our_images_per_s(images: torch.Tensor, labels: torch.Tensor, width_scale: float, batch: int) -> float:
     """Our trainer end to end; the second epoch's training throughput (the first warms up)."""
     dataset = make_synthetic(n_train=len(images), n_test=batch, seed=1)
-    profile = TrainingProfile("bench", epochs=2, batch_size=batch, learning_rate=0.01, width_scale=width_scale,
-                              max_train_images=None, max_test_images=None)
+    profile = TrainingProfile(
+        "bench",
+        epochs=2,
+        batch_size=batch,
+        learning_rate=0.01,
+        width_scale=width_scale,
+        max_train_images=None,
+        max_test_images=None,
+    )
     with tempfile.TemporaryDirectory() as runs:
         store = RunStore(runs)
         Trainer(store, profile, device="cpu", progress=False, snapshot_epochs=(2,)).fit("base", dataset, "bench")
@@ -100,15 +111,19 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     args = parser.parse_args()
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
-          f"{torch.backends.cpu.get_cpu_capability()}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
+        f"{torch.backends.cpu.get_cpu_capability()}"
+    )
     precision = resolve_precision("auto", torch.device("cpu"))
     peaks = {name: matmul_peak_gflops(dtype) for name, dtype in (("bf16", torch.bfloat16), ("fp32", torch.float32))}
     peak = peaks[precision]
     forward_gflop = count_flops(build_model("base")) / 1e9
     limit = peak / (3 * forward_gflop)
-    print(f"matmul peak: bf16 {peaks['bf16']:.0f}, fp32 {peaks['fp32']:.0f} GFLOP/s; our loop uses {precision}; "
-          f"BaseCNN forward {forward_gflop:.3f} GFLOP/image → training limit {limit:.0f} images/s")
+    print(
+        f"matmul peak: bf16 {peaks['bf16']:.0f}, fp32 {peaks['fp32']:.0f} GFLOP/s; our loop uses {precision}; "
+        f"BaseCNN forward {forward_gflop:.3f} GFLOP/image → training limit {limit:.0f} images/s"
+    )
 
     results = {}
     for label, width_scale, n in (("full width", 1.0, args.images), ("demo width ÷4", 0.25, args.demo_images)):
@@ -119,8 +134,10 @@ def main() -> None:
         extra = f", {ours / limit:.0%} of the {precision} limit" if width_scale == 1.0 else ""
         print(f"{label:>14}: plain loop {plain:7.0f} img/s | ours {ours:7.0f} img/s{extra}")
     (p_full, o_full), (p_demo, o_demo) = results.values()
-    print(f"ratio ours/plain: full width {o_full / p_full:.2f}× (limit {limit / p_full:.2f}×, target ≥ "
-          f"{0.8 * limit / p_full:.2f}×), demo width {o_demo / p_demo:.2f}× (target ≥ 3×)")
+    print(
+        f"ratio ours/plain: full width {o_full / p_full:.2f}× (limit {limit / p_full:.2f}×, target ≥ "
+        f"{0.8 * limit / p_full:.2f}×), demo width {o_demo / p_demo:.2f}× (target ≥ 3×)"
+    )
 
 
 if __name__ == "__main__":

@@ -35,7 +35,19 @@ def describe_model(name: str, options: ModelOptions | None = None) -> dict:
 
 
 __all__ = [
-    "FAMILY", "AnalysableLayer", "FamilyCNN", "ModelOptions", "ModelSpec", "UnknownModelError",
-    "build_model", "canonical_name", "count_flops", "count_parameters", "describe_model",
-    "get_spec", "model_names", "register", "scaled_width",
+    "FAMILY",
+    "AnalysableLayer",
+    "FamilyCNN",
+    "ModelOptions",
+    "ModelSpec",
+    "UnknownModelError",
+    "build_model",
+    "canonical_name",
+    "count_flops",
+    "count_parameters",
+    "describe_model",
+    "get_spec",
+    "model_names",
+    "register",
+    "scaled_width",
 ]

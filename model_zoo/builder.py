@@ -160,11 +160,17 @@ class FamilyCNN(nn.Module):
         layers = []
         for index, (name, unit) in enumerate(units):
             if isinstance(unit, ConvUnit):
-                layers.append(AnalysableLayer(name, "conv", index, index / last, unit, unit.conv,
-                                              getattr(unit, "bn", None), relu=True))
+                layers.append(
+                    AnalysableLayer(
+                        name, "conv", index, index / last, unit, unit.conv, getattr(unit, "bn", None), relu=True
+                    )
+                )
             else:
-                layers.append(AnalysableLayer(name, "fc", index, index / last, unit, unit.linear, None,
-                                              relu=hasattr(unit, "relu")))
+                layers.append(
+                    AnalysableLayer(
+                        name, "fc", index, index / last, unit, unit.linear, None, relu=hasattr(unit, "relu")
+                    )
+                )
         return layers
 
 

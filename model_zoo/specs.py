@@ -98,20 +98,30 @@ WIDTH_MULTIPLIERS = (0.25, 0.5, 2.0, 4.0)
 
 FAMILY: tuple[ModelSpec, ...] = (
     ModelSpec(
-        "base", BASE_PLAN, title="BaseCNN", aliases=("base_x1",),
+        "base",
+        BASE_PLAN,
+        title="BaseCNN",
+        aliases=("base_x1",),
         description="10 conv, 4 max-pool, 2 FC; the paper's reference net (11.32% CIFAR-10 test error)",
     ),
     ModelSpec(
-        "shallow", SHALLOW_PLAN, title="ShallowCNN",
+        "shallow",
+        SHALLOW_PLAN,
+        title="ShallowCNN",
         description="BaseCNN without its last conv stage: 7 conv, 3 max-pool, 2 FC",
     ),
     ModelSpec(
-        "deep", DEEP_PLAN, title="DeepCNN",
+        "deep",
+        DEEP_PLAN,
+        title="DeepCNN",
         description="every conv stage of BaseCNN doubled: 20 conv, 8 max-pool (4 keep the size), 2 FC",
     ),
     *(
         ModelSpec(
-            f"base_x{w:g}", BASE_PLAN, width=w, title=f"BaseCNN×{w:g}",
+            f"base_x{w:g}",
+            BASE_PLAN,
+            width=w,
+            title=f"BaseCNN×{w:g}",
             description=f"BaseCNN with every conv and hidden FC width × {w:g}",
         )
         for w in WIDTH_MULTIPLIERS

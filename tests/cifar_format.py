@@ -47,9 +47,7 @@ def _batch(images: np.ndarray, labels: np.ndarray, batch_label: str, offset: int
     }
 
 
-def write_cifar10_folder(
-    root: Path, images_per_batch: int = 20, test_images: int = 20, seed: int = 0
-) -> CifarArrays:
+def write_cifar10_folder(root: Path, images_per_batch: int = 20, test_images: int = 20, seed: int = 0) -> CifarArrays:
     """Write ``root/cifar-10-batches-py`` with 5 data batches, test_batch and batches.meta.
 
     Images are random uint8; labels cycle through all ten classes (shuffled). Returns the

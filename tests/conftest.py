@@ -12,8 +12,8 @@ QUICK_MODELS = ("base", "shallow")
 def train_quick_runs(runs_dir: Path, models: tuple[str, ...] = QUICK_MODELS, epochs: int = 2) -> Path:
     """Train ``models`` with the quick profile on the synthetic set into ``runs_dir``."""
     from analysis.data.datasets import make_synthetic
-    from analysis.training.profiles import get_profile
     from analysis.runs.store import RunStore
+    from analysis.training.profiles import get_profile
     from analysis.training.trainer import Trainer
 
     profile = get_profile("quick").with_epochs(epochs)

@@ -18,7 +18,9 @@ import urllib.request
 from pathlib import Path
 
 AWS_TEST_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_EC2_METADATA_DISABLED": "true",
 }
 
@@ -54,12 +56,26 @@ class RedisServer:
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> "RedisServer":
+    def start(self) -> RedisServer:
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.folder), "--protected-mode", "yes",
-             *(["--appendonly", "yes", "--appendfsync", "always"] if self.durable else [])],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.folder),
+                "--protected-mode",
+                "yes",
+                *(["--appendonly", "yes", "--appendfsync", "always"] if self.durable else []),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_until(self.ping, 15, "redis-server")
         return self
@@ -85,11 +101,13 @@ class S3Server:
         self.bucket = bucket
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> "S3Server":
+    def start(self) -> S3Server:
         env = {**os.environ, **AWS_TEST_ENV}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
         )
         wait_until(lambda: urllib.request.urlopen(self.endpoint, timeout=1).status == 200, 30, "moto S3 server")
         request = urllib.request.Request(f"{self.endpoint}/{self.bucket}", method="PUT")
@@ -121,12 +139,14 @@ class Process:
         self.folder = folder
         self.log_path = folder / f"{name}.log"
         folder.mkdir(parents=True, exist_ok=True)
-        full_env = {key: value for key, value in os.environ.items()
-                    if not key.startswith(("CNNCMP_", "REDIS_URL", "PORT"))}
+        full_env = {
+            key: value for key, value in os.environ.items() if not key.startswith(("CNNCMP_", "REDIS_URL", "PORT"))
+        }
         full_env.update({"PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1", **env})
         self._log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(argv, cwd=folder, env=full_env, stdout=self._log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            argv, cwd=folder, env=full_env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def log(self, last: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-last:]
@@ -152,9 +172,24 @@ class Process:
 def gunicorn(folder: Path, env: dict[str, str], workers: int = 2) -> tuple[Process, str]:
     """``gunicorn app.main:server`` as the Procfile starts it, on a free loopback port; returns it and its URL."""
     port = free_port()
-    process = Process("web", [sys.executable, "-m", "gunicorn", "app.main:server", "--bind", f"127.0.0.1:{port}",
-                              "--workers", str(workers), "--timeout", "120",
-                              "--no-control-socket"], folder, env)
+    process = Process(
+        "web",
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "app.main:server",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--timeout",
+            "120",
+            "--no-control-socket",
+        ],
+        folder,
+        env,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: urllib.request.urlopen(url + "/health", timeout=2).status == 200, 90, "gunicorn")
@@ -166,8 +201,12 @@ def gunicorn(folder: Path, env: dict[str, str], workers: int = 2) -> tuple[Proce
 
 def celery_worker(folder: Path, env: dict[str, str]) -> Process:
     """The Procfile's worker: ``celery -A app.worker worker`` with one process."""
-    process = Process("worker", [sys.executable, "-m", "celery", "-A", "app.worker", "worker", "--loglevel", "INFO",
-                                 "--concurrency", "1"], folder, env)
+    process = Process(
+        "worker",
+        [sys.executable, "-m", "celery", "-A", "app.worker", "worker", "--loglevel", "INFO", "--concurrency", "1"],
+        folder,
+        env,
+    )
     try:
         wait_until(lambda: "ready." in process.log(20000), 90, "the Celery worker")
     except RuntimeError as exc:

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import pickle
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -108,9 +108,7 @@ class ImageDataset:
             if not isinstance(labels, torch.Tensor) or labels.dtype != torch.int64:
                 raise ValueError(f"{split}_labels must be an int64 tensor")
             if labels.shape != (images.shape[0],):
-                raise ValueError(
-                    f"{split}_labels must be ({images.shape[0]},), got {tuple(labels.shape)}"
-                )
+                raise ValueError(f"{split}_labels must be ({images.shape[0]},), got {tuple(labels.shape)}")
             if labels.numel() and (labels.min() < 0 or labels.max() >= len(self.class_names)):
                 raise ValueError(f"{split}_labels must lie in [0, {len(self.class_names)})")
             # Hashing and fast batch slicing both want plain contiguous CPU memory.
@@ -218,9 +216,7 @@ class ImageDataset:
         }
 
 
-def _balanced_indices(
-    labels: np.ndarray, n: int | None, seed: tuple[int, int]
-) -> torch.Tensor | None:
+def _balanced_indices(labels: np.ndarray, n: int | None, seed: tuple[int, int]) -> torch.Tensor | None:
     """Indices of ``n`` items taken round-robin over classes, sorted; None means "all"."""
     if n is None:
         return None
@@ -260,9 +256,7 @@ def _cifar10_folder(root: Path) -> Path | None:
     """The ``cifar-10-batches-py`` folder at ``root`` or directly under it, if either exists."""
     if (root / CIFAR10_FOLDER).is_dir():
         return root / CIFAR10_FOLDER
-    if root.is_dir() and (
-        root.name == CIFAR10_FOLDER or any((root / f).is_file() for f in _CIFAR10_FILES)
-    ):
+    if root.is_dir() and (root.name == CIFAR10_FOLDER or any((root / f).is_file() for f in _CIFAR10_FILES)):
         return root
     return None
 
@@ -296,7 +290,7 @@ def _unpickle(path: Path) -> Any:
             return pickle.load(f, encoding="bytes")
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read CIFAR-10 file ({exc})") from exc
-    except Exception as exc:  # noqa: BLE001 -- any unpickling failure means a broken file
+    except Exception as exc:
         raise DatasetError(
             f"{path}: corrupt or truncated CIFAR-10 file ({type(exc).__name__}: {exc}); "
             f"re-extract {CIFAR10_FOLDER} from {CIFAR10_URL}"
@@ -319,22 +313,16 @@ def _read_batch(path: Path, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     data = np.asarray(data)
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != _CIFAR10_ROW:
         raise DatasetError(
-            f"{path}: b'data' must be a uint8 array of shape (N, {_CIFAR10_ROW}), "
-            f"got {data.dtype} {data.shape}"
+            f"{path}: b'data' must be a uint8 array of shape (N, {_CIFAR10_ROW}), got {data.dtype} {data.shape}"
         )
     try:
         labels = np.asarray(labels, dtype=np.int64)
     except (TypeError, ValueError) as exc:
         raise DatasetError(f"{path}: b'labels' is not a list of integers ({exc})") from exc
     if labels.shape != (data.shape[0],):
-        raise DatasetError(
-            f"{path}: {data.shape[0]} images but b'labels' has shape {labels.shape}"
-        )
+        raise DatasetError(f"{path}: {data.shape[0]} images but b'labels' has shape {labels.shape}")
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise DatasetError(
-            f"{path}: labels must lie in [0, {num_classes}), "
-            f"found {labels.min()}..{labels.max()}"
-        )
+        raise DatasetError(f"{path}: labels must lie in [0, {num_classes}), found {labels.min()}..{labels.max()}")
     # Each row is 1024 red, 1024 green, 1024 blue bytes, each plane 32×32 row-major,
     # which is exactly C-order (3, 32, 32).
     return data.reshape(-1, 3, _IMAGE_SIZE, _IMAGE_SIZE), labels
@@ -361,7 +349,7 @@ def _download_cifar10(root: Path) -> None:
         # torchvision verifies the archive's md5 and extracts it to root/cifar-10-batches-py;
         # we then read the files with our own reader like any user-provided folder.
         torchvision.datasets.CIFAR10(root=str(root), train=True, download=True)
-    except Exception as exc:  # noqa: BLE001 -- network, disk, and checksum errors alike
+    except Exception as exc:
         raise DatasetError(
             f"downloading CIFAR-10 into {root} failed ({type(exc).__name__}: {exc}). "
             f"Without internet access, fetch {CIFAR10_URL} elsewhere and extract its "
@@ -462,9 +450,7 @@ def load_digits32(test_fraction: float = 0.2, seed: int = 0) -> ImageDataset:
     )
 
 
-def _synthetic_split(
-    n: int, num_classes: int, generator: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _synthetic_split(n: int, num_classes: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` noisy striped images, classes balanced, drawn from ``generator``."""
     labels = (torch.arange(n) % num_classes)[torch.randperm(n, generator=generator)]
     classes = labels.to(torch.float32)
@@ -486,9 +472,7 @@ def _synthetic_split(
     return (images.clamp_(0, 1) * 255).round_().to(torch.uint8), labels
 
 
-def make_synthetic(
-    n_train: int = 640, n_test: int = 320, num_classes: int = 10, seed: int = 0
-) -> ImageDataset:
+def make_synthetic(n_train: int = 640, n_test: int = 320, num_classes: int = 10, seed: int = 0) -> ImageDataset:
     """A fast, deterministic, learnable toy dataset of coloured oriented stripes (not CIFAR-10)."""
     if num_classes < 2:
         raise ValueError(f"num_classes must be >= 2, got {num_classes}")
@@ -499,9 +483,7 @@ def make_synthetic(
     test_images, test_labels = _synthetic_split(n_test, num_classes, generator)
     return ImageDataset(
         name="synthetic",
-        description=_describe(
-            f"synthetic coloured stripes, {num_classes} classes — not CIFAR-10", n_train, n_test
-        ),
+        description=_describe(f"synthetic coloured stripes, {num_classes} classes — not CIFAR-10", n_train, n_test),
         class_names=tuple(f"class{c}" for c in range(num_classes)),
         train_images=train_images,
         train_labels=train_labels,

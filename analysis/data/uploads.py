@@ -17,9 +17,9 @@ import warnings
 import numpy as np
 import torch
 
-MAX_UPLOAD_BYTES = 2 * 1024 * 1024   # 2 MiB: a photo from a phone, re-saved; never a raw camera file
-MAX_IMAGE_SIDE = 4096                # pixels per side, checked from the header before decoding
-IMAGE_SIZE = 32                      # the family's input: CIFAR-10's 32×32
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024  # 2 MiB: a photo from a phone, re-saved; never a raw camera file
+MAX_IMAGE_SIDE = 4096  # pixels per side, checked from the header before decoding
+IMAGE_SIZE = 32  # the family's input: CIFAR-10's 32×32
 ACCEPTED_FORMATS = ("PNG", "JPEG")
 
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?:;[\w.+-]+=[\w.+-]+)*;base64,(?P<data>.*)$", re.S)
@@ -47,20 +47,22 @@ def data_url_bytes(contents: str, max_bytes: int = MAX_UPLOAD_BYTES) -> bytes:
     data = match.group("data")
     # Four base64 characters carry three bytes; allow for padding before decoding anything.
     if len(data) > (max_bytes + 2) // 3 * 4 + 4:
-        raise UploadError(f"the file is larger than {_megabytes(max_bytes)}; "
-                          f"upload a smaller PNG or JPEG")
+        raise UploadError(f"the file is larger than {_megabytes(max_bytes)}; upload a smaller PNG or JPEG")
     try:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         raise UploadError("the upload is not valid base64; pick the file again") from None
     if len(raw) > max_bytes:
-        raise UploadError(f"the file is {_megabytes(len(raw))}, more than the {_megabytes(max_bytes)} allowed; "
-                          "upload a smaller PNG or JPEG")
+        raise UploadError(
+            f"the file is {_megabytes(len(raw))}, more than the {_megabytes(max_bytes)} allowed; "
+            "upload a smaller PNG or JPEG"
+        )
     return raw
 
 
-def decode_image(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_side: int = MAX_IMAGE_SIDE,
-                 size: int = IMAGE_SIZE) -> torch.Tensor:
+def decode_image(
+    data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_side: int = MAX_IMAGE_SIDE, size: int = IMAGE_SIZE
+) -> torch.Tensor:
     """A PNG or JPEG file's bytes as a uint8 ``(3, size, size)`` RGB image; refuses anything else.
 
     The image is turned upright (EXIF orientation), transparent pixels are laid on white, the
@@ -72,16 +74,19 @@ def decode_image(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_side: int =
     if not isinstance(data, (bytes, bytearray)) or not data:
         raise UploadError("the file is empty")
     if len(data) > max_bytes:
-        raise UploadError(f"the file is {_megabytes(len(data))}, more than the {_megabytes(max_bytes)} allowed; "
-                          "upload a smaller PNG or JPEG")
+        raise UploadError(
+            f"the file is {_megabytes(len(data))}, more than the {_megabytes(max_bytes)} allowed; "
+            "upload a smaller PNG or JPEG"
+        )
     with warnings.catch_warnings():
         # Pillow only warns about a decompression bomb below its hard limit; make it an error.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             image = Image.open(io.BytesIO(bytes(data)), formats=list(ACCEPTED_FORMATS))
         except UnidentifiedImageError:
-            raise UploadError("the file is not a PNG or JPEG image (other formats, e.g. GIF, WebP or SVG, "
-                              "are not accepted)") from None
+            raise UploadError(
+                "the file is not a PNG or JPEG image (other formats, e.g. GIF, WebP or SVG, are not accepted)"
+            ) from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise UploadError(f"the image is too large; at most {max_side} × {max_side} pixels") from None
         except (OSError, ValueError, SyntaxError) as exc:
@@ -91,8 +96,9 @@ def decode_image(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_side: int =
             if width < 1 or height < 1:
                 raise UploadError("the image has no pixels")
             if width > max_side or height > max_side:
-                raise UploadError(f"the image is {width} × {height} pixels; at most {max_side} × {max_side} "
-                                  "are accepted")
+                raise UploadError(
+                    f"the image is {width} × {height} pixels; at most {max_side} × {max_side} are accepted"
+                )
             try:
                 image.load()
                 image = ImageOps.exif_transpose(image)

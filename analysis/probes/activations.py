@@ -7,8 +7,9 @@ does not grow with the number of images, and one forward pass serves every layer
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -27,12 +28,12 @@ class LayerStatistics:
     """What one pass accumulates for one layer (numpy arrays, ready to cache)."""
 
     name: str
-    class_sums: np.ndarray      # (neurons, classes) summed responses per class
-    class_counts: np.ndarray    # (classes,)
-    top_values: np.ndarray      # (k, neurons) strongest spatial-max responses, descending
-    top_images: np.ndarray      # (k, neurons) their image indices
-    top_positions: np.ndarray   # (k, neurons, 2) (row, col) of the max in the layer's map
-    map_size: tuple[int, int]   # (H, W) of the layer's maps; (1, 1) for FC
+    class_sums: np.ndarray  # (neurons, classes) summed responses per class
+    class_counts: np.ndarray  # (classes,)
+    top_values: np.ndarray  # (k, neurons) strongest spatial-max responses, descending
+    top_images: np.ndarray  # (k, neurons) their image indices
+    top_positions: np.ndarray  # (k, neurons, 2) (row, col) of the max in the layer's map
+    map_size: tuple[int, int]  # (H, W) of the layer's maps; (1, 1) for FC
     sample: np.ndarray | None = None  # (n_sample, features) for CKA
 
     @property
@@ -54,7 +55,7 @@ class ActivationPass:
 
     reduce: Reduce = "mean"
     top_k: int = 9
-    cka_sample: int = 0           # first N images whose flattened features are kept for CKA
+    cka_sample: int = 0  # first N images whose flattened features are kept for CKA
     cka_spatial: Literal["flatten", "mean"] = "mean"
     batch_size: int = 256
     precision: str = "fp32"
@@ -62,10 +63,16 @@ class ActivationPass:
     progress: Callable[[int, int], None] | None = field(default=None, repr=False)
 
     @torch.inference_mode()
-    def run(self, model: FamilyCNN, images: torch.Tensor, labels: torch.Tensor, num_classes: int,
-            normalization: Normalization) -> PassResult:
+    def run(
+        self,
+        model: FamilyCNN,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        num_classes: int,
+        normalization: Normalization,
+    ) -> PassResult:
         device = next(model.parameters()).device
-        layers = [l for l in model.analysable_layers() if self.layers is None or l.name in self.layers]
+        layers = [layer for layer in model.analysable_layers() if self.layers is None or layer.name in self.layers]
         state: dict[str, dict] = {}
         batch_labels: list[torch.Tensor] = []
         offset = [0]
@@ -78,8 +85,7 @@ class ActivationPass:
                     n, c, h, w = output.shape
                     # Pooling kernels reduce channels_last bf16 maps ~8× faster than amax/mean.
                     peak = F.max_pool2d(output, (h, w)).reshape(n, c).float()
-                    response = (F.adaptive_avg_pool2d(output, 1).reshape(n, c).float()
-                                if self.reduce == "mean" else peak)
+                    response = F.adaptive_avg_pool2d(output, 1).reshape(n, c).float() if self.reduce == "mean" else peak
                 else:
                     n, c = output.shape
                     h = w = 1
@@ -91,7 +97,8 @@ class ActivationPass:
                         "top_v": torch.empty((0, c), device=device),
                         "top_i": torch.empty((0, c), dtype=torch.long, device=device),
                         "top_p": torch.empty((0, c), dtype=torch.long, device=device),
-                        "size": (h, w), "sample": [],
+                        "size": (h, w),
+                        "sample": [],
                     }
                 s["sums"].index_add_(1, batch_labels[-1], response.T.double())
                 # Streaming top-k: merge this batch's peaks with the best so far; the argmax
@@ -101,13 +108,16 @@ class ActivationPass:
                 best, rows = torch.cat([s["top_v"], peak]).topk(k, dim=0)
                 is_new = rows >= previous
                 image = (rows - previous).clamp(min=0)
-                positions = torch.cat([s["top_p"], torch.zeros((n, c), dtype=torch.long, device=device)]).gather(0, rows)
+                positions = torch.cat([s["top_p"], torch.zeros((n, c), dtype=torch.long, device=device)]).gather(
+                    0, rows
+                )
                 if output.dim() == 4 and bool(is_new.any()):
                     channel = torch.arange(c, device=device).expand(k, c)
                     maps = output[image[is_new], channel[is_new]]  # (m, h, w)
                     positions[is_new] = maps.reshape(len(maps), -1).argmax(dim=1)
-                indices = torch.cat([s["top_i"], torch.arange(offset[0], offset[0] + n, device=device)[:, None]
-                                     .expand(n, c)]).gather(0, rows)
+                indices = torch.cat(
+                    [s["top_i"], torch.arange(offset[0], offset[0] + n, device=device)[:, None].expand(n, c)]
+                ).gather(0, rows)
                 s["top_v"], s["top_i"], s["top_p"] = best, indices, positions
                 kept = sum(len(x) for x in s["sample"])
                 if kept < self.cka_sample:
@@ -115,6 +125,7 @@ class ActivationPass:
                     if part.dim() == 4 and self.cka_spatial == "mean":
                         part = part.mean(dim=(2, 3))
                     s["sample"].append(part.reshape(len(part), -1).cpu())
+
             return record
 
         handles = [layer.module.register_forward_hook(hook(layer.name)) for layer in layers]
@@ -124,9 +135,9 @@ class ActivationPass:
         predictions = []
         try:
             for start in range(0, len(images), self.batch_size):
-                batch = normalization(images[start:start + self.batch_size].to(device))
+                batch = normalization(images[start : start + self.batch_size].to(device))
                 batch = batch.contiguous(memory_format=torch.channels_last)
-                target = labels[start:start + self.batch_size].to(device)
+                target = labels[start : start + self.batch_size].to(device)
                 batch_labels[:] = [target]
                 offset[0] = start
                 counts += torch.bincount(target.cpu(), minlength=num_classes).double()
@@ -172,7 +183,11 @@ def receptive_fields(model: FamilyCNN) -> dict[str, tuple[int, int, float]]:
         else:
             conv = module.conv
             k, s, p = conv.kernel_size[0], conv.stride[0], conv.padding[0]
-        k, s, p = (k if isinstance(k, int) else k[0]), (s if isinstance(s, int) else s[0]), (p if isinstance(p, int) else p[0])
+        k, s, p = (
+            (k if isinstance(k, int) else k[0]),
+            (s if isinstance(s, int) else s[0]),
+            (p if isinstance(p, int) else p[0]),
+        )
         start = start + ((k - 1) / 2 - p) * jump
         size = size + (k - 1) * jump
         jump = jump * s
@@ -182,7 +197,9 @@ def receptive_fields(model: FamilyCNN) -> dict[str, tuple[int, int, float]]:
 
 
 def receptive_patch(
-    field: tuple[int, int, float], position: tuple[int, int], image_size: int = 32,
+    field: tuple[int, int, float],
+    position: tuple[int, int],
+    image_size: int = 32,
 ) -> tuple[int, int, int, int]:
     """The input box (top, left, bottom, right; clipped to the image) seen by one map position."""
     size, jump, start = field

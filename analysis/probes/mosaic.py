@@ -23,8 +23,9 @@ TILE = 16
 BACKGROUND = 255
 
 
-def top_patch_boxes(top_positions: np.ndarray, field: Sequence[float] | None, image_size: int,
-                    image_height: int | None = None) -> list[tuple[int, int, int, int]]:
+def top_patch_boxes(
+    top_positions: np.ndarray, field: Sequence[float] | None, image_size: int, image_height: int | None = None
+) -> list[tuple[int, int, int, int]]:
     """Return the input box (top, left, bottom, right) of each neuron's strongest response.
 
     ``top_positions`` is the rank-0 map position of each neuron (neurons × 2); ``field`` the layer's
@@ -38,8 +39,9 @@ def top_patch_boxes(top_positions: np.ndarray, field: Sequence[float] | None, im
     return [receptive_patch(field, (int(p[0]), int(p[1])), image_size=image_size) for p in positions]
 
 
-def neuron_tiles(images: torch.Tensor, image_indices: Sequence[int], boxes: Sequence[tuple[int, int, int, int]],
-                 tile: int = TILE) -> np.ndarray:
+def neuron_tiles(
+    images: torch.Tensor, image_indices: Sequence[int], boxes: Sequence[tuple[int, int, int, int]], tile: int = TILE
+) -> np.ndarray:
     """Return one ``tile``×``tile`` RGB tile (uint8) per neuron: its box of its top image, resampled bilinearly.
 
     ``images`` are the evaluation images (N×3×H×W, 0..255); patches of one size are resampled together.
@@ -51,10 +53,12 @@ def neuron_tiles(images: torch.Tensor, image_indices: Sequence[int], boxes: Sequ
     for neuron, (top, left, bottom, right) in enumerate(boxes):
         groups.setdefault((bottom - top, right - left), []).append(neuron)
     for members in groups.values():
-        patches = torch.stack([
-            images[int(image_indices[n]), :, boxes[n][0]:boxes[n][2], boxes[n][1]:boxes[n][3]].float()
-            for n in members
-        ])
+        patches = torch.stack(
+            [
+                images[int(image_indices[n]), :, boxes[n][0] : boxes[n][2], boxes[n][1] : boxes[n][3]].float()
+                for n in members
+            ]
+        )
         resized = F.interpolate(patches, size=(tile, tile), mode="bilinear", align_corners=False)
         # clamp then truncate, as cluster_mosaic does, so both give the same bytes
         tiles[members] = resized.clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
@@ -72,5 +76,5 @@ def pack_tiles(tiles: np.ndarray | Mapping[int, np.ndarray], members: Sequence[i
     mosaic = np.full((rows * size, columns * size, 3), BACKGROUND, dtype=np.uint8)
     for position, tile in enumerate(chosen):
         y, x = divmod(position, columns)
-        mosaic[y * size:(y + 1) * size, x * size:(x + 1) * size] = tile
+        mosaic[y * size : (y + 1) * size, x * size : (x + 1) * size] = tile
     return mosaic

@@ -24,8 +24,10 @@ def activation_maps(model: FamilyCNN, image: torch.Tensor, normalization: Normal
     maps: dict[str, np.ndarray] = {}
     handles = []
     for layer in model.analysable_layers():
+
         def record(_m: nn.Module, _i: object, output: torch.Tensor, name: str = layer.name) -> None:
             maps[name] = output[0].float().cpu().numpy()
+
         handles.append(layer.module.register_forward_hook(record))
     was_training = model.training
     model.eval()
@@ -41,8 +43,13 @@ def activation_maps(model: FamilyCNN, image: torch.Tensor, normalization: Normal
 
 @torch.inference_mode()
 def occlusion_sensitivity(
-    model: FamilyCNN, image: torch.Tensor, label: int, normalization: Normalization,
-    size: int = 8, stride: int = 4, batch_size: int = 256,
+    model: FamilyCNN,
+    image: torch.Tensor,
+    label: int,
+    normalization: Normalization,
+    size: int = 8,
+    stride: int = 4,
+    batch_size: int = 256,
 ) -> dict[str, np.ndarray]:
     """Slide a grey square over the image; per position, the correct-class probability and the top label.
 
@@ -61,10 +68,10 @@ def occlusion_sensitivity(
     variants = base.unsqueeze(0).repeat(len(tops) * len(lefts), 1, 1, 1)
     for i, top in enumerate(tops):
         for j, left in enumerate(lefts):
-            variants[i * len(lefts) + j, :, top:top + size, left:left + size] = 0.0
+            variants[i * len(lefts) + j, :, top : top + size, left : left + size] = 0.0
     probabilities = []
     for start in range(0, len(variants), batch_size):
-        chunk = variants[start:start + batch_size].contiguous(memory_format=torch.channels_last)
+        chunk = variants[start : start + batch_size].contiguous(memory_format=torch.channels_last)
         probabilities.append(torch.softmax(model(chunk).float(), dim=1).cpu())
     model.train(was_training)
     probs = torch.cat(probabilities).reshape(len(tops), len(lefts), -1)
@@ -74,7 +81,9 @@ def occlusion_sensitivity(
         "correct_probability": probs[..., label].numpy(),
         "top_label": probs.argmax(dim=-1).numpy(),
         "top_probability": probs.max(dim=-1).values.numpy(),
-        "tops": np.array(tops), "lefts": np.array(lefts),
-        "size": np.array(size), "stride": np.array(stride),
+        "tops": np.array(tops),
+        "lefts": np.array(lefts),
+        "size": np.array(size),
+        "stride": np.array(stride),
         "clean_probability": np.array(float(clean[label])),
     }

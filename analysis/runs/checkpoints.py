@@ -19,8 +19,9 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message names the file and what is wrong."""
 
 
-def read_checkpoint(source: str | Path | bytes | None, map_location: str | torch.device = "cpu",
-                    label: str | None = None) -> Any:
+def read_checkpoint(
+    source: str | Path | bytes | None, map_location: str | torch.device = "cpu", label: str | None = None
+) -> Any:
     """``torch.load(source, weights_only=True)``, turning every failure into a CheckpointError.
 
     ``source`` is a file path or the file's bytes (read from a run store; ``None`` when it was
@@ -48,8 +49,10 @@ def read_checkpoint(source: str | Path | bytes | None, map_location: str | torch
         raise CheckpointError(f"{name}: truncated or corrupt checkpoint ({_first_line(exc)})") from exc
     except RuntimeError as exc:
         raise CheckpointError(f"{name}: truncated or corrupt checkpoint ({_first_line(exc)})") from exc
-    except Exception as exc:  # noqa: BLE001 - any other loader failure is still "not a usable checkpoint"
-        raise CheckpointError(f"{name}: not a readable PyTorch checkpoint ({type(exc).__name__}: {_first_line(exc)})") from exc
+    except Exception as exc:
+        raise CheckpointError(
+            f"{name}: not a readable PyTorch checkpoint ({type(exc).__name__}: {_first_line(exc)})"
+        ) from exc
 
 
 def _first_line(exc: BaseException) -> str:
@@ -65,12 +68,14 @@ def extract_state_dict(obj: Any, path: str | Path) -> dict[str, torch.Tensor]:
                 obj = obj[key]
                 break
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointError(f"{path}: no state_dict found (expected a dict of tensors, or one under "
-                              f"{', '.join(repr(k) for k in _NESTED_STATE_KEYS)})")
+        raise CheckpointError(
+            f"{path}: no state_dict found (expected a dict of tensors, or one under "
+            f"{', '.join(repr(k) for k in _NESTED_STATE_KEYS)})"
+        )
     # Checkpoints saved from DataParallel / torch.compile prefix every key.
     for prefix in ("module.", "_orig_mod."):
         if all(key.startswith(prefix) for key in obj):
-            obj = {key[len(prefix):]: value for key, value in obj.items()}
+            obj = {key[len(prefix) :]: value for key, value in obj.items()}
     return obj
 
 
@@ -86,7 +91,8 @@ def load_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], path: st
         problems.append(f"unexpected keys: {', '.join(unexpected[:8])}{' …' if len(unexpected) > 8 else ''}")
     shapes = [
         f"{key}: checkpoint {tuple(state_dict[key].shape)} vs model {tuple(own[key].shape)}"
-        for key in own if key in state_dict and state_dict[key].shape != own[key].shape
+        for key in own
+        if key in state_dict and state_dict[key].shape != own[key].shape
     ]
     if shapes:
         problems.append("shape mismatch for " + "; ".join(shapes[:6]) + (" …" if len(shapes) > 6 else ""))

@@ -17,11 +17,13 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import fsspec
 
+from ..lru import LRU
 from ..settings import read as read_setting
 from .atomic import atomic_write_bytes
 
@@ -46,10 +48,10 @@ def storage_options(protocol: str, environ: dict[str, str] | None = None) -> dic
     if protocol in ("s3", "s3a"):
         options: dict[str, Any] = {
             # Listings must be fresh: another machine may have added a run a moment ago.
-            "use_listings_cache": False, "skip_instance_cache": True,
+            "use_listings_cache": False,
+            "skip_instance_cache": True,
             # Fail fast when the endpoint is down instead of retrying for minutes.
-            "config_kwargs": {"connect_timeout": 3, "read_timeout": 30,
-                                            "retries": {"max_attempts": 2}},
+            "config_kwargs": {"connect_timeout": 3, "read_timeout": 30, "retries": {"max_attempts": 2}},
         }
         endpoint = read_setting(S3_ENDPOINT_ENV, environ)
         if endpoint:
@@ -116,7 +118,7 @@ class ArtifactStore:
             raise
         except IsADirectoryError as exc:
             raise FileNotFoundError(f"{self.describe(key)} is a folder") from exc
-        except Exception as exc:  # noqa: BLE001 - network, permission, endpoint errors
+        except Exception as exc:
             raise self._error("read", key, exc) from exc
 
     def read_tail(self, key: str, size: int) -> bytes:
@@ -132,14 +134,14 @@ class ArtifactStore:
             return self.fs.cat_file(path, start=max(0, length - size), end=length)
         except FileNotFoundError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise self._error("read", key, exc) from exc
 
     def exists(self, key: str) -> bool:
         path = self._path(key)
         try:
             return Path(path).is_file() if self.is_local else bool(self.fs.isfile(path))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise self._error("check", key, exc) from exc
 
     def stamp(self, key: str) -> tuple | None:
@@ -152,7 +154,7 @@ class ArtifactStore:
             info = self.fs.info(path)
         except FileNotFoundError:
             return None
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise self._error("check", key, exc) from exc
         if info.get("type") == "directory":
             return None
@@ -165,26 +167,32 @@ class ArtifactStore:
             if self.is_local:
                 folder = Path(path)
                 return sorted(entry.name for entry in folder.iterdir()) if folder.is_dir() else []
-            return sorted(PurePosixPath(entry).name for entry in self.fs.ls(path, detail=False, refresh=True)
-                          if entry.rstrip("/") != path.rstrip("/"))
+            return sorted(
+                PurePosixPath(entry).name
+                for entry in self.fs.ls(path, detail=False, refresh=True)
+                if entry.rstrip("/") != path.rstrip("/")
+            )
         except FileNotFoundError:
             return []
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise self._error("list", prefix or ".", exc) from exc
 
     def glob(self, pattern: str) -> list[str]:
         """Keys matching ``pattern`` (``*/run.json``), relative to the store, sorted."""
         try:
             if self.is_local:
-                return sorted(p.relative_to(self.root).as_posix() for p in self.root.glob(pattern)) \
-                    if self.root.is_dir() else []
+                return (
+                    sorted(p.relative_to(self.root).as_posix() for p in self.root.glob(pattern))
+                    if self.root.is_dir()
+                    else []
+                )
             found = self.fs.glob(f"{self.root}/{pattern}")
         except FileNotFoundError:
             return []
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise self._error("list", pattern, exc) from exc
         prefix = self.root.rstrip("/") + "/"
-        return sorted(path[len(prefix):] for path in found if path.startswith(prefix))
+        return sorted(path[len(prefix) :] for path in found if path.startswith(prefix))
 
     # -- writing ------------------------------------------------------------------------------
     def write_bytes(self, key: str, data: bytes) -> None:
@@ -195,7 +203,7 @@ class ArtifactStore:
                 atomic_write_bytes(path, data)
             else:
                 self.fs.pipe_file(path, data)  # one PUT: atomic on S3
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if isinstance(exc, OSError) and self.is_local:
                 raise  # disk full, permissions: the OSError already names the file
             raise self._error("write", key, exc) from exc
@@ -207,7 +215,7 @@ class ArtifactStore:
                 Path(path).unlink(missing_ok=True)
             elif self.fs.exists(path):
                 self.fs.rm_file(path)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise self._error("delete", key, exc) from exc
 
     def check(self) -> None:
@@ -222,12 +230,14 @@ class ArtifactStore:
             return
         except StorageError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise self._error("reach", ".", exc) from exc
 
     def _error(self, verb: str, key: str, exc: BaseException) -> StorageError:
-        return StorageError(f"cannot {verb} {self.describe(key) if key != '.' else self.describe()}: "
-                            f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}")
+        return StorageError(
+            f"cannot {verb} {self.describe(key) if key != '.' else self.describe()}: "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+        )
 
 
 _stores: dict[str, ArtifactStore] = {}
@@ -246,20 +256,15 @@ def open_store(url: str | Path) -> ArtifactStore:
 class TimedMemo:
     """Values kept for ``seconds`` (listing a bucket on every page request would cost a round trip each)."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, max_items: int = 256) -> None:
         self.seconds = seconds
-        self._items: dict[Any, tuple[float, Any]] = {}
-        self._lock = threading.Lock()
+        self._items: LRU[tuple[float, Any]] = LRU(max_items=max_items)  # key -> (when computed, value)
 
-    def get(self, key: Any, compute) -> Any:
+    def get(self, key: Any, compute: Callable[[], Any]) -> Any:
         now = time.monotonic()
-        with self._lock:
-            hit = self._items.get(key)
-            if hit and now - hit[0] < self.seconds:
-                return hit[1]
+        hit = self._items.get(key)
+        if hit is not None and now - hit[0] < self.seconds:
+            return hit[1]
         value = compute()
-        with self._lock:
-            self._items[key] = (now, value)
-            if len(self._items) > 256:
-                self._items.clear()
+        self._items.put(key, (now, value))
         return value

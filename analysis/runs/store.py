@@ -15,11 +15,13 @@ import logging
 import os
 import re
 import socket
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
+from ..lru import LRU
 from ..settings import read as read_setting
 from .checkpoints import read_checkpoint
 from .storage import ArtifactStore, StorageError, TimedMemo, open_store
@@ -96,8 +98,8 @@ def interrupted_reason(meta: dict[str, Any], now: dt.datetime | None = None) -> 
     except ValueError:
         return ""
     if beat.tzinfo is None:
-        beat = beat.replace(tzinfo=dt.timezone.utc)
-    silent = ((now or dt.datetime.now(dt.timezone.utc)) - beat).total_seconds()
+        beat = beat.replace(tzinfo=dt.UTC)
+    silent = ((now or dt.datetime.now(dt.UTC)) - beat).total_seconds()
     if silent > STALE_SECONDS:
         return f"no sign of its trainer for {silent / 60:.0f} min; {resume}"
     return ""
@@ -119,9 +121,9 @@ def _process_alive(pid: int) -> bool:
 
 
 _listings = TimedMemo(REMOTE_LISTING_SECONDS)
-_last_known: dict[tuple, Any] = {}  # (store URL, what, args) -> the last answer a bucket gave
 _LAST_KNOWN_ENTRIES = 4096
-_weights_checked: dict[tuple, str] = {}  # (store URL, run, weights stamp) -> problem ("" when intact)
+_last_known: LRU[Any] = LRU(max_items=_LAST_KNOWN_ENTRIES)  # (store URL, what, args) -> a bucket's last answer
+_weights_checked: LRU[str] = LRU(max_items=_LAST_KNOWN_ENTRIES)  # (store URL, run, stamp) -> problem, "" if intact
 _ZIP_END = b"PK\x05\x06"  # a zip's end-of-central-directory signature
 _ZIP_TAIL_BYTES = 1024  # the record is the last 22 bytes unless the zip carries a comment (torch's do not)
 
@@ -144,11 +146,9 @@ class RunStore:
         except StorageError:
             if key in _last_known:
                 log.warning("runs store %s unreachable; using what it last said for %s", self.artifacts.url, what)
-                return _last_known[key]
+                return _last_known.get(key)
             raise
-        if len(_last_known) >= _LAST_KNOWN_ENTRIES:
-            _last_known.clear()
-        _last_known[key] = value
+        _last_known.put(key, value)
         return value
 
     # -- names and locations --------------------------------------------------------------------
@@ -171,6 +171,7 @@ class RunStore:
 
     def names(self) -> list[str]:
         """Names of the runs present (folders with a run.json), sorted."""
+
         def list_names() -> list[str]:
             found = (key.split("/", 1)[0] for key in self.artifacts.glob(f"*/{RUN_FILE}"))
             return sorted(name for name in found if RUN_NAME_PATTERN.match(name) and ".." not in name)
@@ -188,13 +189,13 @@ class RunStore:
         chosen = present if names is None else [name for name in names if name in present]
 
         def compute() -> tuple:
-            return tuple((name, *(self.artifacts.stamp(self._key(name, f)) for f in STAMPED_FILES))
-                         for name in chosen)
+            return tuple((name, *(self.artifacts.stamp(self._key(name, f)) for f in STAMPED_FILES)) for name in chosen)
 
         if self.artifacts.is_local:
             return compute()
-        return self._remembered(("stamp", tuple(chosen)),
-                                lambda: _listings.get(("stamp", self.artifacts.url, tuple(chosen)), compute))
+        return self._remembered(
+            ("stamp", tuple(chosen)), lambda: _listings.get(("stamp", self.artifacts.url, tuple(chosen)), compute)
+        )
 
     # -- run.json and history ---------------------------------------------------------------------
     def _read_text(self, name: str, file: str) -> str | None:
@@ -243,7 +244,8 @@ class RunStore:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise BrokenRunError(
-                    f"{self.location(name, HISTORY_FILE)}: line {number} is not JSON ({exc.msg})") from exc
+                    f"{self.location(name, HISTORY_FILE)}: line {number} is not JSON ({exc.msg})"
+                ) from exc
             if not isinstance(row, dict):
                 raise BrokenRunError(f"{self.location(name, HISTORY_FILE)}: line {number} is not an epoch record")
             rows.append(row)
@@ -255,8 +257,9 @@ class RunStore:
 
     # -- checkpoints --------------------------------------------------------------------------------
     def snapshot_epochs(self, name: str) -> list[int]:
-        found = (re.fullmatch(r"epoch_(\d+)\.pt", file)
-                 for file in self.artifacts.list(self._key(name, SNAPSHOT_FOLDER)))
+        found = (
+            re.fullmatch(r"epoch_(\d+)\.pt", file) for file in self.artifacts.list(self._key(name, SNAPSHOT_FOLDER))
+        )
         return sorted(int(match.group(1)) for match in found if match)
 
     def file_stamp(self, name: str, file: str) -> tuple | None:
@@ -290,8 +293,16 @@ class RunStore:
         try:
             meta = self.read_meta(name)
         except BrokenRunError as exc:
-            return {"name": name, "model": None, "dataset": None, "epochs": 0, "train_error": None,
-                    "test_error": None, "status": "broken", "problem": str(exc)}
+            return {
+                "name": name,
+                "model": None,
+                "dataset": None,
+                "epochs": 0,
+                "train_error": None,
+                "test_error": None,
+                "status": "broken",
+                "problem": str(exc),
+            }
         row = {key: meta.get(key) for key in SUMMARY_KEYS}
         row["name"] = name
         row["epochs"] = meta.get("epochs_done", 0)
@@ -315,18 +326,21 @@ class RunStore:
         if stamp is None:
             return f"{FINAL_WEIGHTS} is missing"
         key = (self.artifacts.url, name, stamp)
-        if key not in _weights_checked:
-            try:
-                tail = self.read_tail(name, FINAL_WEIGHTS, _ZIP_TAIL_BYTES)
-            except FileNotFoundError:
-                return f"{FINAL_WEIGHTS} is missing"
-            intact = _ZIP_END in tail[-_ZIP_TAIL_BYTES:]
-            if len(_weights_checked) >= _LAST_KNOWN_ENTRIES:
-                _weights_checked.clear()
-            _weights_checked[key] = "" if intact else (
-                f"{FINAL_WEIGHTS} is truncated or not a PyTorch checkpoint (no zip end record); "
-                "train or import the run again")
-        return _weights_checked[key]
+        known = _weights_checked.get(key)
+        if known is not None:
+            return known
+        try:
+            tail = self.read_tail(name, FINAL_WEIGHTS, _ZIP_TAIL_BYTES)
+        except FileNotFoundError:
+            return f"{FINAL_WEIGHTS} is missing"
+        problem = (
+            ""
+            if _ZIP_END in tail[-_ZIP_TAIL_BYTES:]
+            else f"{FINAL_WEIGHTS} is truncated or not a PyTorch checkpoint (no zip end record); "
+            "train or import the run again"
+        )
+        _weights_checked.put(key, problem)
+        return problem
 
     def missing_snapshots(self, name: str) -> list[int]:
         """Epochs whose snapshot the training saved (run.json's plan, up to the epochs done) but that are gone."""
@@ -343,6 +357,19 @@ class RunStore:
 
 
 SUMMARY_KEYS = (
-    "name", "model", "profile", "dataset", "dataset_description", "epochs_planned", "train_error", "test_error",
-    "status", "params", "flops", "conv_layers", "width", "width_scale", "train_seconds",
+    "name",
+    "model",
+    "profile",
+    "dataset",
+    "dataset_description",
+    "epochs_planned",
+    "train_error",
+    "test_error",
+    "status",
+    "params",
+    "flops",
+    "conv_layers",
+    "width",
+    "width_scale",
+    "train_seconds",
 )

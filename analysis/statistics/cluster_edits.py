@@ -88,8 +88,9 @@ def parse_edits(text: str) -> list[Edit]:
     edits: list[Edit] = []
     for position, token in enumerate(tokens, start=1):
         if not _OPERATION.fullmatch(token):
-            raise EditError(f"edit {position} {token!r} is not m<neuron>.<cluster>, j<cluster>.<cluster> "
-                            "or s<cluster>[.<parts>]")
+            raise EditError(
+                f"edit {position} {token!r} is not m<neuron>.<cluster>, j<cluster>.<cluster> or s<cluster>[.<parts>]"
+            )
         numbers = [int(n) for n in re.findall(r"[0-9]+", token)]
         if token[0] == "m":
             edits.append(Move(*numbers))
@@ -157,13 +158,20 @@ def _apply_one(profiles: np.ndarray, labels: np.ndarray, edit: Edit, random_stat
         raise EditError(f"a cluster splits into 2..{MAX_SPLIT_PARTS} parts, not {edit.parts}")
     distinct = _n_distinct(profiles[labels == edit.cluster])
     if distinct < edit.parts:
-        raise EditError(f"C{edit.cluster} has {distinct} distinct neuron profile(s): it cannot be split "
-                        f"in {edit.parts}")
+        raise EditError(
+            f"C{edit.cluster} has {distinct} distinct neuron profile(s): it cannot be split in {edit.parts}"
+        )
     return split_cluster(profiles, labels, edit.cluster, n_parts=edit.parts, random_state=random_state)
 
 
-def apply_edit_log(profiles: np.ndarray, labels: np.ndarray, edits: Sequence[Edit], threshold: float = 0.95,
-                   row_order: np.ndarray | None = None, random_state: int = 0) -> EditedClustering:
+def apply_edit_log(
+    profiles: np.ndarray,
+    labels: np.ndarray,
+    edits: Sequence[Edit],
+    threshold: float = 0.95,
+    row_order: np.ndarray | None = None,
+    random_state: int = 0,
+) -> EditedClustering:
     """Replay ``edits`` on a layer's clustering; return labels, row order and redundancy metrics after them.
 
     ``profiles`` are the profiles the clustering was made on (the pipeline clusters z-scored class

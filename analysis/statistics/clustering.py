@@ -125,9 +125,17 @@ class NeuronClustering:
     silhouette_ : silhouette of ``labels_`` (Euclidean on unit rows), ``None`` when undefined.
     """
 
-    def __init__(self, method: str = "kmeans", n_clusters: int | str = "auto", max_clusters: int = 10,
-                 bandwidth: float | None = None, random_state: int = 0, exact_order_limit: int = 12,
-                 n_init: int = 4, bandwidth_quantile: float = 0.3) -> None:
+    def __init__(
+        self,
+        method: str = "kmeans",
+        n_clusters: int | str = "auto",
+        max_clusters: int = 10,
+        bandwidth: float | None = None,
+        random_state: int = 0,
+        exact_order_limit: int = 12,
+        n_init: int = 4,
+        bandwidth_quantile: float = 0.3,
+    ) -> None:
         self.method = method
         self.n_clusters = n_clusters
         self.max_clusters = max_clusters
@@ -143,8 +151,11 @@ class NeuronClustering:
         if isinstance(self.n_clusters, str):
             if self.n_clusters != "auto":
                 raise ValueError(f"n_clusters must be a positive int or 'auto', got {self.n_clusters!r}")
-        elif isinstance(self.n_clusters, bool) or not isinstance(self.n_clusters, (int, np.integer)) \
-                or self.n_clusters < 1:
+        elif (
+            isinstance(self.n_clusters, bool)
+            or not isinstance(self.n_clusters, (int, np.integer))
+            or self.n_clusters < 1
+        ):
             raise ValueError(f"n_clusters must be a positive int or 'auto', got {self.n_clusters!r}")
         if int(self.max_clusters) < 1:
             raise ValueError(f"max_clusters must be at least 1, got {self.max_clusters!r}")
@@ -153,7 +164,7 @@ class NeuronClustering:
         if not 0 < self.bandwidth_quantile <= 1:
             raise ValueError(f"bandwidth_quantile must be in (0, 1], got {self.bandwidth_quantile!r}")
 
-    def fit(self, profiles: np.ndarray) -> "NeuronClustering":
+    def fit(self, profiles: np.ndarray) -> NeuronClustering:
         """Cluster the rows of ``profiles`` (neurons × classes) and compute the row order."""
         self._validate()
         unit = l2_normalize_rows(profiles)
@@ -213,8 +224,9 @@ class NeuronClustering:
             return MeanShift(bandwidth=bandwidth, bin_seeding=n >= 200).fit_predict(unit)
 
 
-def apply_edits(labels: np.ndarray, moves: dict[int, int] | None = None,
-                merges: list[tuple[int, int]] | None = None) -> np.ndarray:
+def apply_edits(
+    labels: np.ndarray, moves: dict[int, int] | None = None, merges: list[tuple[int, int]] | None = None
+) -> np.ndarray:
     """Return labels after interactive edits, renumbered densely 0..k-1 (relative order of ids kept).
 
     ``moves`` {neuron: cluster} are applied first (a new id makes a new cluster), then ``merges``
@@ -238,8 +250,9 @@ def apply_edits(labels: np.ndarray, moves: dict[int, int] | None = None,
     return _dense(edited) if n else edited
 
 
-def split_cluster(profiles: np.ndarray, labels: np.ndarray, cluster: int, n_parts: int = 2,
-                  random_state: int = 0) -> np.ndarray:
+def split_cluster(
+    profiles: np.ndarray, labels: np.ndarray, cluster: int, n_parts: int = 2, random_state: int = 0
+) -> np.ndarray:
     """Return labels with ``cluster`` split into ``n_parts`` by K-Means on its rows only, renumbered densely.
 
     The first part keeps the cluster's id; the others get new ids after the current largest, so
@@ -288,8 +301,9 @@ def group_layers_by_similarity(similarity: np.ndarray, n_groups: int) -> list[in
     cumulative[1:, 1:] = similarity.cumsum(axis=0).cumsum(axis=1)
     starts, ends = np.meshgrid(np.arange(n + 1), np.arange(n + 1), indexing="ij")
     with np.errstate(divide="ignore", invalid="ignore"):
-        block = (cumulative[ends, ends] - cumulative[starts, ends]
-                 - cumulative[ends, starts] + cumulative[starts, starts])
+        block = (
+            cumulative[ends, ends] - cumulative[starts, ends] - cumulative[ends, starts] + cumulative[starts, starts]
+        )
         score = np.where(ends > starts, block / (ends - starts), -np.inf)  # score[a, b]: layers a..b-1
 
     best = np.full((n_groups + 1, n + 1), -np.inf)

@@ -140,7 +140,7 @@ def two_opt(similarity: np.ndarray, order: Sequence[int], max_passes: int = 200)
         # gain[p-1, q-1] is the change of path similarity.
         walk = padded[np.ix_(path, path)]
         adjacent = np.diagonal(walk, offset=1)
-        gain = walk[:n, 1:n + 1] + walk[1:n + 1, 2:n + 2] - adjacent[:n, None] - adjacent[None, 1:]
+        gain = walk[:n, 1 : n + 1] + walk[1 : n + 1, 2 : n + 2] - adjacent[:n, None] - adjacent[None, 1:]
         gain[lower] = -np.inf
         flat = gain.ravel()
         k = min(max_moves_per_pass, flat.size)
@@ -155,11 +155,11 @@ def two_opt(similarity: np.ndarray, order: Sequence[int], max_passes: int = 200)
             i, j = divmod(int(index), n)
             p, q = i + 1, j + 1
             # The move reads p-1..q+1; keeping those free of other writes keeps the gains exact.
-            if taken[p - 1:q + 2].any():
+            if taken[p - 1 : q + 2].any():
                 continue
-            path[p:q + 1] = path[p:q + 1][::-1].copy()
-            taken[p:q + 1] = True
-    return path[1:n + 1]
+            path[p : q + 1] = path[p : q + 1][::-1].copy()
+            taken[p : q + 1] = True
+    return path[1 : n + 1]
 
 
 def heuristic_order(rows: np.ndarray, similarity: np.ndarray | None = None) -> np.ndarray:

@@ -175,7 +175,7 @@ def cka_matrix(
     if method == "auto":
         widths_a = [x.shape[1] for x in centred_a]
         if symmetric:
-            pairs = [(p, q) for i, p in enumerate(widths_a) for q in widths_a[i + 1:]]
+            pairs = [(p, q) for i, p in enumerate(widths_a) for q in widths_a[i + 1 :]]
         else:
             pairs = [(p, y.shape[1]) for p in widths_a for y in centred_b]
         fits = len(layers) * n * n * 8 <= _MAX_GRAM_BYTES
@@ -227,7 +227,9 @@ def centre_gram(gram: np.ndarray, debiased: bool = False) -> np.ndarray:
 
 
 def cka_from_grams(
-    grams_a: Sequence[np.ndarray], grams_b: Sequence[np.ndarray] | None = None, debiased: bool = False,
+    grams_a: Sequence[np.ndarray],
+    grams_b: Sequence[np.ndarray] | None = None,
+    debiased: bool = False,
 ) -> np.ndarray:
     """Linear CKA of every layer pair from the layers' uncentred Gram matrices (same n examples)."""
     symmetric = grams_b is None
@@ -246,8 +248,12 @@ def cka_from_grams(
     if len({c.size for c, _ in [*side_a, *side_b]}) != 1:
         raise ValueError("every Gram matrix must hold the same examples (same size)")
     inner = np.stack([c for c, _ in side_a]) @ np.stack([c for c, _ in side_b]).T
-    result = np.array([[_ratio(inner[i, j], na, nb, debiased) for j, (_, nb) in enumerate(side_b)]
-                       for i, (_, na) in enumerate(side_a)])
+    result = np.array(
+        [
+            [_ratio(inner[i, j], na, nb, debiased) for j, (_, nb) in enumerate(side_b)]
+            for i, (_, na) in enumerate(side_a)
+        ]
+    )
     if symmetric:
         result[np.diag_indices(len(side_a))] = [1.0 if norm > 0 else 0.0 for _, norm in side_a]
     return result

@@ -17,9 +17,7 @@ __all__ = ["random_crop_flip", "to_float_normalized"]
 
 
 @functools.lru_cache(maxsize=32)
-def _affine(
-    mean: tuple[float, ...], std: tuple[float, ...], device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _affine(mean: tuple[float, ...], std: tuple[float, ...], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """``scale, shift`` with ``x * scale + shift == (x / 255 - mean) / std``, cached per device."""
     mean_t = torch.tensor(mean, dtype=torch.float64)
     std_t = torch.tensor(std, dtype=torch.float64)
@@ -88,8 +86,7 @@ def random_crop_flip(
     device = images.device
     if generator is not None and generator.device.type != device.type:
         raise ValueError(
-            f"generator is on {generator.device} but images are on {device}; "
-            "use torch.Generator(device=images.device)"
+            f"generator is on {generator.device} but images are on {device}; use torch.Generator(device=images.device)"
         )
     if padding == 0 and not flip:
         return images.clone()

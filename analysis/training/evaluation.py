@@ -109,9 +109,9 @@ def evaluate(
     model.eval()
     total_loss, predictions = 0.0, []
     for start in range(0, len(images), batch_size):
-        batch = normalization(images[start:start + batch_size].to(device, non_blocking=True))
+        batch = normalization(images[start : start + batch_size].to(device, non_blocking=True))
         batch = batch.contiguous(memory_format=torch.channels_last)
-        target = labels[start:start + batch_size].to(device, non_blocking=True)
+        target = labels[start : start + batch_size].to(device, non_blocking=True)
         with autocast(device, precision):
             logits = model(batch)
         total_loss += F.cross_entropy(logits.float(), target, reduction="sum").item()

@@ -28,7 +28,7 @@ class TrainingProfile:
     augment: bool = True
     description: str = ""
 
-    def with_epochs(self, epochs: int | None) -> "TrainingProfile":
+    def with_epochs(self, epochs: int | None) -> TrainingProfile:
         if epochs is None:
             return self
         if epochs < 1:
@@ -41,17 +41,34 @@ class TrainingProfile:
 
 PROFILES: dict[str, TrainingProfile] = {
     "quick": TrainingProfile(
-        "quick", epochs=2, batch_size=64, learning_rate=0.05, width_scale=1 / 16, warmup_epochs=0.5,
-        max_train_images=512, max_test_images=256,
+        "quick",
+        epochs=2,
+        batch_size=64,
+        learning_rate=0.05,
+        width_scale=1 / 16,
+        warmup_epochs=0.5,
+        max_train_images=512,
+        max_test_images=256,
         description="seconds per model; for tests and smoke checks",
     ),
     "demo": TrainingProfile(
-        "demo", epochs=15, batch_size=64, learning_rate=0.05, width_scale=0.25,
-        max_train_images=5000, max_test_images=2000,
+        "demo",
+        epochs=15,
+        batch_size=64,
+        learning_rate=0.05,
+        width_scale=0.25,
+        max_train_images=5000,
+        max_test_images=2000,
         description="widths ÷ 4, the whole family on 2 CPU cores in minutes",
     ),
     "paper": TrainingProfile(
-        "paper", epochs=40, batch_size=128, learning_rate=0.1, width_scale=1.0, dropout=0.5, warmup_epochs=2.0,
+        "paper",
+        epochs=40,
+        batch_size=128,
+        learning_rate=0.1,
+        width_scale=1.0,
+        dropout=0.5,
+        warmup_epochs=2.0,
         description="full widths on full CIFAR-10; meant for a GPU",
     ),
 }

@@ -13,8 +13,9 @@ import math
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -23,14 +24,17 @@ from tqdm.auto import tqdm
 
 from model_zoo import FamilyCNN, ModelOptions, build_model, canonical_name, count_flops, count_parameters
 
-from .augment import random_crop_flip
-from ..runs.checkpoints import CheckpointError
 from ..data.datasets import ImageDataset
+from ..runs.checkpoints import CheckpointError
+from ..runs.store import (
+    FINAL_WEIGHTS,
+    RESUME_CHECKPOINT,
+    RunStore,
+    snapshot_key,
+)
+from .augment import random_crop_flip
 from .evaluation import Normalization, autocast, evaluate, resolve_device, resolve_precision
 from .profiles import TrainingProfile, default_snapshot_epochs
-from ..runs.store import (
-    FINAL_WEIGHTS, RESUME_CHECKPOINT, RunStore, snapshot_key,
-)
 
 CHECKPOINT_FORMAT = 1
 PROBE_IMAGES = 256  # fixed images on which dead ReLU units are counted each epoch
@@ -139,8 +143,11 @@ class Trainer:
         model = build_model(model_name, model_options(profile), num_classes=dataset.num_classes)
         model = model.to(device, memory_format=torch.channels_last)
         optimizer = torch.optim.SGD(
-            model.parameters(), lr=profile.learning_rate, momentum=profile.momentum,
-            weight_decay=profile.weight_decay, nesterov=True,
+            model.parameters(),
+            lr=profile.learning_rate,
+            momentum=profile.momentum,
+            weight_decay=profile.weight_decay,
+            nesterov=True,
         )
 
         history: list[dict[str, Any]] = []
@@ -148,8 +155,10 @@ class Trainer:
         if self.store.has_file(run_name, RESUME_CHECKPOINT):
             state = self.store.load_checkpoint(run_name, RESUME_CHECKPOINT, map_location=device)
             if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT or state.get("config") != config:
-                raise CheckpointError(f"{self.store.location(run_name, RESUME_CHECKPOINT)}: not a resume "
-                                      "checkpoint of this run's configuration")
+                raise CheckpointError(
+                    f"{self.store.location(run_name, RESUME_CHECKPOINT)}: not a resume "
+                    "checkpoint of this run's configuration"
+                )
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             history = list(state["history"])
@@ -172,8 +181,15 @@ class Trainer:
         total_steps = steps_per_epoch * profile.epochs
         warmup_steps = max(1, round(profile.warmup_epochs * steps_per_epoch))
 
-        bar = tqdm(total=profile.epochs, initial=start_epoch, desc=run_name, unit="epoch",
-                   disable=not self.progress, leave=True, dynamic_ncols=True)
+        bar = tqdm(
+            total=profile.epochs,
+            initial=start_epoch,
+            desc=run_name,
+            unit="epoch",
+            disable=not self.progress,
+            leave=True,
+            dynamic_ncols=True,
+        )
         self._emit(run_name, start_epoch, None, "training")
         try:
             for epoch in range(start_epoch + 1, profile.epochs + 1):
@@ -181,17 +197,35 @@ class Trainer:
                     raise _StopRequested
                 started = time.perf_counter()
                 fit_loss, fit_error, grad_norms = self._train_epoch(
-                    model, optimizer, train_images, train_labels, normalization, device, precision,
-                    epoch, steps_per_epoch, total_steps, warmup_steps,
+                    model,
+                    optimizer,
+                    train_images,
+                    train_labels,
+                    normalization,
+                    device,
+                    precision,
+                    epoch,
+                    steps_per_epoch,
+                    total_steps,
+                    warmup_steps,
                 )
                 train_seconds = time.perf_counter() - started
-                train_eval = evaluate(model, dataset.train_images[:eval_size], dataset.train_labels[:eval_size],
-                                      normalization, device=device, precision=precision)
-                test_eval = evaluate(model, dataset.test_images, dataset.test_labels, normalization,
-                                     device=device, precision=precision)
+                train_eval = evaluate(
+                    model,
+                    dataset.train_images[:eval_size],
+                    dataset.train_labels[:eval_size],
+                    normalization,
+                    device=device,
+                    precision=precision,
+                )
+                test_eval = evaluate(
+                    model, dataset.test_images, dataset.test_labels, normalization, device=device, precision=precision
+                )
                 row = {
                     "epoch": epoch,
-                    "lr": learning_rate_at(epoch * steps_per_epoch - 1, total_steps, warmup_steps, profile.learning_rate),
+                    "lr": learning_rate_at(
+                        epoch * steps_per_epoch - 1, total_steps, warmup_steps, profile.learning_rate
+                    ),
                     "fit_loss": fit_loss,
                     "fit_error": fit_error,
                     "train_loss": train_eval.loss,
@@ -206,13 +240,25 @@ class Trainer:
                 if epoch in snapshots:
                     self.store.save_checkpoint(run_name, snapshot_key(epoch), model.state_dict())
                 self.store.save_checkpoint(
-                    run_name, RESUME_CHECKPOINT,
-                    {"format": CHECKPOINT_FORMAT, "epoch": epoch, "config": config, "history": history,
-                     "model": model.state_dict(), "optimizer": optimizer.state_dict()},
+                    run_name,
+                    RESUME_CHECKPOINT,
+                    {
+                        "format": CHECKPOINT_FORMAT,
+                        "epoch": epoch,
+                        "config": config,
+                        "history": history,
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                    },
                 )
                 self.store.write_history(run_name, history)
-                meta.update(epochs_done=epoch, test_error=row["test_error"], updated=_now(), heartbeat=_now(),
-                            train_seconds=sum(r["seconds"] for r in history))
+                meta.update(
+                    epochs_done=epoch,
+                    test_error=row["test_error"],
+                    updated=_now(),
+                    heartbeat=_now(),
+                    train_seconds=sum(r["seconds"] for r in history),
+                )
                 self.store.write_meta(run_name, meta)
                 bar.update(1)
                 bar.set_postfix(test_error=f"{row['test_error']:.3f}", img_s=f"{row['images_per_s']:.0f}")
@@ -226,22 +272,39 @@ class Trainer:
         finally:
             bar.close()
 
-        final_train = evaluate(model, dataset.train_images, dataset.train_labels, normalization,
-                               device=device, precision=precision)
-        final_test = evaluate(model, dataset.test_images, dataset.test_labels, normalization,
-                              device=device, precision=precision)
+        final_train = evaluate(
+            model, dataset.train_images, dataset.train_labels, normalization, device=device, precision=precision
+        )
+        final_test = evaluate(
+            model, dataset.test_images, dataset.test_labels, normalization, device=device, precision=precision
+        )
         self.store.save_checkpoint(run_name, FINAL_WEIGHTS, model.state_dict())
-        meta.update(status="complete", train_error=final_train.error, test_error=final_test.error,
-                    train_loss=final_train.loss, test_loss=final_test.loss, updated=_now())
+        meta.update(
+            status="complete",
+            train_error=final_train.error,
+            test_error=final_test.error,
+            train_loss=final_train.loss,
+            test_loss=final_test.loss,
+            updated=_now(),
+        )
         self.store.write_meta(run_name, meta)
         self._emit(run_name, profile.epochs, None, "complete")
         return meta
 
     # -- internals ----------------------------------------------------------------------------
     def _train_epoch(
-        self, model: FamilyCNN, optimizer: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor,
-        normalization: Normalization, device: torch.device, precision: str, epoch: int,
-        steps_per_epoch: int, total_steps: int, warmup_steps: int,
+        self,
+        model: FamilyCNN,
+        optimizer: torch.optim.Optimizer,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        normalization: Normalization,
+        device: torch.device,
+        precision: str,
+        epoch: int,
+        steps_per_epoch: int,
+        total_steps: int,
+        warmup_steps: int,
     ) -> tuple[float, float, dict[str, float]]:
         profile = self.profile
         # Seeding every epoch from (seed, epoch) makes a resumed run draw the same batches,
@@ -261,7 +324,7 @@ class Trainer:
                 self._heartbeat.beat()
                 if self.should_stop and self.should_stop():
                     raise _StopRequested
-            index = order[step_in_epoch * profile.batch_size:(step_in_epoch + 1) * profile.batch_size]
+            index = order[step_in_epoch * profile.batch_size : (step_in_epoch + 1) * profile.batch_size]
             batch = images[index]
             if profile.augment:
                 batch = random_crop_flip(batch, padding=4, generator=generator)
@@ -285,8 +348,15 @@ class Trainer:
         return loss_sum.item() / n, wrong.item() / n, {layer.name: g for layer, g in zip(layers, grad_norms)}
 
     def _initial_meta(
-        self, run_name: str, model_name: str, model: FamilyCNN, dataset: ImageDataset, config: dict,
-        device: torch.device, precision: str, start_epoch: int,
+        self,
+        run_name: str,
+        model_name: str,
+        model: FamilyCNN,
+        dataset: ImageDataset,
+        config: dict,
+        device: torch.device,
+        precision: str,
+        start_epoch: int,
     ) -> dict[str, Any]:
         profile = self.profile
         spec = model.spec
@@ -332,7 +402,10 @@ class Trainer:
 
 @torch.inference_mode()
 def training_health(
-    model: FamilyCNN, grad_norms: dict[str, float], probe: torch.Tensor, normalization: Normalization,
+    model: FamilyCNN,
+    grad_norms: dict[str, float],
+    probe: torch.Tensor,
+    normalization: Normalization,
     precision: str,
 ) -> dict[str, dict[str, float | None]]:
     """Per analysable layer: weight norm, mean gradient norm over the epoch, and dead-unit fraction.
@@ -347,6 +420,7 @@ def training_health(
         def record(_module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
             dims = [0, 2, 3] if output.dim() == 4 else [0]
             peaks[name] = output.float().amax(dim=dims)
+
         return record
 
     handles = [layer.module.register_forward_hook(hook(layer.name)) for layer in layers if layer.relu]
@@ -387,4 +461,4 @@ class _Heartbeat:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

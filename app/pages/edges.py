@@ -123,8 +123,7 @@ def parse_threshold(value: Any) -> tuple[float, str | None]:
 
 def edges_search(names: Sequence[str], depth: Sequence[float], threshold: float) -> str:
     """The query string that restores the view: ``?models=a,b&depth=0.5,1&threshold=0.1``."""
-    rest = urlencode({"depth": f"{depth[0]:g},{depth[1]:g}", "threshold": f"{threshold:g}"}, safe=",",
-                     quote_via=quote)
+    rest = urlencode({"depth": f"{depth[0]:g},{depth[1]:g}", "threshold": f"{threshold:g}"}, safe=",", quote_via=quote)
     return f"{models_search(names)}&{rest}"
 
 
@@ -153,8 +152,9 @@ def load_run_edges(source: Any, run: str) -> RunEdges:
         if f"cluster_positive/{index}" in edges:
             positive[index] = np.asarray(edges[f"cluster_positive/{index}"], dtype=float)
             negative[index] = np.asarray(edges[f"cluster_negative/{index}"], dtype=float)
-    return RunEdges(run, names, [float(d) for d in stats["relative_depth"]], list(edges["fractions"]), sizes,
-                    positive, negative)
+    return RunEdges(
+        run, names, [float(d) for d in stats["relative_depth"]], list(edges["fractions"]), sizes, positive, negative
+    )
 
 
 def layers_in_range(data: RunEdges, depth: Sequence[float]) -> list[int]:
@@ -215,16 +215,33 @@ def graph_elements(data: RunEdges, depth: Sequence[float], threshold: float) -> 
         name = data.layer_names[layer]
         fraction = data.fractions[layer].get("positive_mass_fraction") if layer < len(data.fractions) else None
         caption = f"{name}\n{components.percent(fraction, 0)} positive" if fraction is not None else name
-        elements.append({"data": {"id": f"row{layer}", "label": caption}, "classes": "layer-label",
-                         "position": {"x": label_x, "y": y}, "selectable": False, "grabbable": False})
+        elements.append(
+            {
+                "data": {"id": f"row{layer}", "label": caption},
+                "classes": "layer-label",
+                "position": {"x": label_x, "y": y},
+                "selectable": False,
+                "grabbable": False,
+            }
+        )
         x = -row_widths[layer] / 2 + NODE_WIDTH / 2
         for cluster, neurons in enumerate(data.cluster_sizes[layer]):
-            elements.append({
-                "data": {"id": node_id(layer, cluster), "label": f"{name} · c{cluster} ({neurons})",
-                         "run": data.name, "layer": layer, "layer_name": name, "cluster": cluster,
-                         "neurons": neurons, "height": round(node_height(neurons, largest), 1)},
-                "classes": "cluster", "position": {"x": round(x, 1), "y": y},
-            })
+            elements.append(
+                {
+                    "data": {
+                        "id": node_id(layer, cluster),
+                        "label": f"{name} · c{cluster} ({neurons})",
+                        "run": data.name,
+                        "layer": layer,
+                        "layer_name": name,
+                        "cluster": cluster,
+                        "neurons": neurons,
+                        "height": round(node_height(neurons, largest), 1),
+                    },
+                    "classes": "cluster",
+                    "position": {"x": round(x, 1), "y": y},
+                }
+            )
             x += NODE_WIDTH + NODE_GAP
     shown = hidden = 0
     for previous, layer in zip(layers, layers[1:]):
@@ -241,12 +258,19 @@ def graph_elements(data: RunEdges, depth: Sequence[float], threshold: float) -> 
                     hidden += 1
                     continue
                 shown += 1
-                elements.append({
-                    "data": {"id": f"e{layer}-{source}-{target}-{sign}", "source": node_id(previous, source),
-                             "target": node_id(layer, target), "sign": sign, "mass": round(float(value), 4),
-                             "width": round(float(widths[target, source]), 2)},
-                    "classes": sign,
-                })
+                elements.append(
+                    {
+                        "data": {
+                            "id": f"e{layer}-{source}-{target}-{sign}",
+                            "source": node_id(previous, source),
+                            "target": node_id(layer, target),
+                            "sign": sign,
+                            "mass": round(float(value), 4),
+                            "width": round(float(widths[target, source]), 2),
+                        },
+                        "classes": sign,
+                    }
+                )
     width = widest + LABEL_GAP + LABEL_WIDTH if layers else 0.0
     height = (len(layers) - 1) * ROW_GAP + NODE_MAX_HEIGHT if layers else 0.0
     return GraphElements(elements, layers, shown, hidden, width, height)
@@ -255,19 +279,50 @@ def graph_elements(data: RunEdges, depth: Sequence[float], threshold: float) -> 
 def stylesheet() -> list[dict[str, Any]]:
     """Cytoscape styles: grey cluster boxes, green/red edges whose width is in the edge data."""
     return [
-        {"selector": "node.cluster", "style": {
-            "shape": "round-rectangle", "width": NODE_WIDTH, "height": "data(height)",
-            "background-color": "#f1f3f5", "border-width": 1.5, "border-color": "#495057",
-            "label": "data(label)", "text-valign": "center", "text-halign": "center",
-            "font-size": NODE_FONT, "font-family": CYTO_FONT, "color": "#212529"}},
-        {"selector": "node.cluster:selected", "style": {
-            "border-width": 4, "border-color": "#2c3e50", "background-color": "#d0ebff"}},
-        {"selector": "node.layer-label", "style": {
-            "width": 1, "height": 1, "background-opacity": 0, "border-width": 0, "label": "data(label)",
-            "text-halign": "left", "text-valign": "center", "text-wrap": "wrap", "text-justification": "right",
-            "font-size": NODE_FONT, "font-weight": "bold", "font-family": CYTO_FONT, "color": "#495057", "events": "no"}},
-        {"selector": "edge", "style": {
-            "width": "data(width)", "curve-style": "bezier", "control-point-step-size": 14, "opacity": 0.7}},
+        {
+            "selector": "node.cluster",
+            "style": {
+                "shape": "round-rectangle",
+                "width": NODE_WIDTH,
+                "height": "data(height)",
+                "background-color": "#f1f3f5",
+                "border-width": 1.5,
+                "border-color": "#495057",
+                "label": "data(label)",
+                "text-valign": "center",
+                "text-halign": "center",
+                "font-size": NODE_FONT,
+                "font-family": CYTO_FONT,
+                "color": "#212529",
+            },
+        },
+        {
+            "selector": "node.cluster:selected",
+            "style": {"border-width": 4, "border-color": "#2c3e50", "background-color": "#d0ebff"},
+        },
+        {
+            "selector": "node.layer-label",
+            "style": {
+                "width": 1,
+                "height": 1,
+                "background-opacity": 0,
+                "border-width": 0,
+                "label": "data(label)",
+                "text-halign": "left",
+                "text-valign": "center",
+                "text-wrap": "wrap",
+                "text-justification": "right",
+                "font-size": NODE_FONT,
+                "font-weight": "bold",
+                "font-family": CYTO_FONT,
+                "color": "#495057",
+                "events": "no",
+            },
+        },
+        {
+            "selector": "edge",
+            "style": {"width": "data(width)", "curve-style": "bezier", "control-point-step-size": 14, "opacity": 0.7},
+        },
         {"selector": "edge.positive", "style": {"line-color": POSITIVE_COLOUR}},
         {"selector": "edge.negative", "style": {"line-color": NEGATIVE_COLOUR}},
     ]
@@ -291,10 +346,20 @@ def _slug(name: str) -> str:
 
 def export_buttons(run: str) -> dbc.ButtonGroup:
     return dbc.ButtonGroup(
-        [dbc.Button(fmt.upper(), id={"type": EXPORT_TYPE, "run": run, "format": fmt}, n_clicks=0,
-                    title=f"Download this graph as {fmt.upper()}", color="secondary", outline=True, size="sm")
-         for fmt in components.EXPORT_FORMATS],
-        size="sm", className="cnncmp-export",
+        [
+            dbc.Button(
+                fmt.upper(),
+                id={"type": EXPORT_TYPE, "run": run, "format": fmt},
+                n_clicks=0,
+                title=f"Download this graph as {fmt.upper()}",
+                color="secondary",
+                outline=True,
+                size="sm",
+            )
+            for fmt in components.EXPORT_FORMATS
+        ],
+        size="sm",
+        className="cnncmp-export",
     )
 
 
@@ -306,84 +371,141 @@ def run_graph_card(data: RunEdges, depth: Sequence[float], threshold: float, col
     if not parts.layers:
         body: Any = components.message(
             f"{data.name} has no layer between relative depths {depth[0]:g} and {depth[1]:g}; widen the range.",
-            kind="secondary")
+            kind="secondary",
+        )
     else:
         body = cyto.Cytoscape(
             id={"type": CYTO_TYPE, "run": data.name},
-            elements=parts.elements, stylesheet=stylesheet(),
+            elements=parts.elements,
+            stylesheet=stylesheet(),
             layout={"name": "preset", "fit": True, "padding": BOX_PADDING},
             style={"width": "100%", "height": f"{graph_height(parts.width, parts.height)}px"},
-            minZoom=0.2, maxZoom=MAX_ZOOM,
+            minZoom=0.2,
+            maxZoom=MAX_ZOOM,
             # No wheel zoom or pan: the page scrolls past the graph, and the fit shows it all.
-            userZoomingEnabled=False, userPanningEnabled=False, autoungrabify=True,
-            boxSelectionEnabled=False, responsive=True,
+            userZoomingEnabled=False,
+            userPanningEnabled=False,
+            autoungrabify=True,
+            boxSelectionEnabled=False,
+            responsive=True,
         )
     first = data.layer_names[parts.layers[0]] if parts.layers else None
     notes = [
-        html.Span("■", style={"color": POSITIVE_COLOUR}), " positive mass  ",
-        html.Span("■", style={"color": NEGATIVE_COLOUR}), " negative mass · width ∝ mass, the heaviest edge of "
+        html.Span("■", style={"color": POSITIVE_COLOUR}),
+        " positive mass  ",
+        html.Span("■", style={"color": NEGATIVE_COLOUR}),
+        " negative mass · width ∝ mass, the heaviest edge of "
         f"each layer pair at full width · {parts.shown_edges} edges shown, {parts.hidden_edges} below "
         f"{threshold:.0%} of their pair's heaviest hidden",
     ]
     if first == data.layer_names[0]:
         notes.append(f" · {first}'s edges from the RGB input are in the chart above, not drawn")
-    detail = html.Div(html.P("Click a cluster to see its class-activation matrix here.",
-                             className="text-muted small mb-0"),
-                      id={"type": DETAIL_TYPE, "run": data.name}, className="mt-2")
-    return html.Div([header, title, body, html.Div(notes, className="small text-muted mt-1"), detail],
-                    className="cnncmp-edges-run border rounded p-2 mb-4")
+    detail = html.Div(
+        html.P("Click a cluster to see its class-activation matrix here.", className="text-muted small mb-0"),
+        id={"type": DETAIL_TYPE, "run": data.name},
+        className="mt-2",
+    )
+    return html.Div(
+        [header, title, body, html.Div(notes, className="small text-muted mt-1"), detail],
+        className="cnncmp-edges-run border rounded p-2 mb-4",
+    )
 
 
 def _run_header(name: str, colour: str, extra: Any = None) -> html.Div:
-    swatch = html.Span(style={"display": "inline-block", "width": "0.9rem", "height": "0.9rem",
-                              "borderRadius": "2px", "backgroundColor": colour, "verticalAlign": "-0.05rem"},
-                       className="me-2")
-    return html.Div([html.H5([swatch, name], className="mb-0 me-auto"),
-                     html.Span("Download", className="text-muted small me-2") if extra is not None else None, extra],
-                    className="d-flex align-items-center mb-1")
+    swatch = html.Span(
+        style={
+            "display": "inline-block",
+            "width": "0.9rem",
+            "height": "0.9rem",
+            "borderRadius": "2px",
+            "backgroundColor": colour,
+            "verticalAlign": "-0.05rem",
+        },
+        className="me-2",
+    )
+    return html.Div(
+        [
+            html.H5([swatch, name], className="mb-0 me-auto"),
+            html.Span("Download", className="text-muted small me-2") if extra is not None else None,
+            extra,
+        ],
+        className="d-flex align-items-center mb-1",
+    )
 
 
 # -- the edge-sign chart ---------------------------------------------------------------------------
-def fractions_figure(series: Sequence[RunEdges], colours: Mapping[str, str], depth: Sequence[float],
-                     dataset: str) -> go.Figure:
+def fractions_figure(
+    series: Sequence[RunEdges], colours: Mapping[str, str], depth: Sequence[float], dataset: str
+) -> go.Figure:
     """Positive edge fraction and positive mass fraction of each layer's incoming edges, per run.
 
     x is the relative depth of the receiving layer, so models of different depth line up; the
     dotted line at 0.5 marks as much excitation as inhibition; the shaded band is the depth range
     drawn in the graphs below.
     """
-    figure = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.06,
-                           subplot_titles=("positive edges (share of the count)",
-                                           "positive mass (Σw⁺ / Σ|w|)"))
+    figure = make_subplots(
+        rows=1,
+        cols=2,
+        shared_yaxes=True,
+        horizontal_spacing=0.06,
+        subplot_titles=("positive edges (share of the count)", "positive mass (Σw⁺ / Σ|w|)"),
+    )
     for data in series:
         colour = colours.get(data.name, "#888888")
         rows = [(d, f) for d, f in zip(data.relative_depth, data.fractions)]
         labels = [f"{f['layer']} ← {f.get('source') or 'input'}" for _, f in rows]
         for col, key in ((1, "positive_edge_fraction"), (2, "positive_mass_fraction")):
-            figure.add_trace(go.Scatter(
-                x=[d for d, _ in rows], y=[f.get(key) for _, f in rows], customdata=labels,
-                mode="lines+markers", name=data.name, legendgroup=data.name, showlegend=col == 1,
-                line={"color": colour, "width": 2.5}, marker={"size": 6},
-                hovertemplate=f"{data.name}<br>%{{customdata}}<br>%{{y:.1%}} positive<extra></extra>",
-            ), row=1, col=col)
+            figure.add_trace(
+                go.Scatter(
+                    x=[d for d, _ in rows],
+                    y=[f.get(key) for _, f in rows],
+                    customdata=labels,
+                    mode="lines+markers",
+                    name=data.name,
+                    legendgroup=data.name,
+                    showlegend=col == 1,
+                    line={"color": colour, "width": 2.5},
+                    marker={"size": 6},
+                    hovertemplate=f"{data.name}<br>%{{customdata}}<br>%{{y:.1%}} positive<extra></extra>",
+                ),
+                row=1,
+                col=col,
+            )
     for col in (1, 2):
         figure.add_hline(y=0.5, line={"color": "#6c757d", "dash": "dot", "width": 1.5}, row=1, col=col)
-        figure.add_vrect(x0=depth[0], x1=depth[1], fillcolor="#adb5bd", opacity=0.15, line_width=0,
-                         layer="below", row=1, col=col)
+        figure.add_vrect(
+            x0=depth[0], x1=depth[1], fillcolor="#adb5bd", opacity=0.15, line_width=0, layer="below", row=1, col=col
+        )
     if not series:
-        figure.add_annotation(text="No analysed run chosen.", xref="paper", yref="paper", x=0.5, y=0.5,
-                              showarrow=False, font={"size": 16, "color": "#6c757d"})
+        figure.add_annotation(
+            text="No analysed run chosen.",
+            xref="paper",
+            yref="paper",
+            x=0.5,
+            y=0.5,
+            showarrow=False,
+            font={"size": 16, "color": "#6c757d"},
+        )
     values = [v for t in figure.data for v in (t.y or ()) if isinstance(v, (int, float))]
     low = min([0.3, *values]) - 0.02
     high = max([0.7, *values]) + 0.02
-    figure.update_xaxes(title={"text": "relative depth of the receiving layer (0 = conv1, 1 = output)"},
-                        range=[-0.03, 1.03], tickformat=".1f", showgrid=True, zeroline=False)
+    figure.update_xaxes(
+        title={"text": "relative depth of the receiving layer (0 = conv1, 1 = output)"},
+        range=[-0.03, 1.03],
+        tickformat=".1f",
+        showgrid=True,
+        zeroline=False,
+    )
     figure.update_yaxes(range=[low, high], tickformat=".0%", showgrid=True, zeroline=False)
     figure.update_yaxes(title={"text": "positive share"}, col=1)
     figure.update_layout(
-        template="plotly_white", font=components.FIGURE_FONT, height=420,
+        template="plotly_white",
+        font=components.FIGURE_FONT,
+        height=420,
         title={"text": f"Edge signs per layer · {dataset}", "x": 0.01, "xanchor": "left"},
-        legend={"title": {"text": "runs"}}, margin={"l": 70, "r": 20, "t": 90, "b": 60}, hovermode="closest",
+        legend={"title": {"text": "runs"}},
+        margin={"l": 70, "r": 20, "t": 90, "b": 60},
+        hovermode="closest",
     )
     return figure
 
@@ -395,27 +517,48 @@ def cluster_rows(labels: np.ndarray, row_order: np.ndarray, cluster: int) -> lis
     return [int(r) for r in np.asarray(row_order) if labels[r] == cluster]
 
 
-def cluster_matrix_figure(profiles: np.ndarray, rows: Sequence[int], class_names: Sequence[str],
-                          title: str, duplicates: np.ndarray | None = None) -> go.Figure:
+def cluster_matrix_figure(
+    profiles: np.ndarray,
+    rows: Sequence[int],
+    class_names: Sequence[str],
+    title: str,
+    duplicates: np.ndarray | None = None,
+) -> go.Figure:
     """Heatmap of the class-activation matrix rows ``rows`` (neurons × classes, as normalised by the analysis)."""
     z = np.asarray(profiles)[list(rows)]
     diverging = bool(z.size and float(z.min()) < 0)  # z-scored profiles: centre the scale at 0
     bound = float(np.abs(z).max()) if z.size and diverging else 1.0
     marks = np.asarray(duplicates) if duplicates is not None else np.zeros(len(profiles), dtype=bool)
     names = [f"n{r}" + (" ≈" if marks[r] else "") for r in rows]
-    figure = go.Figure(go.Heatmap(
-        z=z, x=[str(c) for c in class_names], y=names, zmin=-bound if diverging else 0, zmax=bound,
-        colorscale="RdBu_r" if diverging else "Blues", colorbar={"title": {"text": "response"}},
-        hovertemplate="neuron %{y}, class %{x}: %{z:.2f}<extra></extra>", xgap=1, ygap=1,
-    ))
+    figure = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[str(c) for c in class_names],
+            y=names,
+            zmin=-bound if diverging else 0,
+            zmax=bound,
+            colorscale="RdBu_r" if diverging else "Blues",
+            colorbar={"title": {"text": "response"}},
+            hovertemplate="neuron %{y}, class %{x}: %{z:.2f}<extra></extra>",
+            xgap=1,
+            ygap=1,
+        )
+    )
     figure.update_layout(
-        template="plotly_white", font=components.FIGURE_FONT,
+        template="plotly_white",
+        font=components.FIGURE_FONT,
         title={"text": title, "x": 0.01, "xanchor": "left"},
         xaxis={"title": {"text": "class"}, "type": "category", "side": "bottom"},
         # Every neuron labelled (dtick 1), smaller type when a big cluster squeezes the rows.
-        yaxis={"title": {"text": "neuron (≈ near-duplicate)"}, "autorange": "reversed", "type": "category",
-               "dtick": 1, "tickfont": {"size": 15 if len(names) <= 50 else 10}},
-        height=int(min(1400, max(280, 160 + 22 * len(names)))), margin={"l": 110, "r": 20, "t": 80, "b": 60},
+        yaxis={
+            "title": {"text": "neuron (≈ near-duplicate)"},
+            "autorange": "reversed",
+            "type": "category",
+            "dtick": 1,
+            "tickfont": {"size": 15 if len(names) <= 50 else 10},
+        },
+        height=int(min(1400, max(280, 160 + 22 * len(names)))),
+        margin={"l": 110, "r": 20, "t": 80, "b": 60},
     )
     return figure
 
@@ -430,10 +573,13 @@ def cluster_detail(source: Any, run: str, layer: int, cluster: int, dataset: str
     rows = cluster_rows(clusters[f"labels/{layer}"], clusters[f"row_order/{layer}"], cluster)
     if not rows:
         raise ValueError(f"{names[layer]} of {run!r} has no cluster c{cluster}")
-    title = (f"{run} · {names[layer]} · c{cluster}: class-activation matrix ({len(rows)} neurons)"
-             f"<br><span style='font-size:13px;color:#495057'>{dataset}</span>")
-    figure = cluster_matrix_figure(clusters[f"profiles/{layer}"], rows, stats["class_names"], title,
-                                   clusters.get(f"duplicates/{layer}"))
+    title = (
+        f"{run} · {names[layer]} · c{cluster}: class-activation matrix ({len(rows)} neurons)"
+        f"<br><span style='font-size:13px;color:#495057'>{dataset}</span>"
+    )
+    figure = cluster_matrix_figure(
+        clusters[f"profiles/{layer}"], rows, stats["class_names"], title, clusters.get(f"duplicates/{layer}")
+    )
     return components.graph(f"edges-cam-{_slug(run)}", figure, filename=f"cam-{run}-{names[layer]}-c{cluster}")
 
 
@@ -446,8 +592,9 @@ class EdgesParts(NamedTuple):
     graphs: list[Any]
 
 
-def edges_parts(runs: Sequence[Mapping[str, Any]], chosen: Sequence[str], depth: Sequence[float],
-                threshold: float, source: Any) -> EdgesParts:
+def edges_parts(
+    runs: Sequence[Mapping[str, Any]], chosen: Sequence[str], depth: Sequence[float], threshold: float, source: Any
+) -> EdgesParts:
     """Banner, edge-sign chart and one graph card per chosen run (a message where a run has no data)."""
     colours = run_colours([str(r.get("name")) for r in runs])
     wanted = set(chosen)
@@ -458,8 +605,11 @@ def edges_parts(runs: Sequence[Mapping[str, Any]], chosen: Sequence[str], depth:
     for run in selected:
         name = str(run["name"])
         if run.get("status") == "broken":
-            cards.append(components.message(str(run.get("problem") or "unreadable run"), kind="danger",
-                                            title=f"{name} is broken"))
+            cards.append(
+                components.message(
+                    str(run.get("problem") or "unreadable run"), kind="danger", title=f"{name} is broken"
+                )
+            )
             continue
         try:
             data = load_run_edges(source, name)
@@ -473,27 +623,77 @@ def edges_parts(runs: Sequence[Mapping[str, Any]], chosen: Sequence[str], depth:
     return EdgesParts(components.dataset_banner(selected), fractions_figure(series, colours, depth, dataset), cards)
 
 
-def controls(runs: Sequence[Mapping[str, Any]], chosen: Sequence[str], depth: Sequence[float],
-             threshold: float) -> html.Div:
-    options = [{"label": f"{r['name']} (broken)" if r.get("status") == "broken" else str(r["name"]),
-                "value": str(r["name"])} for r in runs]
+def controls(
+    runs: Sequence[Mapping[str, Any]], chosen: Sequence[str], depth: Sequence[float], threshold: float
+) -> html.Div:
+    options = [
+        {"label": f"{r['name']} (broken)" if r.get("status") == "broken" else str(r["name"]), "value": str(r["name"])}
+        for r in runs
+    ]
     depth_marks = {v: f"{v:g}" for v in (0, 0.25, 0.5, 0.75, 1)}
     threshold_marks = {v: f"{v:.0%}" for v in (0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)}
-    return html.Div([
-        html.Div([html.Span("Runs", className="fw-semibold me-3"),
-                  dbc.Checklist(id=PICKER_ID, options=options, value=list(chosen), inline=True, switch=True,
-                                className="cnncmp-picker")],
-                 className="d-flex flex-wrap align-items-baseline mb-2"),
-        dbc.Row([
-            dbc.Col([html.Label("Layers drawn (relative depth: 0 = conv1, 1 = output)", htmlFor=DEPTH_ID, className="fw-semibold"),
-                     dcc.RangeSlider(id=DEPTH_ID, min=0, max=1, step=0.05, value=list(depth), marks=depth_marks,
-                                     allowCross=False, tooltip={"placement": "bottom"})], md=7),
-            dbc.Col([html.Label("Hide edges lighter than (share of the pair's heaviest)", htmlFor=THRESHOLD_ID,
-                                className="fw-semibold"),
-                     dcc.Slider(id=THRESHOLD_ID, min=0, max=MAX_THRESHOLD, step=0.05, value=threshold,
-                                marks=threshold_marks, tooltip={"placement": "bottom"})], md=5),
-        ], className="mb-3 g-4"),
-    ])
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.Span("Runs", className="fw-semibold me-3"),
+                    dbc.Checklist(
+                        id=PICKER_ID,
+                        options=options,
+                        value=list(chosen),
+                        inline=True,
+                        switch=True,
+                        className="cnncmp-picker",
+                    ),
+                ],
+                className="d-flex flex-wrap align-items-baseline mb-2",
+            ),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        [
+                            html.Label(
+                                "Layers drawn (relative depth: 0 = conv1, 1 = output)",
+                                htmlFor=DEPTH_ID,
+                                className="fw-semibold",
+                            ),
+                            dcc.RangeSlider(
+                                id=DEPTH_ID,
+                                min=0,
+                                max=1,
+                                step=0.05,
+                                value=list(depth),
+                                marks=depth_marks,
+                                allowCross=False,
+                                tooltip={"placement": "bottom"},
+                            ),
+                        ],
+                        md=7,
+                    ),
+                    dbc.Col(
+                        [
+                            html.Label(
+                                "Hide edges lighter than (share of the pair's heaviest)",
+                                htmlFor=THRESHOLD_ID,
+                                className="fw-semibold",
+                            ),
+                            dcc.Slider(
+                                id=THRESHOLD_ID,
+                                min=0,
+                                max=MAX_THRESHOLD,
+                                step=0.05,
+                                value=threshold,
+                                marks=threshold_marks,
+                                tooltip={"placement": "bottom"},
+                            ),
+                        ],
+                        md=5,
+                    ),
+                ],
+                className="mb-3 g-4",
+            ),
+        ]
+    )
 
 
 def layout(models: Any = None, depth: Any = None, threshold: Any = None, **_other_query: Any) -> html.Div:
@@ -503,35 +703,47 @@ def layout(models: Any = None, depth: Any = None, threshold: Any = None, **_othe
     heading = components.page_heading(
         "Edges",
         "How low-level clusters of neurons feed high-level ones: the weight between clusters of adjacent "
-        "layers, split into excitatory (green) and inhibitory (red) mass, after CNNVis (R4).")
+        "layers, split into excitatory (green) and inhibitory (red) mass, after CNNVis (R4).",
+    )
     try:
         runs = read_runs(runs_dir)
         if not runs:
-            return html.Div([heading, components.no_runs_message(
-                runs_dir, title=None, id="edges-empty")])
+            return html.Div([heading, components.no_runs_message(runs_dir, title=None, id="edges-empty")])
         selection = parse_models(models, [r["name"] for r in runs])
         depth_range, depth_problem = parse_depth(depth)
         threshold_value, threshold_problem = parse_threshold(threshold)
         problems = [p for p in (depth_problem, threshold_problem) if p]
-        param_message = components.message(
-            [html.Ul([html.Li(p) for p in problems], className="mb-1"), "Showing the default instead."],
-            kind="warning", title="Some settings in this link were not understood") if problems else None
+        param_message = (
+            components.message(
+                [html.Ul([html.Li(p) for p in problems], className="mb-1"), "Showing the default instead."],
+                kind="warning",
+                title="Some settings in this link were not understood",
+            )
+            if problems
+            else None
+        )
         parts = edges_parts(runs, selection.names, depth_range, threshold_value, analyzer(settings))
-        return html.Div([
-            heading,
-            dcc.Location(id=URL_ID, refresh=False),
-            link_message(selection, runs_dir, LINK_MESSAGE_ID),
-            html.Div(param_message, id=PARAM_MESSAGE_ID),
-            html.Div(parts.banner, id=BANNER_ID),
-            controls(runs, selection.names, depth_range, threshold_value),
-            components.graph(FRACTIONS_ID, parts.figure, filename="edge-signs"),
-            html.Div(parts.graphs, id=GRAPHS_ID),
-        ])
-    except Exception as exc:  # noqa: BLE001 - a page shows a message, never a 500
+        return html.Div(
+            [
+                heading,
+                dcc.Location(id=URL_ID, refresh=False),
+                link_message(selection, runs_dir, LINK_MESSAGE_ID),
+                html.Div(param_message, id=PARAM_MESSAGE_ID),
+                html.Div(parts.banner, id=BANNER_ID),
+                controls(runs, selection.names, depth_range, threshold_value),
+                components.graph(FRACTIONS_ID, parts.figure, filename="edge-signs"),
+                html.Div(parts.graphs, id=GRAPHS_ID),
+            ]
+        )
+    except Exception as exc:
         log.exception("edges page failed for models=%r depth=%r threshold=%r", models, depth, threshold)
-        return components.page_failure(heading, "The edges page could not be built",
-                                       "The edge view could not be built; the server log has the details.",
-                                       exc, "edges-error")
+        return components.page_failure(
+            heading,
+            "The edges page could not be built",
+            "The edge view could not be built; the server log has the details.",
+            exc,
+            "edges-error",
+        )
 
 
 def register_callbacks(app: dash.Dash) -> None:
@@ -556,12 +768,10 @@ def register_callbacks(app: dash.Dash) -> None:
             depth_range, _ = parse_depth(",".join(str(v) for v in depth) if depth else None)
             threshold_value, _ = parse_threshold(threshold)
             parts = edges_parts(runs, chosen, depth_range, threshold_value, analyzer(settings))
-            return (parts.banner, parts.figure, parts.graphs, edges_search(chosen, depth_range, threshold_value),
-                    None)
-        except Exception:  # noqa: BLE001
+            return (parts.banner, parts.figure, parts.graphs, edges_search(chosen, depth_range, threshold_value), None)
+        except Exception:
             log.exception("edges update failed for %r %r %r", chosen, depth, threshold)
-            error = components.message("These runs could not be read; the server log has the details.",
-                                       kind="danger")
+            error = components.message("These runs could not be read; the server log has the details.", kind="danger")
             return no_update, no_update, error, no_update, no_update
 
     @app.callback(
@@ -579,10 +789,9 @@ def register_callbacks(app: dash.Dash) -> None:
             return cluster_detail(analyzer(), run, node.get("layer"), node.get("cluster"), dataset)
         except PAGE_ERRORS as exc:
             return components.message(str(exc), kind="warning")
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("cluster detail failed for %r", node)
-            return components.message("This cluster could not be shown; the server log has the details.",
-                                      kind="danger")
+            return components.message("This cluster could not be shown; the server log has the details.", kind="danger")
 
     @app.callback(
         Output({"type": CYTO_TYPE, "run": MATCH}, "generateImage"),

@@ -25,16 +25,25 @@ import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html, no_update
 from plotly.subplots import make_subplots
 
+from analysis.lru import LRU
 from app import components
 from app.analysis_access import PAGE_ERRORS, analyzer
 from app.config import current_settings
 from app.selection import (
-    Memo, cache_stamp, link_message, parse_models, picked_names, read_histories, read_runs, run_colours, runs_stamp,
+    cache_stamp,
+    link_message,
+    parse_models,
+    picked_names,
+    read_histories,
+    read_runs,
+    run_colours,
+    runs_stamp,
     split_names,
 )
 
-dash.register_page(__name__, path="/evolution", name="Evolution", title=f"Evolution · {components.PRODUCT_NAME}",
-                   order=5)
+dash.register_page(
+    __name__, path="/evolution", name="Evolution", title=f"Evolution · {components.PRODUCT_NAME}", order=5
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +68,7 @@ HEALTH_METRICS = {
     "weight_norm": "weight norm",
 }
 DEFAULT_METRIC = "dead_fraction"
-LOG_SCALED = {"grad_norm", "weight_norm"}   # norms span decades: coloured by log10
+LOG_SCALED = {"grad_norm", "weight_norm"}  # norms span decades: coloured by log10
 SEVERITY_COLOURS = {"error": "danger", "warning": "warning", "info": "info"}
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 PANEL_COLUMNS = 4
@@ -125,20 +134,32 @@ def _epoch_line(figure: go.Figure, epoch: int | None, rows: int, columns: int) -
         return
     for row in range(1, rows + 1):
         for column in range(1, columns + 1):
-            figure.add_vline(x=epoch, line={"color": CHOSEN_EPOCH_COLOUR, "width": 2, "dash": "dot"}, row=row,
-                             col=column)
+            figure.add_vline(
+                x=epoch, line={"color": CHOSEN_EPOCH_COLOUR, "width": 2, "dash": "dot"}, row=row, col=column
+            )
 
 
-def over_training_figure(histories: Mapping[str, Sequence[Mapping[str, Any]]],
-                         evolutions: Mapping[str, Sequence[Mapping[str, Any]]], colours: Mapping[str, str],
-                         epoch: int | None, title: str) -> go.Figure:
+def over_training_figure(
+    histories: Mapping[str, Sequence[Mapping[str, Any]]],
+    evolutions: Mapping[str, Sequence[Mapping[str, Any]]],
+    colours: Mapping[str, str],
+    epoch: int | None,
+    title: str,
+) -> go.Figure:
     """Three panels over epochs, one colour per run: errors (every epoch), then the mean over layers of
     the near-duplicate fraction and of the positive-edge fraction (at each snapshot)."""
     if not histories and not evolutions:
         return components.empty_figure("Pick at least one run above.")
-    figure = make_subplots(rows=1, cols=3, horizontal_spacing=0.07, subplot_titles=(
-        "error (test solid, train dashed)", "near-duplicate fraction, mean over layers",
-        "positive-edge fraction, mean over layers"))
+    figure = make_subplots(
+        rows=1,
+        cols=3,
+        horizontal_spacing=0.07,
+        subplot_titles=(
+            "error (test solid, train dashed)",
+            "near-duplicate fraction, mean over layers",
+            "positive-edge fraction, mean over layers",
+        ),
+    )
     for run in dict.fromkeys([*histories, *evolutions]):
         colour = colours.get(run, "#888888")
         rows = [r for r in histories.get(run, ()) if _number(r.get("epoch")) is not None]
@@ -146,36 +167,62 @@ def over_training_figure(histories: Mapping[str, Sequence[Mapping[str, Any]]],
         for key, style in (("test_error", "solid"), ("train_error", "dash")):
             if not rows:
                 break
-            figure.add_trace(go.Scatter(
-                x=[r["epoch"] for r in rows], y=[_number(r.get(key)) for r in rows], mode="lines",
-                name=run, legendgroup=run, showlegend=first, line={"color": colour, "dash": style, "width": 2.5},
-                hovertemplate=f"{run}<br>{key.replace('_', ' ')} %{{y:.1%}} at epoch %{{x}}<extra></extra>",
-            ), row=1, col=1)
+            figure.add_trace(
+                go.Scatter(
+                    x=[r["epoch"] for r in rows],
+                    y=[_number(r.get(key)) for r in rows],
+                    mode="lines",
+                    name=run,
+                    legendgroup=run,
+                    showlegend=first,
+                    line={"color": colour, "dash": style, "width": 2.5},
+                    hovertemplate=f"{run}<br>{key.replace('_', ' ')} %{{y:.1%}} at epoch %{{x}}<extra></extra>",
+                ),
+                row=1,
+                col=1,
+            )
             first = False
         snapshots = list(evolutions.get(run, ()))
         for column, key in ((2, "near_duplicate_fraction"), (3, "positive_edge_fraction")):
             if not snapshots:
                 continue
-            figure.add_trace(go.Scatter(
-                x=[s["epoch"] for s in snapshots], y=[_mean(s.get(key) or []) for s in snapshots],
-                mode="lines+markers", name=run, legendgroup=run, showlegend=first,
-                line={"color": colour, "width": 2.5}, marker={"size": 8},
-                hovertemplate=f"{run}<br>{key.replace('_', ' ')} %{{y:.1%}} at epoch %{{x}}<extra></extra>",
-            ), row=1, col=column)
+            figure.add_trace(
+                go.Scatter(
+                    x=[s["epoch"] for s in snapshots],
+                    y=[_mean(s.get(key) or []) for s in snapshots],
+                    mode="lines+markers",
+                    name=run,
+                    legendgroup=run,
+                    showlegend=first,
+                    line={"color": colour, "width": 2.5},
+                    marker={"size": 8},
+                    hovertemplate=f"{run}<br>{key.replace('_', ' ')} %{{y:.1%}} at epoch %{{x}}<extra></extra>",
+                ),
+                row=1,
+                col=column,
+            )
             first = False
     _epoch_line(figure, epoch, 1, 3)
     figure.update_yaxes(tickformat=".0%", rangemode="tozero")
     figure.update_xaxes(title_text="epoch", tickformat="d")
     figure.update_layout(
-        template="plotly_white", font=components.FIGURE_FONT,
-        title={"text": title, "x": 0.01, "xanchor": "left"}, legend={"title": {"text": "runs"}},
-        height=430, margin={"l": 60, "r": 20, "t": 100, "b": 60}, hovermode="closest",
+        template="plotly_white",
+        font=components.FIGURE_FONT,
+        title={"text": title, "x": 0.01, "xanchor": "left"},
+        legend={"title": {"text": "runs"}},
+        height=430,
+        margin={"l": 60, "r": 20, "t": 100, "b": 60},
+        hovermode="closest",
     )
     return figure
 
 
-def per_layer_figure(snapshots: Mapping[str, Mapping[str, Any]], depths: Mapping[str, Sequence[float]],
-                     colours: Mapping[str, str], title: str) -> go.Figure:
+def per_layer_figure(
+    snapshots: Mapping[str, Mapping[str, Any]],
+    depths: Mapping[str, Sequence[float]],
+    colours: Mapping[str, str],
+    title: str,
+) -> go.Figure:
     """At one snapshot: near-duplicate and positive-edge fraction per layer, layers placed by relative depth.
 
     Lines over relative depth, not grouped bars: the runs have different numbers of layers, and
@@ -183,27 +230,45 @@ def per_layer_figure(snapshots: Mapping[str, Mapping[str, Any]], depths: Mapping
     """
     if not snapshots:
         return components.empty_figure("No analysed snapshot to show for the chosen runs.")
-    figure = make_subplots(rows=1, cols=2, horizontal_spacing=0.08, subplot_titles=(
-        "near-duplicate fraction (redundant neurons)", "positive-edge fraction (incoming weights > 0)"))
+    figure = make_subplots(
+        rows=1,
+        cols=2,
+        horizontal_spacing=0.08,
+        subplot_titles=("near-duplicate fraction (redundant neurons)", "positive-edge fraction (incoming weights > 0)"),
+    )
     for run, row in snapshots.items():
         colour = colours.get(run, "#888888")
         layers = list(row.get("layers") or [])
         x = list(depths.get(run) or [i / max(1, len(layers) - 1) for i in range(len(layers))])
         label = f"{run} (epoch {row['epoch']})"
         for column, key in ((1, "near_duplicate_fraction"), (2, "positive_edge_fraction")):
-            figure.add_trace(go.Scatter(
-                x=x, y=[_number(v) for v in row.get(key) or []], mode="lines+markers", name=label,
-                legendgroup=run, showlegend=column == 1, customdata=layers,
-                line={"color": colour, "width": 2}, marker={"size": 8},
-                hovertemplate=f"{run} · %{{customdata}} (depth %{{x:.2f}})<br>%{{y:.1%}}<extra></extra>",
-            ), row=1, col=column)
+            figure.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=[_number(v) for v in row.get(key) or []],
+                    mode="lines+markers",
+                    name=label,
+                    legendgroup=run,
+                    showlegend=column == 1,
+                    customdata=layers,
+                    line={"color": colour, "width": 2},
+                    marker={"size": 8},
+                    hovertemplate=f"{run} · %{{customdata}} (depth %{{x:.2f}})<br>%{{y:.1%}}<extra></extra>",
+                ),
+                row=1,
+                col=column,
+            )
     figure.add_hline(y=0.5, line={"color": "#adb5bd", "dash": "dot"}, row=1, col=2)
     figure.update_yaxes(tickformat=".0%", range=[0, 1.02])
     figure.update_xaxes(title_text="relative depth (0 input side, 1 output)", range=[-0.03, 1.03])
     figure.update_layout(
-        template="plotly_white", font=components.FIGURE_FONT,
-        title={"text": title, "x": 0.01, "xanchor": "left"}, legend={"title": {"text": "runs"}},
-        height=430, margin={"l": 60, "r": 20, "t": 100, "b": 60}, hovermode="closest",
+        template="plotly_white",
+        font=components.FIGURE_FONT,
+        title={"text": title, "x": 0.01, "xanchor": "left"},
+        legend={"title": {"text": "runs"}},
+        height=430,
+        margin={"l": 60, "r": 20, "t": 100, "b": 60},
+        hovermode="closest",
     )
     return figure
 
@@ -227,8 +292,13 @@ def health_matrix(history: Sequence[Mapping[str, Any]], metric: str) -> tuple[li
     return layers, epochs, z
 
 
-def health_figure(histories: Mapping[str, Sequence[Mapping[str, Any]]], metric: str, colours: Mapping[str, str],
-                  epoch: int | None, title: str) -> go.Figure:
+def health_figure(
+    histories: Mapping[str, Sequence[Mapping[str, Any]]],
+    metric: str,
+    colours: Mapping[str, str],
+    epoch: int | None,
+    title: str,
+) -> go.Figure:
     """Per run a heatmap, layers (rows, input side on top) × epochs, of one health figure; one colour bar."""
     metric = metric if isinstance(metric, str) and metric in HEALTH_METRICS else DEFAULT_METRIC
     matrices = {run: health_matrix(rows, metric) for run, rows in histories.items()}
@@ -237,8 +307,13 @@ def health_figure(histories: Mapping[str, Sequence[Mapping[str, Any]]], metric: 
         return components.empty_figure("No training-health records in the chosen runs' histories.")
     columns = max(1, min(len(matrices), PANEL_COLUMNS))
     rows = math.ceil(len(matrices) / columns)
-    figure = make_subplots(rows=rows, cols=columns, subplot_titles=[f"<b>{run}</b>" for run in matrices],
-                           horizontal_spacing=0.06, vertical_spacing=0.16 if rows > 1 else 0.05)
+    figure = make_subplots(
+        rows=rows,
+        cols=columns,
+        subplot_titles=[f"<b>{run}</b>" for run in matrices],
+        horizontal_spacing=0.06,
+        vertical_spacing=0.16 if rows > 1 else 0.05,
+    )
     logged = metric in LOG_SCALED
     shown = []
     for index, (run, (layers, epochs, z)) in enumerate(matrices.items()):
@@ -246,14 +321,33 @@ def health_figure(histories: Mapping[str, Sequence[Mapping[str, Any]]], metric: 
             colour_values = np.where(z > 0, np.log10(z), np.nan) if logged else z
         shown.append(colour_values)
         row, column = divmod(index, columns)
-        figure.add_trace(go.Heatmap(
-            z=colour_values, x=epochs, y=layers, customdata=z, coloraxis="coloraxis", name=run, xgap=1, ygap=1,
-            hovertemplate=(f"{run} · %{{y}} · epoch %{{x}}<br>{HEALTH_METRICS[metric]} "
-                           + ("%{customdata:.3g}" if logged else "%{customdata:.0%}") + "<extra></extra>"),
-        ), row=row + 1, col=column + 1)
+        figure.add_trace(
+            go.Heatmap(
+                z=colour_values,
+                x=epochs,
+                y=layers,
+                customdata=z,
+                coloraxis="coloraxis",
+                name=run,
+                xgap=1,
+                ygap=1,
+                hovertemplate=(
+                    f"{run} · %{{y}} · epoch %{{x}}<br>{HEALTH_METRICS[metric]} "
+                    + ("%{customdata:.3g}" if logged else "%{customdata:.0%}")
+                    + "<extra></extra>"
+                ),
+            ),
+            row=row + 1,
+            col=column + 1,
+        )
         if epoch is not None and epoch in epochs:
-            figure.add_vrect(x0=epoch - 0.5, x1=epoch + 0.5, line={"color": CHOSEN_EPOCH_COLOUR, "width": 2},
-                             row=row + 1, col=column + 1)
+            figure.add_vrect(
+                x0=epoch - 0.5,
+                x1=epoch + 0.5,
+                line={"color": CHOSEN_EPOCH_COLOUR, "width": 2},
+                row=row + 1,
+                col=column + 1,
+            )
     for annotation, run in zip(figure.layout.annotations, matrices):
         annotation.font = {"size": 14, "color": colours.get(run, "#212529")}
     figure.update_yaxes(autorange="reversed", tickfont={"size": 11})
@@ -263,23 +357,38 @@ def health_figure(histories: Mapping[str, Sequence[Mapping[str, Any]]], metric: 
         low, high = (math.floor(finite.min()), math.ceil(finite.max())) if finite.size else (-3, 1)
         high = max(high, low + 1)
         ticks = list(range(low, high + 1))
-        colour_axis = {"colorscale": "Viridis", "cmin": low, "cmax": high,
-                       "colorbar": {"title": {"text": f"{HEALTH_METRICS[metric]}<br>(log scale)"},
-                                    "tickvals": ticks, "ticktext": [f"1e{t}" for t in ticks]}}
+        colour_axis = {
+            "colorscale": "Viridis",
+            "cmin": low,
+            "cmax": high,
+            "colorbar": {
+                "title": {"text": f"{HEALTH_METRICS[metric]}<br>(log scale)"},
+                "tickvals": ticks,
+                "ticktext": [f"1e{t}" for t in ticks],
+            },
+        }
     else:
-        colour_axis = {"colorscale": "Reds", "cmin": 0, "cmax": 1,
-                       "colorbar": {"title": {"text": HEALTH_METRICS[metric]}, "tickformat": ".0%"}}
+        colour_axis = {
+            "colorscale": "Reds",
+            "cmin": 0,
+            "cmax": 1,
+            "colorbar": {"title": {"text": HEALTH_METRICS[metric]}, "tickformat": ".0%"},
+        }
     colour_axis["colorbar"].update(thickness=14, len=0.8)
     figure.update_layout(
-        template="plotly_white", font=components.FIGURE_FONT, coloraxis=colour_axis,
+        template="plotly_white",
+        font=components.FIGURE_FONT,
+        coloraxis=colour_axis,
         title={"text": title, "x": 0.01, "xanchor": "left"},
-        height=110 + rows * 360, margin={"l": 70, "r": 20, "t": 100, "b": 50},
+        height=110 + rows * 360,
+        margin={"l": 70, "r": 20, "t": 100, "b": 50},
     )
     return figure
 
 
-def anomaly_list(anomalies: Mapping[str, Sequence[Mapping[str, Any]] | BaseException],
-                 colours: Mapping[str, str]) -> html.Div:
+def anomaly_list(
+    anomalies: Mapping[str, Sequence[Mapping[str, Any]] | BaseException], colours: Mapping[str, str]
+) -> html.Div:
     """Per run, the flagged anomalies in words with a severity badge, the worst first."""
     if not anomalies:
         return html.Div()
@@ -292,9 +401,18 @@ def anomaly_list(anomalies: Mapping[str, Sequence[Mapping[str, Any]] | BaseExcep
             body = [heading, html.Div([dbc.Badge("ok", color="success", className="me-2"), "no anomaly flagged"])]
         else:
             body = [heading, _anomaly_items(found)]
-        cards.append(dbc.Col(dbc.Card(dbc.CardBody(body, className="py-2 px-3"), className="h-100",
-                                      style={"borderLeft": f"4px solid {colours.get(run, '#adb5bd')}"}),
-                             md=6, xl=3, className="mb-3"))
+        cards.append(
+            dbc.Col(
+                dbc.Card(
+                    dbc.CardBody(body, className="py-2 px-3"),
+                    className="h-100",
+                    style={"borderLeft": f"4px solid {colours.get(run, '#adb5bd')}"},
+                ),
+                md=6,
+                xl=3,
+                className="mb-3",
+            )
+        )
     return html.Div(dbc.Row(cards))
 
 
@@ -303,14 +421,29 @@ def _anomaly_items(found: Sequence[Mapping[str, Any]]) -> html.Ul:
     items = []
     for anomaly in sorted(found, key=lambda a: SEVERITY_ORDER.get(str(a.get("severity")), 3)):
         severity = str(anomaly.get("severity") or "info")
-        where = [part for part in (f"epoch {anomaly['epoch']}" if anomaly.get("epoch") is not None else None,
-                                   anomaly.get("layer")) if part]
-        items.append(html.Li([
-            dbc.Badge(severity, color=SEVERITY_COLOURS.get(severity, "secondary"), className="me-2",
-                      style={"minWidth": "4.5rem"}),
-            str(anomaly.get("message") or anomaly.get("kind") or ""),
-            html.Span(f" ({', '.join(map(str, where))})" if where else "", className="text-muted small"),
-        ], className="mb-1"))
+        where = [
+            part
+            for part in (
+                f"epoch {anomaly['epoch']}" if anomaly.get("epoch") is not None else None,
+                anomaly.get("layer"),
+            )
+            if part
+        ]
+        items.append(
+            html.Li(
+                [
+                    dbc.Badge(
+                        severity,
+                        color=SEVERITY_COLOURS.get(severity, "secondary"),
+                        className="me-2",
+                        style={"minWidth": "4.5rem"},
+                    ),
+                    str(anomaly.get("message") or anomaly.get("kind") or ""),
+                    html.Span(f" ({', '.join(map(str, where))})" if where else "", className="text-muted small"),
+                ],
+                className="mb-1",
+            )
+        )
     return html.Ul(items, className="list-unstyled mb-0")
 
 
@@ -348,9 +481,13 @@ def evolution_parts(models: Any, epoch: Any, metric: Any) -> EvolutionParts:
     names = [r["name"] for r in chosen if r.get("status") != "broken"]
     colours = run_colours([r["name"] for r in runs])
     label = components.dataset_label(chosen)
-    messages: list[Any] = [components.message([html.Strong(f"{r['name']}: "), str(r.get("problem") or "broken")],
-                                              kind="warning", className="py-2")
-                           for r in chosen if r.get("status") == "broken"]
+    messages: list[Any] = [
+        components.message(
+            [html.Strong(f"{r['name']}: "), str(r.get("problem") or "broken")], kind="warning", className="py-2"
+        )
+        for r in chosen
+        if r.get("status") == "broken"
+    ]
     histories, problems = read_histories(runs_dir, names)
     a = analyzer()
     evolutions: dict[str, list[dict[str, Any]]] = {}
@@ -372,9 +509,16 @@ def evolution_parts(models: Any, epoch: Any, metric: Any) -> EvolutionParts:
             messages.append(components.problem_message(exc, name))
             continue
         if not rows:
-            messages.append(components.message([html.Strong(f"{name}: "), "no snapshots were saved while it "
-                                                "trained, so there is nothing to follow over epochs."],
-                                               kind="secondary", className="py-2"))
+            messages.append(
+                components.message(
+                    [
+                        html.Strong(f"{name}: "),
+                        "no snapshots were saved while it trained, so there is nothing to follow over epochs.",
+                    ],
+                    kind="secondary",
+                    className="py-2",
+                )
+            )
             continue
         evolutions[name] = rows
         if number is not None:
@@ -390,9 +534,13 @@ def evolution_parts(models: Any, epoch: Any, metric: Any) -> EvolutionParts:
         banner=components.dataset_banner(chosen),
         training=over_training_figure(shown_histories, evolutions, colours, number, f"Over training · {label}"),
         layers=per_layer_figure(snapshots, depths, colours, f"Per layer at {at_text} · {label}"),
-        health=health_figure(shown_histories, metric, colours, number,
-                             f"Training health: {HEALTH_METRICS[metric]} "
-                             f"per layer and epoch · {label}"),
+        health=health_figure(
+            shown_histories,
+            metric,
+            colours,
+            number,
+            f"Training health: {HEALTH_METRICS[metric]} per layer and epoch · {label}",
+        ),
         anomalies=anomaly_list(anomalies, colours),
         messages=messages,
     )
@@ -400,16 +548,26 @@ def evolution_parts(models: Any, epoch: Any, metric: Any) -> EvolutionParts:
 
 # -- the page --------------------------------------------------------------------------------------
 def picker(runs: Sequence[Mapping[str, Any]], chosen: Sequence[str]) -> dbc.Checklist:
-    options = [{"label": f"{r['name']} (broken)" if r.get("status") == "broken" else r["name"], "value": r["name"]}
-               for r in runs]
+    options = [
+        {"label": f"{r['name']} (broken)" if r.get("status") == "broken" else r["name"], "value": r["name"]}
+        for r in runs
+    ]
     return dbc.Checklist(id=PICKER_ID, options=options, value=list(chosen), inline=True, switch=True)
 
 
 def epoch_slider(epochs: Sequence[int], value: int | None) -> dcc.Slider:
     """Only snapshot epochs can be picked (``step=None``: the marks are the stops)."""
     low, high = (min(epochs), max(epochs)) if epochs else (0, 1)
-    return dcc.Slider(id=EPOCH_ID, min=low, max=high, step=None, marks=snapshot_marks(epochs), value=value,
-                      included=False, disabled=not epochs)
+    return dcc.Slider(
+        id=EPOCH_ID,
+        min=low,
+        max=high,
+        step=None,
+        marks=snapshot_marks(epochs),
+        value=value,
+        included=False,
+        disabled=not epochs,
+    )
 
 
 def layout(models: Any = None, epoch: Any = None, **_other_query: Any) -> html.Div:
@@ -418,12 +576,14 @@ def layout(models: Any = None, epoch: Any = None, **_other_query: Any) -> html.D
     heading = components.page_heading(
         "Evolution & training health",
         "How the chosen runs changed over training — errors, redundancy and edge signs at each snapshot — "
-        "and whether training was healthy: dead units and gradient norms per layer, anomalies in words.")
+        "and whether training was healthy: dead units and gradient norms per layer, anomalies in words.",
+    )
     try:
         runs = read_runs(runs_dir)
         if not runs:
-            return html.Div([heading, components.no_runs_message(
-                runs_dir, title="Nothing to follow", id="evolution-empty")])
+            return html.Div(
+                [heading, components.no_runs_message(runs_dir, title="Nothing to follow", id="evolution-empty")]
+            )
         selection = parse_models(models, [r["name"] for r in runs])
         usable = [r["name"] for r in runs if r["name"] in selection.names and r.get("status") != "broken"]
         wanted, problem = parse_epoch(epoch)
@@ -434,47 +594,77 @@ def layout(models: Any = None, epoch: Any = None, **_other_query: Any) -> html.D
             problems.append(f"epoch={wanted}: the chosen runs saved no snapshots.")
         query_message = None
         if problems:
-            query_message = components.message(html.Ul([html.Li(p) for p in problems], className="mb-0"),
-                                               kind="warning", title="Parts of this link were not understood",
-                                               id=QUERY_MESSAGE_ID)
+            query_message = components.message(
+                html.Ul([html.Li(p) for p in problems], className="mb-0"),
+                kind="warning",
+                title="Parts of this link were not understood",
+                id=QUERY_MESSAGE_ID,
+            )
         chosen = [r for r in runs if r["name"] in selection.names]
-        return html.Div([
-            heading,
-            dcc.Location(id=URL_ID, refresh=False),
-            link_message(selection, runs_dir, LINK_MESSAGE_ID),
-            query_message,
-            html.Div(components.dataset_banner(chosen), id=BANNER_ID),
-            html.Div([html.Span("Runs", className="fw-semibold me-3"), picker(runs, selection.names)],
-                     className="d-flex flex-wrap align-items-baseline mb-3"),
-            html.Div([
-                html.Span("Snapshot epoch", className="fw-semibold me-3 text-nowrap"),
-                html.Div(epoch_slider(epochs, chosen_epoch), className="flex-grow-1", style={"maxWidth": "40rem"}),
-                html.Span("the dotted line in the figures", className="text-muted small ms-3"),
-            ], className="d-flex align-items-center mb-3"),
-            html.Div(id=MESSAGES_ID),
-            dcc.Loading([
-                components.graph(TRAINING_GRAPH_ID, components.empty_figure("Loading…"), filename="over-training"),
-                components.graph(LAYERS_GRAPH_ID, components.empty_figure("Loading…"), filename="per-layer-at-snapshot"),
-            ], delay_show=400),
-            html.H4("Training health", className="mt-2"),
-            html.Div([
-                html.Span("Show", className="fw-semibold me-3"),
-                dbc.RadioItems(id=METRIC_ID, options=[{"label": text, "value": key}
-                                                      for key, text in HEALTH_METRICS.items()],
-                               value=DEFAULT_METRIC, inline=True),
-                html.Span("recorded on a probe batch after each epoch", className="text-muted small ms-2"),
-            ], className="d-flex align-items-center flex-wrap mb-2"),
-            components.graph(HEALTH_GRAPH_ID, components.empty_figure("Loading…"), filename="training-health"),
-            html.H5("Flagged anomalies"),
-            html.Div(id=ANOMALIES_ID),
-        ])
-    except Exception as exc:  # noqa: BLE001 - a page shows a message, never a 500
+        return html.Div(
+            [
+                heading,
+                dcc.Location(id=URL_ID, refresh=False),
+                link_message(selection, runs_dir, LINK_MESSAGE_ID),
+                query_message,
+                html.Div(components.dataset_banner(chosen), id=BANNER_ID),
+                html.Div(
+                    [html.Span("Runs", className="fw-semibold me-3"), picker(runs, selection.names)],
+                    className="d-flex flex-wrap align-items-baseline mb-3",
+                ),
+                html.Div(
+                    [
+                        html.Span("Snapshot epoch", className="fw-semibold me-3 text-nowrap"),
+                        html.Div(
+                            epoch_slider(epochs, chosen_epoch), className="flex-grow-1", style={"maxWidth": "40rem"}
+                        ),
+                        html.Span("the dotted line in the figures", className="text-muted small ms-3"),
+                    ],
+                    className="d-flex align-items-center mb-3",
+                ),
+                html.Div(id=MESSAGES_ID),
+                dcc.Loading(
+                    [
+                        components.graph(
+                            TRAINING_GRAPH_ID, components.empty_figure("Loading…"), filename="over-training"
+                        ),
+                        components.graph(
+                            LAYERS_GRAPH_ID, components.empty_figure("Loading…"), filename="per-layer-at-snapshot"
+                        ),
+                    ],
+                    delay_show=400,
+                ),
+                html.H4("Training health", className="mt-2"),
+                html.Div(
+                    [
+                        html.Span("Show", className="fw-semibold me-3"),
+                        dbc.RadioItems(
+                            id=METRIC_ID,
+                            options=[{"label": text, "value": key} for key, text in HEALTH_METRICS.items()],
+                            value=DEFAULT_METRIC,
+                            inline=True,
+                        ),
+                        html.Span("recorded on a probe batch after each epoch", className="text-muted small ms-2"),
+                    ],
+                    className="d-flex align-items-center flex-wrap mb-2",
+                ),
+                components.graph(HEALTH_GRAPH_ID, components.empty_figure("Loading…"), filename="training-health"),
+                html.H5("Flagged anomalies"),
+                html.Div(id=ANOMALIES_ID),
+            ]
+        )
+    except Exception as exc:
         log.exception("evolution page failed for models=%r epoch=%r", models, epoch)
-        return components.page_failure(heading, "The evolution page could not be built",
-                                       components.runs_unreadable(runs_dir), exc, "evolution-error")
+        return components.page_failure(
+            heading,
+            "The evolution page could not be built",
+            components.runs_unreadable(runs_dir),
+            exc,
+            "evolution-error",
+        )
 
 
-_DRAWN = Memo()
+_DRAWN: LRU = LRU(max_items=32)  # figures drawn, keyed on their inputs and the runs' stamps
 
 
 def register_callbacks(app: dash.Dash) -> None:
@@ -494,7 +684,7 @@ def register_callbacks(app: dash.Dash) -> None:
         try:
             names = picked_names(models)
             epochs = union_epochs(names)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("evolution slider failed for %r", models)
             return no_update, no_update, no_update, no_update, no_update
         if not epochs:
@@ -518,17 +708,28 @@ def register_callbacks(app: dash.Dash) -> None:
             settings = current_settings()
             names = tuple(picked_names(models))
             # Figures are rebuilt only when the choice or a chosen run's files change.
-            key = (str(settings.runs_dir), settings.analysis_cache, names, repr(epoch), repr(metric),
-                   runs_stamp(settings.runs_dir, names),
-                   cache_stamp(settings))
-            parts = _DRAWN.get(key, lambda: evolution_parts(models, epoch, metric))
-            return (parts.banner, parts.training, parts.layers, parts.health, parts.anomalies,
-                    parts.messages or None)
-        except Exception:  # noqa: BLE001 - a message, never a 500
+            key = (
+                str(settings.runs_dir),
+                settings.analysis_cache,
+                names,
+                repr(epoch),
+                repr(metric),
+                runs_stamp(settings.runs_dir, names),
+                cache_stamp(settings),
+            )
+            parts = _DRAWN.get_or_compute(key, lambda: evolution_parts(models, epoch, metric))
+            return (parts.banner, parts.training, parts.layers, parts.health, parts.anomalies, parts.messages or None)
+        except Exception:
             log.exception("evolution update failed for %r at %r", models, epoch)
             text = "These runs could not be read; the server log has the details."
-            return (no_update, components.empty_figure(text), components.empty_figure(text), components.empty_figure(text), None,
-                    components.message(text, kind="danger"))
+            return (
+                no_update,
+                components.empty_figure(text),
+                components.empty_figure(text),
+                components.empty_figure(text),
+                None,
+                components.message(text, kind="danger"),
+            )
 
     @app.callback(
         Output(URL_ID, "search"),

@@ -27,19 +27,32 @@ import torch
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 from plotly.subplots import make_subplots
 
-from analysis.training.evaluation import Normalization
+from analysis.data.uploads import (
+    MAX_IMAGE_SIDE,
+    MAX_UPLOAD_BYTES,
+    UploadError,
+    decode_upload,
+    image_from_text,
+    image_to_text,
+)
+from analysis.lru import LRU
 from analysis.probes.per_image import activation_maps, occlusion_sensitivity
-from analysis.data.uploads import (MAX_IMAGE_SIDE, MAX_UPLOAD_BYTES, UploadError, decode_upload, image_from_text,
-                              image_to_text)
+from analysis.training.evaluation import Normalization
 from app import components
 from app.analysis_access import PAGE_ERRORS, analyzer
 from app.config import current_settings
 from app.selection import (
-    Memo, cache_stamp, link_message, parse_models, picked_names, read_runs, run_colours, runs_stamp, split_names,
+    cache_stamp,
+    link_message,
+    parse_models,
+    picked_names,
+    read_runs,
+    run_colours,
+    runs_stamp,
+    split_names,
 )
 
-dash.register_page(__name__, path="/explorer", name="Explorer", title=f"Explorer · {components.PRODUCT_NAME}",
-                   order=4)
+dash.register_page(__name__, path="/explorer", name="Explorer", title=f"Explorer · {components.PRODUCT_NAME}", order=4)
 
 log = logging.getLogger(__name__)
 
@@ -72,18 +85,18 @@ OCCLUSION_MESSAGE_ID = "explorer-occlusion-message"
 PATCHES_ID = "explorer-patches"
 PATCHES_GRAPH_ID = "explorer-patches-graph"
 
-THUMBNAILS = 20                          # images in the strip (the page of the strip holding the chosen one)
+THUMBNAILS = 20  # images in the strip (the page of the strip holding the chosen one)
 NEURON_CHOICES = ("16", "32", "64", "all")
 DEFAULT_NEURONS = "32"
 SCALES = {"layer": "local to the layer", "neuron": "local to each neuron"}
 DEFAULT_SCALE = "layer"
-SIZE_CHOICES = (4, 6, 8, 12, 16)         # occluder side, pixels of the 32×32 input
+SIZE_CHOICES = (4, 6, 8, 12, 16)  # occluder side, pixels of the 32×32 input
 STRIDE_CHOICES = (1, 2, 4, 8)
 DEFAULT_SIZE, DEFAULT_STRIDE = 8, 4
 DEFAULT_DEPTH = 0.25
-PANEL_COLUMNS = 4                        # small multiples per row: 7 runs → two rows, readable on a projector
+PANEL_COLUMNS = 4  # small multiples per row: 7 runs → two rows, readable on a projector
 MAP_COLOURSCALE = "Viridis"
-OCCLUSION_COLOURSCALE = "RdBu"           # red: hiding this square destroys the evidence for the class
+OCCLUSION_COLOURSCALE = "RdBu"  # red: hiding this square destroys the evidence for the class
 JOBS_PATH = "/jobs"
 
 
@@ -102,7 +115,7 @@ def png_data_url(image: torch.Tensor | np.ndarray) -> str:
 
 def short_label(name: str, limit: int = 6) -> str:
     """A class name cut for a narrow cell (``automobile`` → ``autom…``); the full name goes in a tooltip."""
-    return name if len(name) <= limit else name[:limit - 1] + "…"
+    return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
 # -- the URL ---------------------------------------------------------------------------------------
@@ -111,7 +124,7 @@ class ExplorerQuery(NamedTuple):
 
     image: int = 0
     depth: float = DEFAULT_DEPTH
-    layer_name: str | None = None        # a layer asked for by name, resolved against the runs later
+    layer_name: str | None = None  # a layer asked for by name, resolved against the runs later
     size: int = DEFAULT_SIZE
     stride: int = DEFAULT_STRIDE
     problems: tuple[str, ...] = ()
@@ -157,11 +170,15 @@ def parse_query(image: Any = None, layer: Any = None, size: Any = None, stride: 
         elif value is None and text and len(text) <= 64 and all(c.isalnum() or c in "_.-" for c in text):
             name = text
         else:
-            problems.append(f"layer={text:.40} is neither a relative depth between 0 and 1 nor a layer name; "
-                            f"showing depth {DEFAULT_DEPTH}.")
+            problems.append(
+                f"layer={text:.40} is neither a relative depth between 0 and 1 nor a layer name; "
+                f"showing depth {DEFAULT_DEPTH}."
+            )
     chosen = {}
-    for key, value, allowed, default in (("size", size, SIZE_CHOICES, DEFAULT_SIZE),
-                                         ("stride", stride, STRIDE_CHOICES, DEFAULT_STRIDE)):
+    for key, value, allowed, default in (
+        ("size", size, SIZE_CHOICES, DEFAULT_SIZE),
+        ("stride", stride, STRIDE_CHOICES, DEFAULT_STRIDE),
+    ):
         chosen[key] = default
         if value is None:
             continue
@@ -169,13 +186,15 @@ def parse_query(image: Any = None, layer: Any = None, size: Any = None, stride: 
         if parsed in allowed:
             chosen[key] = parsed
         else:
-            problems.append(f"{key}={_single(value)!s:.40} is not one of {', '.join(map(str, allowed))} "
-                            f"(pixels); using {default}.")
+            problems.append(
+                f"{key}={_single(value)!s:.40} is not one of {', '.join(map(str, allowed))} (pixels); using {default}."
+            )
     return ExplorerQuery(index, depth, name, chosen["size"], chosen["stride"], tuple(problems))
 
 
-def explorer_search(models: Sequence[str], image: int | None, depth: float | None, size: int | None,
-                    stride: int | None) -> str:
+def explorer_search(
+    models: Sequence[str], image: int | None, depth: float | None, size: int | None, stride: int | None
+) -> str:
     """The query string that restores the view (``?models=a,b&image=3&layer=0.25&size=8&stride=4``)."""
     query: dict[str, str] = {"models": ",".join(models)}
     if image is not None:
@@ -196,7 +215,7 @@ class RunInput(NamedTuple):
     run: str
     model: Any
     normalization: Normalization
-    layers: tuple[tuple[str, float], ...]          # (name, relative depth), input side first
+    layers: tuple[tuple[str, float], ...]  # (name, relative depth), input side first
     class_names: tuple[str, ...]
     dataset_hash: str
     dataset: str
@@ -208,8 +227,15 @@ def run_input(run: str) -> RunInput:
     dataset = a.dataset(run)
     model = a.model(run)
     layers = tuple((layer.name, float(layer.relative_depth)) for layer in model.analysable_layers())
-    return RunInput(run, model, Normalization(dataset.channel_mean, dataset.channel_std), layers,
-                    tuple(dataset.class_names), dataset.content_hash, dataset.name)
+    return RunInput(
+        run,
+        model,
+        Normalization(dataset.channel_mean, dataset.channel_std),
+        layers,
+        tuple(dataset.class_names),
+        dataset.content_hash,
+        dataset.name,
+    )
 
 
 class Subject(NamedTuple):
@@ -269,9 +295,13 @@ def mismatch_message(others: Sequence[RunInput], reference: RunInput) -> dbc.Ale
         return None
     names = ", ".join(f"{o.run} ({o.dataset})" for o in others)
     return components.message(
-        [f"Left out: {names}. They were evaluated on other test images than {reference.run} ({reference.dataset}), "
-         "so their image number names another picture. Pick them alone, or upload an image to compare all."],
-        kind="warning", className="py-2")
+        [
+            f"Left out: {names}. They were evaluated on other test images than {reference.run} ({reference.dataset}), "
+            "so their image number names another picture. Pick them alone, or upload an image to compare all."
+        ],
+        kind="warning",
+        className="py-2",
+    )
 
 
 # -- activation maps as small multiples ------------------------------------------------------------
@@ -326,7 +356,7 @@ def mosaic(maps: np.ndarray, count: int, scale: str) -> tuple[np.ndarray, np.nda
     maps = np.asarray(maps, dtype=np.float64)
     if maps.ndim == 1:
         maps = maps[:, None, None]
-    shown = maps[:max(1, min(count, len(maps)))]
+    shown = maps[: max(1, min(count, len(maps)))]
     if scale == "neuron":
         peaks = np.abs(shown).reshape(len(shown), -1).max(axis=1)
         scaled = shown / np.where(peaks > 0, peaks, 1.0)[:, None, None]
@@ -339,8 +369,8 @@ def mosaic(maps: np.ndarray, count: int, scale: str) -> tuple[np.ndarray, np.nda
     for i in range(len(shown)):
         row, column = divmod(i, tile.columns)
         top, left = row * (tile.height + tile.gap), column * (tile.width + tile.gap)
-        z[top:top + tile.height, left:left + tile.width] = scaled[i]
-        raw[top:top + tile.height, left:left + tile.width] = shown[i]
+        z[top : top + tile.height, left : left + tile.width] = scaled[i]
+        raw[top : top + tile.height, left : left + tile.width] = shown[i]
     return z, raw, tile
 
 
@@ -350,7 +380,7 @@ class MapsPanel(NamedTuple):
     run: str
     layer: str
     relative_depth: float
-    maps: np.ndarray                   # (C, H, W) for a conv layer, (units,) for an FC layer
+    maps: np.ndarray  # (C, H, W) for a conv layer, (units,) for an FC layer
 
 
 def nearest_layer(layers: Sequence[tuple[str, float]], depth: float) -> tuple[str, float]:
@@ -365,8 +395,9 @@ def _grid(n: int) -> tuple[int, int]:
     return max(1, math.ceil(n / columns)), columns
 
 
-def maps_figure(panels: Sequence[MapsPanel], count: int, scale: str, colours: Mapping[str, str],
-                title: str) -> tuple[go.Figure, list[dict[str, Any]]]:
+def maps_figure(
+    panels: Sequence[MapsPanel], count: int, scale: str, colours: Mapping[str, str], title: str
+) -> tuple[go.Figure, list[dict[str, Any]]]:
     """Each run's activation maps as one mosaic, side by side, with one shared colour bar.
 
     Returns the figure and, per trace, the geometry a click needs to find its neuron.
@@ -378,8 +409,13 @@ def maps_figure(panels: Sequence[MapsPanel], count: int, scale: str, colours: Ma
     for p in panels:
         shown = min(count, len(p.maps))
         names.append(f"<b>{p.run}</b><br>{p.layer} · depth {p.relative_depth:.2f} · {shown} of {len(p.maps)}")
-    figure = make_subplots(rows=rows, cols=columns, subplot_titles=names, horizontal_spacing=0.03,
-                           vertical_spacing=0.12 if rows > 1 else 0.05)
+    figure = make_subplots(
+        rows=rows,
+        cols=columns,
+        subplot_titles=names,
+        horizontal_spacing=0.03,
+        vertical_spacing=0.12 if rows > 1 else 0.05,
+    )
     geometry = []
     negative = False
     for i, panel in enumerate(panels):
@@ -389,37 +425,66 @@ def maps_figure(panels: Sequence[MapsPanel], count: int, scale: str, colours: Ma
         for n in range(tile.count):
             r, c = divmod(n, tile.columns)
             top, left = r * (tile.height + tile.gap), c * (tile.width + tile.gap)
-            neuron[top:top + tile.height, left:left + tile.width] = n
+            neuron[top : top + tile.height, left : left + tile.width] = n
         custom = np.stack([neuron, np.nan_to_num(raw, nan=0.0)], axis=-1)
         row, column = divmod(i, columns)
-        figure.add_trace(go.Heatmap(
-            z=z, customdata=custom, coloraxis="coloraxis", name=panel.run, xgap=0, ygap=0,
-            hovertemplate=(f"{panel.run} · {panel.layer}<br>neuron %{{customdata[0]}}<br>response "
-                           "%{customdata[1]:.3g}<extra>click for its top images</extra>"),
-        ), row=row + 1, col=column + 1)
+        figure.add_trace(
+            go.Heatmap(
+                z=z,
+                customdata=custom,
+                coloraxis="coloraxis",
+                name=panel.run,
+                xgap=0,
+                ygap=0,
+                hovertemplate=(
+                    f"{panel.run} · {panel.layer}<br>neuron %{{customdata[0]}}<br>response "
+                    "%{customdata[1]:.3g}<extra>click for its top images</extra>"
+                ),
+            ),
+            row=row + 1,
+            col=column + 1,
+        )
         geometry.append({"run": panel.run, "layer": panel.layer, **tile._asdict()})
     for axis in range(1, len(panels) + 1):
         suffix = "" if axis == 1 else str(axis)
-        figure.update_layout({f"xaxis{suffix}": {"visible": False, "constrain": "domain"},
-                              f"yaxis{suffix}": {"visible": False, "autorange": "reversed",
-                                                 "scaleanchor": f"x{suffix}", "constrain": "domain"}})
+        figure.update_layout(
+            {
+                f"xaxis{suffix}": {"visible": False, "constrain": "domain"},
+                f"yaxis{suffix}": {
+                    "visible": False,
+                    "autorange": "reversed",
+                    "scaleanchor": f"x{suffix}",
+                    "constrain": "domain",
+                },
+            }
+        )
     for annotation, panel in zip(figure.layout.annotations, panels):
         annotation.font = {"size": 14, "color": colours.get(panel.run, "#212529")}
     unit = "each neuron's" if scale == "neuron" else "the layer's"
     figure.update_layout(
-        template="plotly_white", font=components.FIGURE_FONT,
+        template="plotly_white",
+        font=components.FIGURE_FONT,
         title={"text": title, "x": 0.01, "xanchor": "left"},
-        coloraxis={"colorscale": "RdBu_r" if negative else MAP_COLOURSCALE, "cmin": -1 if negative else 0, "cmax": 1,
-                   "colorbar": {"title": {"text": f"response ÷<br>{unit} max", "side": "right"}, "thickness": 14,
-                                "len": 0.8}},
-        height=90 + rows * 340, margin={"l": 10, "r": 10, "t": 100, "b": 10}, hovermode="closest",
+        coloraxis={
+            "colorscale": "RdBu_r" if negative else MAP_COLOURSCALE,
+            "cmin": -1 if negative else 0,
+            "cmax": 1,
+            "colorbar": {"title": {"text": f"response ÷<br>{unit} max", "side": "right"}, "thickness": 14, "len": 0.8},
+        },
+        height=90 + rows * 340,
+        margin={"l": 10, "r": 10, "t": 100, "b": 10},
+        hovermode="closest",
     )
     return figure, geometry
 
 
 # -- class probabilities ---------------------------------------------------------------------------
-def probabilities_figure(probabilities: Sequence[tuple[str, np.ndarray, Sequence[str]]], true_label: int | None,
-                         colours: Mapping[str, str], title: str) -> go.Figure:
+def probabilities_figure(
+    probabilities: Sequence[tuple[str, np.ndarray, Sequence[str]]],
+    true_label: int | None,
+    colours: Mapping[str, str],
+    title: str,
+) -> go.Figure:
     """Grouped bars: each run's softmax over the classes for this image; the true class is marked."""
     if not probabilities:
         return components.empty_figure("No class probabilities: pick a run above.")
@@ -429,18 +494,32 @@ def probabilities_figure(probabilities: Sequence[tuple[str, np.ndarray, Sequence
         for name in names:
             if name not in class_names:
                 class_names.append(name)
-        figure.add_trace(go.Bar(
-            x=list(names), y=[float(p) for p in probs], name=run, marker_color=colours.get(run, "#888"),
-            hovertemplate=f"{run}<br>%{{x}}: %{{y:.1%}}<extra></extra>",
-        ))
+        figure.add_trace(
+            go.Bar(
+                x=list(names),
+                y=[float(p) for p in probs],
+                name=run,
+                marker_color=colours.get(run, "#888"),
+                hovertemplate=f"{run}<br>%{{x}}: %{{y:.1%}}<extra></extra>",
+            )
+        )
     ticks = [f"<b>{n} ✓</b>" if true_label is not None and i == true_label else n for i, n in enumerate(class_names)]
     figure.update_layout(
-        template="plotly_white", font=components.FIGURE_FONT, barmode="group", bargap=0.25,
+        template="plotly_white",
+        font=components.FIGURE_FONT,
+        barmode="group",
+        bargap=0.25,
         title={"text": title, "x": 0.01, "xanchor": "left"},
-        xaxis={"title": {"text": "class" + (" (✓ true class)" if true_label is not None else "")},
-               "tickmode": "array", "tickvals": class_names, "ticktext": ticks},
+        xaxis={
+            "title": {"text": "class" + (" (✓ true class)" if true_label is not None else "")},
+            "tickmode": "array",
+            "tickvals": class_names,
+            "ticktext": ticks,
+        },
         yaxis={"title": {"text": "probability"}, "tickformat": ".0%", "range": [0, 1.02]},
-        legend={"title": {"text": "runs"}}, height=360, margin={"l": 70, "r": 20, "t": 60, "b": 60},
+        legend={"title": {"text": "runs"}},
+        height=360,
+        margin={"l": 70, "r": 20, "t": 60, "b": 60},
     )
     return figure
 
@@ -455,8 +534,9 @@ class OcclusionPanel(NamedTuple):
     class_names: Sequence[str]
 
 
-def occlusion_figure(panels: Sequence[OcclusionPanel], target_kind: str, colours: Mapping[str, str],
-                     title: str) -> go.Figure:
+def occlusion_figure(
+    panels: Sequence[OcclusionPanel], target_kind: str, colours: Mapping[str, str], title: str
+) -> go.Figure:
     """Per run, the target-class probability with a grey square centred at each position.
 
     The most probable label per position is written in the cells when the grid is coarse
@@ -470,75 +550,143 @@ def occlusion_figure(panels: Sequence[OcclusionPanel], target_kind: str, colours
         clean = float(np.asarray(p.result.get("clean_probability", np.nan)))
         name = p.class_names[p.target] if 0 <= p.target < len(p.class_names) else str(p.target)
         titles.append(f"<b>{p.run}</b><br>P({name}) unoccluded {clean:.0%}")
-    figure = make_subplots(rows=rows, cols=columns, subplot_titles=titles, horizontal_spacing=0.04,
-                           vertical_spacing=0.14 if rows > 1 else 0.05)
+    figure = make_subplots(
+        rows=rows,
+        cols=columns,
+        subplot_titles=titles,
+        horizontal_spacing=0.04,
+        vertical_spacing=0.14 if rows > 1 else 0.05,
+    )
     for i, panel in enumerate(panels):
         result = panel.result
         size = int(np.asarray(result["size"]))
         centres_y = [int(t) + size / 2 for t in np.asarray(result["tops"])]
         centres_x = [int(left) + size / 2 for left in np.asarray(result["lefts"])]
         top_label = np.asarray(result["top_label"])
-        labels = [[str(panel.class_names[int(v)]) if 0 <= int(v) < len(panel.class_names) else str(int(v))
-                   for v in row] for row in top_label]
+        labels = [
+            [str(panel.class_names[int(v)]) if 0 <= int(v) < len(panel.class_names) else str(int(v)) for v in row]
+            for row in top_label
+        ]
         readable = len(centres_x) <= 10 and len(centres_y) <= 10
         row, column = divmod(i, columns)
-        figure.add_trace(go.Heatmap(
-            z=np.asarray(result["correct_probability"], dtype=float), x=centres_x, y=centres_y,
-            text=[[short_label(t, 5) for t in r] for r in labels] if readable else None,
-            texttemplate="%{text}" if readable else None, textfont={"size": 11},
-            customdata=labels, coloraxis="coloraxis", name=panel.run,
-            hovertemplate=(f"{panel.run}<br>square centred at (%{{x}}, %{{y}})<br>P({target_kind}) %{{z:.1%}}"
-                           "<br>top label: %{customdata}<extra></extra>"),
-        ), row=row + 1, col=column + 1)
+        figure.add_trace(
+            go.Heatmap(
+                z=np.asarray(result["correct_probability"], dtype=float),
+                x=centres_x,
+                y=centres_y,
+                text=[[short_label(t, 5) for t in r] for r in labels] if readable else None,
+                texttemplate="%{text}" if readable else None,
+                textfont={"size": 11},
+                customdata=labels,
+                coloraxis="coloraxis",
+                name=panel.run,
+                hovertemplate=(
+                    f"{panel.run}<br>square centred at (%{{x}}, %{{y}})<br>P({target_kind}) %{{z:.1%}}"
+                    "<br>top label: %{customdata}<extra></extra>"
+                ),
+            ),
+            row=row + 1,
+            col=column + 1,
+        )
     for axis in range(1, len(panels) + 1):
         suffix = "" if axis == 1 else str(axis)
-        figure.update_layout({f"xaxis{suffix}": {"range": [0, 32], "showticklabels": False, "showgrid": False,
-                                                 "zeroline": False, "constrain": "domain"},
-                              f"yaxis{suffix}": {"range": [32, 0], "showticklabels": False, "showgrid": False,
-                                                 "zeroline": False, "scaleanchor": f"x{suffix}",
-                                                 "constrain": "domain"}})
+        figure.update_layout(
+            {
+                f"xaxis{suffix}": {
+                    "range": [0, 32],
+                    "showticklabels": False,
+                    "showgrid": False,
+                    "zeroline": False,
+                    "constrain": "domain",
+                },
+                f"yaxis{suffix}": {
+                    "range": [32, 0],
+                    "showticklabels": False,
+                    "showgrid": False,
+                    "zeroline": False,
+                    "scaleanchor": f"x{suffix}",
+                    "constrain": "domain",
+                },
+            }
+        )
     for annotation, panel in zip(figure.layout.annotations, panels):
         annotation.font = {"size": 14, "color": colours.get(panel.run, "#212529")}
     figure.update_layout(
-        template="plotly_white", font=components.FIGURE_FONT,
+        template="plotly_white",
+        font=components.FIGURE_FONT,
         title={"text": title, "x": 0.01, "xanchor": "left"},
-        coloraxis={"colorscale": OCCLUSION_COLOURSCALE, "cmin": 0, "cmax": 1,
-                   "colorbar": {"title": {"text": f"P({target_kind})"}, "tickformat": ".0%", "thickness": 14,
-                                "len": 0.8}},
-        height=90 + rows * 330, margin={"l": 10, "r": 10, "t": 100, "b": 10},
+        coloraxis={
+            "colorscale": OCCLUSION_COLOURSCALE,
+            "cmin": 0,
+            "cmax": 1,
+            "colorbar": {"title": {"text": f"P({target_kind})"}, "tickformat": ".0%", "thickness": 14, "len": 0.8},
+        },
+        height=90 + rows * 330,
+        margin={"l": 10, "r": 10, "t": 100, "b": 10},
     )
     return figure
 
 
 # -- top-k images of a neuron ----------------------------------------------------------------------
-def patches_figure(run: str, layer: str, neuron: int, patches: Sequence[Mapping[str, Any]],
-                   images: Sequence[np.ndarray], class_names: Sequence[str], colour: str, title: str) -> go.Figure:
+def patches_figure(
+    run: str,
+    layer: str,
+    neuron: int,
+    patches: Sequence[Mapping[str, Any]],
+    images: Sequence[np.ndarray],
+    class_names: Sequence[str],
+    colour: str,
+    title: str,
+) -> go.Figure:
     """The neuron's top-k images, each with the receptive-field box of its strongest response drawn on it."""
     if not patches:
         return components.empty_figure("This neuron has no top images.")
     columns = len(patches)
-    titles = [f"{short_label(class_names[p['label']], 8) if 0 <= p['label'] < len(class_names) else p['label']}"
-              f"<br>{p['value']:.3g}" for p in patches]
+    titles = [
+        f"{short_label(class_names[p['label']], 8) if 0 <= p['label'] < len(class_names) else p['label']}"
+        f"<br>{p['value']:.3g}"
+        for p in patches
+    ]
     figure = make_subplots(rows=1, cols=columns, subplot_titles=titles, horizontal_spacing=0.01)
     for i, (patch, image) in enumerate(zip(patches, images)):
         array = np.asarray(image)
         if array.shape[0] == 3 and array.shape[-1] != 3:
             array = array.transpose(1, 2, 0)
-        figure.add_trace(go.Image(z=array, hovertemplate=(f"test image {patch['image']}<br>response "
-                                                          f"{patch['value']:.3g}<extra></extra>")),
-                         row=1, col=i + 1)
+        figure.add_trace(
+            go.Image(
+                z=array, hovertemplate=(f"test image {patch['image']}<br>response {patch['value']:.3g}<extra></extra>")
+            ),
+            row=1,
+            col=i + 1,
+        )
         top, left, bottom, right = patch["box"]
-        figure.add_shape(type="rect", x0=left - 0.5, x1=right - 0.5, y0=top - 0.5, y1=bottom - 0.5,
-                         line={"color": "#ffc107", "width": 2.5}, row=1, col=i + 1)
+        figure.add_shape(
+            type="rect",
+            x0=left - 0.5,
+            x1=right - 0.5,
+            y0=top - 0.5,
+            y1=bottom - 0.5,
+            line={"color": "#ffc107", "width": 2.5},
+            row=1,
+            col=i + 1,
+        )
     figure.update_xaxes(visible=False)
     figure.update_yaxes(visible=False)
     figure.update_layout(
-        template="plotly_white", font=components.FIGURE_FONT,
-        title={"text": f"{title}<br><span style='font-size:14px;color:{colour}'>{run} · {layer} · neuron {neuron}: "
-                       f"its top {len(patches)} test images, the box is the receptive field of its strongest "
-                       "response</span>", "x": 0.01, "xanchor": "left", "yref": "container", "y": 0.97,
-               "yanchor": "top"},
-        height=340, margin={"l": 10, "r": 10, "t": 140, "b": 10},
+        template="plotly_white",
+        font=components.FIGURE_FONT,
+        title={
+            "text": f"{title}<br><span style='font-size:14px;color:{colour}'>{run} · {layer} · neuron {neuron}: "
+            f"its top {len(patches)} test images, the box is the receptive field of its strongest "
+            "response</span>",
+            "x": 0.01,
+            "xanchor": "left",
+            "yref": "container",
+            "y": 0.97,
+            "yanchor": "top",
+        },
+        height=340,
+        margin={"l": 10, "r": 10, "t": 140, "b": 10},
     )
     return figure
 
@@ -550,29 +698,50 @@ def strip_range(index: int, n_images: int, count: int = THUMBNAILS) -> range:
     return range(start, min(n_images, start + count))
 
 
-def thumbnail_strip(images: torch.Tensor, labels: Sequence[int], indices: Sequence[int], class_names: Sequence[str],
-                    predictions: Mapping[str, np.ndarray | None], chosen: int | None,
-                    colours: Mapping[str, str]) -> html.Div:
+def thumbnail_strip(
+    images: torch.Tensor,
+    labels: Sequence[int],
+    indices: Sequence[int],
+    class_names: Sequence[str],
+    predictions: Mapping[str, np.ndarray | None],
+    chosen: int | None,
+    colours: Mapping[str, str],
+) -> html.Div:
     """Thumbnails with the true class and, per run, the predicted class (wrong ones in red)."""
     cell = {"padding": "0 2px", "textAlign": "center", "fontSize": "0.8rem", "whiteSpace": "nowrap"}
     head = [html.Th("", style=cell)]
     truth = [html.Th("true", className="text-muted fw-normal text-end pe-2", style=cell)]
     for position, index in enumerate(indices):
         selected = index == chosen
-        head.append(html.Td(html.Button(
-            html.Img(src=png_data_url(images[position]), alt=f"test image {index}",
-                     style={"width": "44px", "height": "44px", "imageRendering": "pixelated", "display": "block"}),
-            id={"type": THUMB_TYPE, "index": int(index)}, n_clicks=0, title=f"test image {index}",
-            className="p-0 border-0 bg-transparent",
-            style={"outline": "3px solid #f39c12" if selected else "1px solid #dee2e6", "outlineOffset": "1px"},
-        ), style={**cell, "paddingBottom": "4px"}))
+        head.append(
+            html.Td(
+                html.Button(
+                    html.Img(
+                        src=png_data_url(images[position]),
+                        alt=f"test image {index}",
+                        style={"width": "44px", "height": "44px", "imageRendering": "pixelated", "display": "block"},
+                    ),
+                    id={"type": THUMB_TYPE, "index": int(index)},
+                    n_clicks=0,
+                    title=f"test image {index}",
+                    className="p-0 border-0 bg-transparent",
+                    style={"outline": "3px solid #f39c12" if selected else "1px solid #dee2e6", "outlineOffset": "1px"},
+                ),
+                style={**cell, "paddingBottom": "4px"},
+            )
+        )
         name = class_names[labels[position]] if 0 <= labels[position] < len(class_names) else str(labels[position])
         truth.append(html.Td(short_label(name), title=f"#{index}: {name}", style={**cell, "fontWeight": 600}))
     rows = [html.Tr(head), html.Tr(truth)]
     for run, predicted in predictions.items():
-        cells = [html.Th(html.Span(run, style={"color": colours.get(run, "#212529")}),
-                         className="fw-semibold text-end pe-2", title=run,
-                         style={**cell, "maxWidth": "14rem", "overflow": "hidden", "textOverflow": "ellipsis"})]
+        cells = [
+            html.Th(
+                html.Span(run, style={"color": colours.get(run, "#212529")}),
+                className="fw-semibold text-end pe-2",
+                title=run,
+                style={**cell, "maxWidth": "14rem", "overflow": "hidden", "textOverflow": "ellipsis"},
+            )
+        ]
         for position, index in enumerate(indices):
             if predicted is None or index >= len(predicted):
                 cells.append(html.Td("–", style=cell, title="not analysed yet"))
@@ -580,16 +749,28 @@ def thumbnail_strip(images: torch.Tensor, labels: Sequence[int], indices: Sequen
             label = int(predicted[index])
             name = class_names[label] if 0 <= label < len(class_names) else str(label)
             wrong = label != labels[position]
-            cells.append(html.Td(short_label(name), title=f"{run} predicts {name}" + (" (wrong)" if wrong else ""),
-                                 className="text-danger fw-bold" if wrong else "text-muted", style=cell))
+            cells.append(
+                html.Td(
+                    short_label(name),
+                    title=f"{run} predicts {name}" + (" (wrong)" if wrong else ""),
+                    className="text-danger fw-bold" if wrong else "text-muted",
+                    style=cell,
+                )
+            )
         rows.append(html.Tr(cells))
     return html.Div(html.Table(html.Tbody(rows), className="mb-1"), className="overflow-auto pb-1")
 
 
 # -- the page --------------------------------------------------------------------------------------
 def picker(runs: Sequence[Mapping[str, Any]], chosen: Sequence[str]) -> dbc.Checklist:
-    options = [{"label": f"{r['name']} (broken)" if r.get("status") == "broken" else r["name"], "value": r["name"],
-                "disabled": r.get("status") == "broken"} for r in runs]
+    options = [
+        {
+            "label": f"{r['name']} (broken)" if r.get("status") == "broken" else r["name"],
+            "value": r["name"],
+            "disabled": r.get("status") == "broken",
+        }
+        for r in runs
+    ]
     return dbc.Checklist(id=PICKER_ID, options=options, value=list(chosen), inline=True, switch=True)
 
 
@@ -603,44 +784,69 @@ def _label(text: str) -> html.Span:
 
 def controls(query: ExplorerQuery, n_images: int | None) -> dbc.Card:
     upload = dcc.Upload(
-        id=UPLOAD_ID, multiple=False,
+        id=UPLOAD_ID,
+        multiple=False,
         children=html.Div(["Drop a PNG or JPEG here, or ", html.A("choose a file", className="link-primary")]),
         className="border border-2 border-secondary-subtle rounded text-center text-muted py-2 px-3",
         style={"borderStyle": "dashed", "cursor": "pointer"},
     )
-    image_row = html.Div([
-        _label("Test image"),
-        dbc.Button("‹ Prev", id=PREV_ID, n_clicks=0, color="secondary", outline=True, size="sm", className="me-1"),
-        dcc.Input(id=IMAGE_ID, type="number", min=0, max=(n_images - 1) if n_images else None, step=1,
-                  value=query.image, debounce=True, style={"width": "6rem"}, className="form-control form-control-sm"),
-        dbc.Button("Next ›", id=NEXT_ID, n_clicks=0, color="secondary", outline=True, size="sm", className="ms-1"),
-        html.Span(f"of 0 … {n_images - 1}" if n_images else "", className="text-muted small ms-2"),
-    ], className="d-flex align-items-center mb-2")
-    return dbc.Card(dbc.CardBody([
-        image_row,
-        html.Div([_label("Or your own image"), html.Div(upload, className="flex-grow-1")],
-                 className="d-flex align-items-center mb-1"),
-        html.Div(f"PNG or JPEG, at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB and {MAX_IMAGE_SIDE} px a side; "
-                 "its central square is shrunk to 32 × 32. Uploads are not part of the link.",
-                 className="text-muted small mb-2"),
-        html.Div(id=UPLOAD_MESSAGE_ID),
-    ]), className="mb-3")
+    image_row = html.Div(
+        [
+            _label("Test image"),
+            dbc.Button("‹ Prev", id=PREV_ID, n_clicks=0, color="secondary", outline=True, size="sm", className="me-1"),
+            dcc.Input(
+                id=IMAGE_ID,
+                type="number",
+                min=0,
+                max=(n_images - 1) if n_images else None,
+                step=1,
+                value=query.image,
+                debounce=True,
+                style={"width": "6rem"},
+                className="form-control form-control-sm",
+            ),
+            dbc.Button("Next ›", id=NEXT_ID, n_clicks=0, color="secondary", outline=True, size="sm", className="ms-1"),
+            html.Span(f"of 0 … {n_images - 1}" if n_images else "", className="text-muted small ms-2"),
+        ],
+        className="d-flex align-items-center mb-2",
+    )
+    return dbc.Card(
+        dbc.CardBody(
+            [
+                image_row,
+                html.Div(
+                    [_label("Or your own image"), html.Div(upload, className="flex-grow-1")],
+                    className="d-flex align-items-center mb-1",
+                ),
+                html.Div(
+                    f"PNG or JPEG, at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB and {MAX_IMAGE_SIDE} px a side; "
+                    "its central square is shrunk to 32 × 32. Uploads are not part of the link.",
+                    className="text-muted small mb-2",
+                ),
+                html.Div(id=UPLOAD_MESSAGE_ID),
+            ]
+        ),
+        className="mb-3",
+    )
 
 
-def layout(models: Any = None, image: Any = None, layer: Any = None, size: Any = None, stride: Any = None,
-           **_other_query: Any) -> html.Div:
+def layout(
+    models: Any = None, image: Any = None, layer: Any = None, size: Any = None, stride: Any = None, **_other_query: Any
+) -> html.Div:
     """The page for ``/explorer?models=a,b&image=3&layer=0.25&size=8&stride=4``; bad values get a message."""
     settings = current_settings()
     runs_dir = settings.runs_dir
     heading = components.page_heading(
         "Explorer",
         "One image through every chosen run: what each layer's neurons respond to, how sure each run is, "
-        "which part of the image it relies on (occlusion), and what a clicked neuron likes best.")
+        "which part of the image it relies on (occlusion), and what a clicked neuron likes best.",
+    )
     try:
         runs = read_runs(runs_dir)
         if not runs:
-            return html.Div([heading, components.no_runs_message(
-                runs_dir, title="Nothing to explore", id="explorer-empty")])
+            return html.Div(
+                [heading, components.no_runs_message(runs_dir, title="Nothing to explore", id="explorer-empty")]
+            )
         selection = parse_models(models, [r["name"] for r in runs])
         query = parse_query(image, layer, size, stride)
         problems = list(query.problems)
@@ -655,8 +861,10 @@ def layout(models: Any = None, image: Any = None, layer: Any = None, size: Any =
                     if query.layer_name in names:
                         depth = names[query.layer_name]
                     else:
-                        problems.append(f"layer={query.layer_name} is not a layer of {reference.run} "
-                                        f"({', '.join(names)}); showing depth {DEFAULT_DEPTH}.")
+                        problems.append(
+                            f"layer={query.layer_name} is not a layer of {reference.run} "
+                            f"({', '.join(names)}); showing depth {DEFAULT_DEPTH}."
+                        )
             except PAGE_ERRORS as exc:
                 problems.append(f"{usable[0]}: {exc}")
         index = query.image
@@ -666,70 +874,145 @@ def layout(models: Any = None, image: Any = None, layer: Any = None, size: Any =
         query = query._replace(image=index, depth=depth)
         query_message = None
         if problems:
-            query_message = components.message([html.Ul([html.Li(p) for p in problems], className="mb-0")],
-                                               kind="warning", title="Parts of this link were not understood",
-                                               id=QUERY_MESSAGE_ID)
+            query_message = components.message(
+                [html.Ul([html.Li(p) for p in problems], className="mb-0")],
+                kind="warning",
+                title="Parts of this link were not understood",
+                id=QUERY_MESSAGE_ID,
+            )
         chosen = [r for r in runs if r["name"] in selection.names]
-        options_row = html.Div([
-            html.Div([_label("Layer (relative depth)"),
-                      html.Div(dcc.Slider(id=LAYER_ID, min=0, max=1, step=0.01, value=round(query.depth, 4),
-                                          marks=depth_marks(), tooltip={"placement": "bottom"}),
-                               style={"minWidth": "18rem"}, className="flex-grow-1")],
-                     className="d-flex align-items-center flex-grow-1 me-4"),
-            html.Div([_label("Neurons"), dcc.Dropdown(id=NEURONS_ID, options=[
-                {"label": "all" if c == "all" else f"first {c}", "value": c} for c in NEURON_CHOICES],
-                value=DEFAULT_NEURONS, clearable=False, searchable=False, style={"width": "8rem"})],
-                className="d-flex align-items-center me-4"),
-            html.Div([_label("Colour scale"), dbc.RadioItems(id=SCALE_ID, options=[
-                {"label": text, "value": key} for key, text in SCALES.items()], value=DEFAULT_SCALE, inline=True)],
-                className="d-flex align-items-center"),
-        ], className="d-flex flex-wrap align-items-center mb-2")
-        occlusion_row = html.Div([
-            _label("Occluder"),
-            html.Span("size", className="me-1 text-muted"),
-            html.Div(dcc.Dropdown(id=SIZE_ID, options=[{"label": f"{s} px", "value": s} for s in SIZE_CHOICES],
-                                  value=query.size, clearable=False, searchable=False, style={"width": "6.5rem"}),
-                     className="me-3"),
-            html.Span("stride", className="me-1 text-muted"),
-            dcc.Dropdown(id=STRIDE_ID, options=[{"label": f"{s} px", "value": s} for s in STRIDE_CHOICES],
-                         value=query.stride, clearable=False, searchable=False, style={"width": "6.5rem"}),
-            html.Span("a grey (dataset-mean) square slid over the image", className="text-muted small ms-3"),
-        ], className="d-flex align-items-center flex-wrap mb-2")
-        return html.Div([
-            heading,
-            dcc.Location(id=URL_ID, refresh=False),
-            dcc.Store(id=UPLOAD_STORE_ID),
-            dcc.Store(id=MAPS_GEOMETRY_ID),
-            link_message(selection, runs_dir, LINK_MESSAGE_ID),
-            query_message,
-            html.Div(components.dataset_banner(chosen), id=BANNER_ID),
-            html.Div([_label("Runs"), picker(runs, selection.names)],
-                     className="d-flex flex-wrap align-items-baseline mb-3"),
-            dbc.Row([
-                dbc.Col(controls(query, n_images), lg=6),
-                dbc.Col(html.Div(id=SUBJECT_ID), lg=6),
-            ]),
-            dcc.Loading(html.Div(id=STRIP_ID, className="mb-2"), delay_show=300),
-            html.H4("Activation maps", className="mt-2"),
-            options_row,
-            html.Div(id=MAPS_MESSAGE_ID),
-            dcc.Loading(components.graph(MAPS_GRAPH_ID, components.empty_figure("Loading…"), filename="activation-maps"),
-                        delay_show=400),
-            html.Div(id=PATCHES_ID, children=html.P(
-                "Click a neuron's map above to see its top test images (Zeiler & Fergus).",
-                className="text-muted")),
-            html.H4("Class probabilities", className="mt-2"),
-            components.graph(PROBABILITIES_GRAPH_ID, components.empty_figure("Loading…"), filename="class-probabilities"),
-            html.H4("Occlusion sensitivity", className="mt-2"),
-            occlusion_row,
-            html.Div(id=OCCLUSION_MESSAGE_ID),
-            dcc.Loading(components.graph(OCCLUSION_GRAPH_ID, components.empty_figure("Loading…"), filename="occlusion"),
-                        delay_show=400),
-        ])
-    except Exception as exc:  # noqa: BLE001 - a page shows a message, never a 500
+        options_row = html.Div(
+            [
+                html.Div(
+                    [
+                        _label("Layer (relative depth)"),
+                        html.Div(
+                            dcc.Slider(
+                                id=LAYER_ID,
+                                min=0,
+                                max=1,
+                                step=0.01,
+                                value=round(query.depth, 4),
+                                marks=depth_marks(),
+                                tooltip={"placement": "bottom"},
+                            ),
+                            style={"minWidth": "18rem"},
+                            className="flex-grow-1",
+                        ),
+                    ],
+                    className="d-flex align-items-center flex-grow-1 me-4",
+                ),
+                html.Div(
+                    [
+                        _label("Neurons"),
+                        dcc.Dropdown(
+                            id=NEURONS_ID,
+                            options=[
+                                {"label": "all" if c == "all" else f"first {c}", "value": c} for c in NEURON_CHOICES
+                            ],
+                            value=DEFAULT_NEURONS,
+                            clearable=False,
+                            searchable=False,
+                            style={"width": "8rem"},
+                        ),
+                    ],
+                    className="d-flex align-items-center me-4",
+                ),
+                html.Div(
+                    [
+                        _label("Colour scale"),
+                        dbc.RadioItems(
+                            id=SCALE_ID,
+                            options=[{"label": text, "value": key} for key, text in SCALES.items()],
+                            value=DEFAULT_SCALE,
+                            inline=True,
+                        ),
+                    ],
+                    className="d-flex align-items-center",
+                ),
+            ],
+            className="d-flex flex-wrap align-items-center mb-2",
+        )
+        occlusion_row = html.Div(
+            [
+                _label("Occluder"),
+                html.Span("size", className="me-1 text-muted"),
+                html.Div(
+                    dcc.Dropdown(
+                        id=SIZE_ID,
+                        options=[{"label": f"{s} px", "value": s} for s in SIZE_CHOICES],
+                        value=query.size,
+                        clearable=False,
+                        searchable=False,
+                        style={"width": "6.5rem"},
+                    ),
+                    className="me-3",
+                ),
+                html.Span("stride", className="me-1 text-muted"),
+                dcc.Dropdown(
+                    id=STRIDE_ID,
+                    options=[{"label": f"{s} px", "value": s} for s in STRIDE_CHOICES],
+                    value=query.stride,
+                    clearable=False,
+                    searchable=False,
+                    style={"width": "6.5rem"},
+                ),
+                html.Span("a grey (dataset-mean) square slid over the image", className="text-muted small ms-3"),
+            ],
+            className="d-flex align-items-center flex-wrap mb-2",
+        )
+        return html.Div(
+            [
+                heading,
+                dcc.Location(id=URL_ID, refresh=False),
+                dcc.Store(id=UPLOAD_STORE_ID),
+                dcc.Store(id=MAPS_GEOMETRY_ID),
+                link_message(selection, runs_dir, LINK_MESSAGE_ID),
+                query_message,
+                html.Div(components.dataset_banner(chosen), id=BANNER_ID),
+                html.Div(
+                    [_label("Runs"), picker(runs, selection.names)],
+                    className="d-flex flex-wrap align-items-baseline mb-3",
+                ),
+                dbc.Row(
+                    [
+                        dbc.Col(controls(query, n_images), lg=6),
+                        dbc.Col(html.Div(id=SUBJECT_ID), lg=6),
+                    ]
+                ),
+                dcc.Loading(html.Div(id=STRIP_ID, className="mb-2"), delay_show=300),
+                html.H4("Activation maps", className="mt-2"),
+                options_row,
+                html.Div(id=MAPS_MESSAGE_ID),
+                dcc.Loading(
+                    components.graph(MAPS_GRAPH_ID, components.empty_figure("Loading…"), filename="activation-maps"),
+                    delay_show=400,
+                ),
+                html.Div(
+                    id=PATCHES_ID,
+                    children=html.P(
+                        "Click a neuron's map above to see its top test images (Zeiler & Fergus).",
+                        className="text-muted",
+                    ),
+                ),
+                html.H4("Class probabilities", className="mt-2"),
+                components.graph(
+                    PROBABILITIES_GRAPH_ID, components.empty_figure("Loading…"), filename="class-probabilities"
+                ),
+                html.H4("Occlusion sensitivity", className="mt-2"),
+                occlusion_row,
+                html.Div(id=OCCLUSION_MESSAGE_ID),
+                dcc.Loading(
+                    components.graph(OCCLUSION_GRAPH_ID, components.empty_figure("Loading…"), filename="occlusion"),
+                    delay_show=400,
+                ),
+            ]
+        )
+    except Exception as exc:
         log.exception("explorer page failed for models=%r image=%r layer=%r", models, image, layer)
-        return components.page_failure(heading, "The explorer could not be built",
-                                       components.runs_unreadable(runs_dir), exc, "explorer-error")
+        return components.page_failure(
+            heading, "The explorer could not be built", components.runs_unreadable(runs_dir), exc, "explorer-error"
+        )
 
 
 # -- what the callbacks build ----------------------------------------------------------------------
@@ -738,13 +1021,15 @@ def _title(what: str, inputs: Sequence[RunInput], rows: Sequence[Mapping[str, An
     return f"{what} · {subject.title} · {components.dataset_label([r for r in rows if r['name'] in names])}"
 
 
-def _subject_and_runs(models: Any, index: Any, uploaded: Any) -> tuple[Subject, list[RunInput], list[Any],
-                                                                        list[dict[str, Any]]]:
+def _subject_and_runs(
+    models: Any, index: Any, uploaded: Any
+) -> tuple[Subject, list[RunInput], list[Any], list[dict[str, Any]]]:
     """The image, the runs that can look at it, messages for the others, and all run rows."""
     rows, names, broken = chosen_runs(models)
     if not names:
-        raise ValueError("Pick at least one run above." if not broken else
-                         f"The chosen runs are broken: {', '.join(broken)}.")
+        raise ValueError(
+            "Pick at least one run above." if not broken else f"The chosen runs are broken: {', '.join(broken)}."
+        )
     inputs, messages = load_inputs(names)
     if not inputs:
         raise ValueError("None of the chosen runs could be loaded.")
@@ -771,8 +1056,9 @@ def maps_parts(models: Any, index: Any, depth: Any, neurons: Any, scale: Any, up
         name, relative = nearest_layer(item.layers, depth)
         panels.append(MapsPanel(item.run, name, relative, maps[name]))
         probabilities.append((item.run, maps["probabilities"], item.class_names))
-    maps_fig, geometry = maps_figure(panels, count, scale, colours,
-                                     _title(f"Activation maps at depth {depth:.2f}", inputs, rows, subject))
+    maps_fig, geometry = maps_figure(
+        panels, count, scale, colours, _title(f"Activation maps at depth {depth:.2f}", inputs, rows, subject)
+    )
     true = subject.label
     probs_fig = probabilities_figure(probabilities, true, colours, _title("Class probabilities", inputs, rows, subject))
     return maps_fig, probs_fig, geometry, messages
@@ -798,9 +1084,12 @@ def occlusion_parts(models: Any, index: Any, size: Any, stride: Any, uploaded: A
         except PAGE_ERRORS as exc:
             messages.append(components.problem_message(exc, item.run))
     kind = "true class" if subject.label is not None else "run's top class"
-    figure = occlusion_figure(panels, kind, colours,
-                              _title(f"Occlusion, {size} px square every {stride} px · P({kind})", inputs, rows,
-                                     subject))
+    figure = occlusion_figure(
+        panels,
+        kind,
+        colours,
+        _title(f"Occlusion, {size} px square every {stride} px · P({kind})", inputs, rows, subject),
+    )
     return figure, messages
 
 
@@ -809,8 +1098,10 @@ def strip_parts(models: Any, index: Any, uploaded: Any) -> tuple[Any, Any, Any]:
     rows, names, broken = chosen_runs(models)
     banner = components.dataset_banner([r for r in rows if r["name"] in names])
     if not names:
-        note = components.message("Pick at least one run above." if not broken else
-                                  f"The chosen runs are broken: {', '.join(broken)}.", kind="secondary")
+        note = components.message(
+            "Pick at least one run above." if not broken else f"The chosen runs are broken: {', '.join(broken)}.",
+            kind="secondary",
+        )
         return banner, note, None
     inputs, messages = load_inputs(names)
     if not inputs:
@@ -832,16 +1123,36 @@ def strip_parts(models: Any, index: Any, uploaded: Any) -> tuple[Any, Any, Any]:
             predictions[item.run] = None
             missing.append(item.run)
     strip = [
-        html.Div([html.Span(f"Test images {shown.start}–{shown.stop - 1} of {len(images)}", className="fw-semibold"),
-                  html.Span(" · click one to explore it; red: a wrong prediction", className="text-muted small")],
-                 className="mb-1"),
-        thumbnail_strip(images[shown.start:shown.stop], [int(v) for v in labels[shown.start:shown.stop]],
-                        list(shown), reference.class_names, predictions,
-                        number if not (isinstance(uploaded, dict) and uploaded.get("image")) else None, colours),
+        html.Div(
+            [
+                html.Span(f"Test images {shown.start}–{shown.stop - 1} of {len(images)}", className="fw-semibold"),
+                html.Span(" · click one to explore it; red: a wrong prediction", className="text-muted small"),
+            ],
+            className="mb-1",
+        ),
+        thumbnail_strip(
+            images[shown.start : shown.stop],
+            [int(v) for v in labels[shown.start : shown.stop]],
+            list(shown),
+            reference.class_names,
+            predictions,
+            number if not (isinstance(uploaded, dict) and uploaded.get("image")) else None,
+            colours,
+        ),
     ]
     if missing:
-        strip.append(html.Div(["No predictions yet for ", ", ".join(missing), ": they are not analysed (",
-                               dcc.Link("Jobs page", href=JOBS_PATH), ")."], className="text-muted small"))
+        strip.append(
+            html.Div(
+                [
+                    "No predictions yet for ",
+                    ", ".join(missing),
+                    ": they are not analysed (",
+                    dcc.Link("Jobs page", href=JOBS_PATH),
+                    ").",
+                ],
+                className="text-muted small",
+            )
+        )
     strip += messages
     upload = uploaded if isinstance(uploaded, dict) and uploaded.get("image") else None
     try:
@@ -849,18 +1160,40 @@ def strip_parts(models: Any, index: Any, uploaded: Any) -> tuple[Any, Any, Any]:
     except (ValueError, UploadError) as exc:
         return banner, html.Div(strip), components.message(str(exc), kind="warning")
     if subject.label is not None:
-        caption = [html.Strong(f"Test image {subject.index}"), " · true class ",
-                   html.Strong(reference.class_names[subject.label])]
+        caption = [
+            html.Strong(f"Test image {subject.index}"),
+            " · true class ",
+            html.Strong(reference.class_names[subject.label]),
+        ]
     else:
-        caption = [html.Strong("Uploaded: "), str(upload.get("name") or "image"), " (shrunk to 32 × 32)",
-                   html.Div(dbc.Button("Back to the test images", id={"type": CLEAR_UPLOAD_TYPE, "id": "upload"},
-                                       n_clicks=0, size="sm", color="secondary", outline=True, className="mt-2"))]
-    card = html.Div([
-        html.Img(src=png_data_url(subject.image), alt=subject.title,
-                 style={"width": "128px", "height": "128px", "imageRendering": "pixelated"},
-                 className="border me-3"),
-        html.Div(caption),
-    ], className="d-flex align-items-start mb-3")
+        caption = [
+            html.Strong("Uploaded: "),
+            str(upload.get("name") or "image"),
+            " (shrunk to 32 × 32)",
+            html.Div(
+                dbc.Button(
+                    "Back to the test images",
+                    id={"type": CLEAR_UPLOAD_TYPE, "id": "upload"},
+                    n_clicks=0,
+                    size="sm",
+                    color="secondary",
+                    outline=True,
+                    className="mt-2",
+                )
+            ),
+        ]
+    card = html.Div(
+        [
+            html.Img(
+                src=png_data_url(subject.image),
+                alt=subject.title,
+                style={"width": "128px", "height": "128px", "imageRendering": "pixelated"},
+                className="border me-3",
+            ),
+            html.Div(caption),
+        ],
+        className="d-flex align-items-start mb-3",
+    )
     return banner, html.Div(strip), card
 
 
@@ -888,20 +1221,28 @@ def patches_parts(click: Any, geometry: Any) -> Any:
     except PAGE_ERRORS as exc:
         return components.problem_message(exc, run)
     title = f"Top images of a neuron · {components.dataset_label([r for r in rows if r['name'] == run])}"
-    figure = patches_figure(run, layer, neuron, patches, images, dataset.class_names, colours.get(run, "#212529"),
-                            title)
+    figure = patches_figure(
+        run, layer, neuron, patches, images, dataset.class_names, colours.get(run, "#212529"), title
+    )
     return components.graph(PATCHES_GRAPH_ID, figure, filename=f"top-images-{layer}-{neuron}")
 
 
-_DRAWN = Memo()
+_DRAWN: LRU = LRU(max_items=32)  # figures drawn, keyed on their inputs and the runs' stamps
 
 
 def _drawn_key(kind: str, models: Any, *inputs: Any) -> tuple:
     """What a drawn figure depends on: the inputs, the chosen runs' files and the analysis cache."""
     settings = current_settings()
     names = tuple(picked_names(models))
-    return (kind, str(settings.runs_dir), settings.analysis_cache, names, repr(inputs),
-            runs_stamp(settings.runs_dir, names), cache_stamp(settings))
+    return (
+        kind,
+        str(settings.runs_dir),
+        settings.analysis_cache,
+        names,
+        repr(inputs),
+        runs_stamp(settings.runs_dir, names),
+        cache_stamp(settings),
+    )
 
 
 def register_callbacks(app: dash.Dash) -> None:
@@ -953,8 +1294,11 @@ def register_callbacks(app: dash.Dash) -> None:
         try:
             image = decode_upload(contents)
         except UploadError as exc:
-            return no_update, components.message([html.Strong(f"{name}: "), f"{exc}."], kind="warning",
-                                                 className="py-2"), None
+            return (
+                no_update,
+                components.message([html.Strong(f"{name}: "), f"{exc}."], kind="warning", className="py-2"),
+                None,
+            )
         return {"image": image_to_text(image), "name": name}, None, None
 
     @app.callback(
@@ -968,10 +1312,13 @@ def register_callbacks(app: dash.Dash) -> None:
     def show_strip(models: Any, index: Any, uploaded: Any):
         try:
             return strip_parts(models, index, uploaded)
-        except Exception:  # noqa: BLE001 - a message, never a 500
+        except Exception:
             log.exception("explorer strip failed for %r, image %r", models, index)
-            return no_update, components.message("The test images could not be read; the server log has the "
-                                                 "details.", kind="danger"), None
+            return (
+                no_update,
+                components.message("The test images could not be read; the server log has the details.", kind="danger"),
+                None,
+            )
 
     @app.callback(
         Output(MAPS_GRAPH_ID, "figure"),
@@ -987,18 +1334,28 @@ def register_callbacks(app: dash.Dash) -> None:
     )
     def show_maps(models: Any, index: Any, depth: Any, neurons: Any, scale: Any, uploaded: Any):
         try:
-            maps_fig, probs_fig, geometry, messages = _DRAWN.get(
+            maps_fig, probs_fig, geometry, messages = _DRAWN.get_or_compute(
                 _drawn_key("maps", models, index, depth, neurons, scale, uploaded),
-                lambda: maps_parts(models, index, depth, neurons, scale, uploaded))
+                lambda: maps_parts(models, index, depth, neurons, scale, uploaded),
+            )
             return maps_fig, probs_fig, geometry, messages or None
         except (*PAGE_ERRORS, UploadError) as exc:
             text = str(exc)
-            return components.empty_figure(text), components.empty_figure(text), [], components.message(text, kind="secondary",
-                                                                                    className="py-2")
-        except Exception:  # noqa: BLE001
+            return (
+                components.empty_figure(text),
+                components.empty_figure(text),
+                [],
+                components.message(text, kind="secondary", className="py-2"),
+            )
+        except Exception:
             log.exception("explorer maps failed for %r, image %r", models, index)
             text = "The activation maps could not be computed; the server log has the details."
-            return components.empty_figure(text), components.empty_figure(text), [], components.message(text, kind="danger")
+            return (
+                components.empty_figure(text),
+                components.empty_figure(text),
+                [],
+                components.message(text, kind="danger"),
+            )
 
     @app.callback(
         Output(OCCLUSION_GRAPH_ID, "figure"),
@@ -1011,12 +1368,14 @@ def register_callbacks(app: dash.Dash) -> None:
     )
     def show_occlusion(models: Any, index: Any, size: Any, stride: Any, uploaded: Any):
         try:
-            figure, messages = _DRAWN.get(_drawn_key("occlusion", models, index, size, stride, uploaded),
-                                          lambda: occlusion_parts(models, index, size, stride, uploaded))
+            figure, messages = _DRAWN.get_or_compute(
+                _drawn_key("occlusion", models, index, size, stride, uploaded),
+                lambda: occlusion_parts(models, index, size, stride, uploaded),
+            )
             return figure, messages or None
         except (*PAGE_ERRORS, UploadError) as exc:
             return components.empty_figure(str(exc)), None
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("explorer occlusion failed for %r, image %r", models, index)
             text = "The occlusion map could not be computed; the server log has the details."
             return components.empty_figure(text), components.message(text, kind="danger")
@@ -1030,10 +1389,11 @@ def register_callbacks(app: dash.Dash) -> None:
     def show_patches(click: Any, geometry: Any):
         try:
             return patches_parts(click, geometry)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("explorer top images failed for %r", click)
-            return components.message("The neuron's top images could not be read; the server log has the details.",
-                                      kind="danger")
+            return components.message(
+                "The neuron's top images could not be read; the server log has the details.", kind="danger"
+            )
 
     @app.callback(
         Output(URL_ID, "search"),
@@ -1047,5 +1407,10 @@ def register_callbacks(app: dash.Dash) -> None:
     def write_url(models: Any, index: Any, depth: Any, size: Any, stride: Any):
         names = split_names(picked_names(models))
         depth = depth if isinstance(depth, (int, float)) and 0 <= depth <= 1 else None  # the slider's range
-        return explorer_search(names, _whole_number(index), depth,
-                               size if size in SIZE_CHOICES else None, stride if stride in STRIDE_CHOICES else None)
+        return explorer_search(
+            names,
+            _whole_number(index),
+            depth,
+            size if size in SIZE_CHOICES else None,
+            stride if stride in STRIDE_CHOICES else None,
+        )

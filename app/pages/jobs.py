@@ -72,8 +72,13 @@ DATASET_HELP = {
     "synthetic": "coloured stripes: seconds to train, for smoke checks",
 }
 BACKEND_ID = "jobs-backend"
-RUN_STATUS_COLOURS = {"training": "primary", "stopped": "warning", "interrupted": "warning", "imported": "info",
-                      "broken": "danger"}
+RUN_STATUS_COLOURS = {
+    "training": "primary",
+    "stopped": "warning",
+    "interrupted": "warning",
+    "imported": "info",
+    "broken": "danger",
+}
 
 
 # -- the forms -------------------------------------------------------------------------------------
@@ -82,8 +87,9 @@ def model_options() -> list[dict[str, Any]]:
     options = []
     for name in model_names():
         spec = get_spec(name)
-        label = html.Span([spec.title or name, html.Small(name, className="text-muted ms-1")],
-                          title=spec.description or "")
+        label = html.Span(
+            [spec.title or name, html.Small(name, className="text-muted ms-1")], title=spec.description or ""
+        )
         options.append({"label": label, "value": name})
     return options
 
@@ -93,8 +99,11 @@ def describe_profile(name: str) -> str:
     profile = PROFILES.get(name)
     if profile is None:
         return ""
-    images = (f"up to {profile.max_train_images:,} training images" if profile.max_train_images
-              else "the whole training split")
+    images = (
+        f"up to {profile.max_train_images:,} training images"
+        if profile.max_train_images
+        else "the whole training split"
+    )
     return f"{profile.epochs} epochs · widths × {profile.width_scale:g} · {images} — {profile.description}"
 
 
@@ -122,13 +131,23 @@ def run_badges(run: Mapping[str, Any], analysed: bool) -> list[Any]:
     else:
         text = status
     if status != "complete":
-        badges.append(dbc.Badge(text, color=RUN_STATUS_COLOURS.get(status, "secondary"), className="ms-2",
-                                title=str(run.get("problem") or "")))
+        badges.append(
+            dbc.Badge(
+                text,
+                color=RUN_STATUS_COLOURS.get(status, "secondary"),
+                className="ms-2",
+                title=str(run.get("problem") or ""),
+            )
+        )
     if status != "broken":
-        badges.append(dbc.Badge("analysed" if analysed else "not analysed",
-                                color="success" if analysed else "light",
-                                text_color=None if analysed else "dark",
-                                className="ms-2 border" if not analysed else "ms-2"))
+        badges.append(
+            dbc.Badge(
+                "analysed" if analysed else "not analysed",
+                color="success" if analysed else "light",
+                text_color=None if analysed else "dark",
+                className="ms-2 border" if not analysed else "ms-2",
+            )
+        )
     return badges
 
 
@@ -152,8 +171,10 @@ def run_options(runs: Sequence[Mapping[str, Any]], analysed: set[str]) -> list[d
     options = []
     for run in runs:
         name = str(run["name"])
-        label = html.Span([html.Span(name, className="fw-semibold"), *run_badges(run, name in analysed)],
-                          title=str(run.get("dataset_description") or run.get("dataset") or ""))
+        label = html.Span(
+            [html.Span(name, className="fw-semibold"), *run_badges(run, name in analysed)],
+            title=str(run.get("dataset_description") or run.get("dataset") or ""),
+        )
         options.append({"label": label, "value": name, "disabled": run.get("status") == "broken"})
     return options
 
@@ -177,13 +198,24 @@ def choice_message(choice: RunChoice, runs_dir: str) -> dbc.Alert | None:
         return None
     items = []
     if choice.invalid:
-        items.append(html.Li(["Not run names: ", ", ".join(choice.invalid),
-                              " (a run name is letters, digits, '_', '.', '+' or '-')."]))
+        items.append(
+            html.Li(
+                [
+                    "Not run names: ",
+                    ", ".join(choice.invalid),
+                    " (a run name is letters, digits, '_', '.', '+' or '-').",
+                ]
+            )
+        )
     if choice.missing:
         items.append(html.Li(["No such runs in ", html.Code(str(runs_dir)), ": ", ", ".join(choice.missing), "."]))
     tail = "The others are ticked for analysis below." if choice.names else "No run was ticked for analysis."
-    return components.message([html.Ul(items, className="mb-1"), tail], kind="warning",
-                              title="Some runs in this link were not found", id=LINK_MESSAGE_ID)
+    return components.message(
+        [html.Ul(items, className="mb-1"), tail],
+        kind="warning",
+        title="Some runs in this link were not found",
+        id=LINK_MESSAGE_ID,
+    )
 
 
 def runs_search(names: Sequence[str]) -> str:
@@ -213,8 +245,9 @@ class JobOutcome(NamedTuple):
     hint: str
 
 
-def progress_reporter(send: Callable[[tuple], None], lines: int = LOG_LINES,
-                      clock: Callable[[], dt.datetime] = dt.datetime.now) -> Callable[[float | None, str], None]:
+def progress_reporter(
+    send: Callable[[tuple], None], lines: int = LOG_LINES, clock: Callable[[], dt.datetime] = dt.datetime.now
+) -> Callable[[float | None, str], None]:
     """A ``report(fraction, text)`` for the jobs that sends (bar value, bar label, step, log) to the page;
     a ``None`` fraction leaves the bar where it was."""
     log_lines: deque[str] = deque(maxlen=lines)
@@ -246,26 +279,46 @@ def outcome_message(result: Mapping[str, Any]) -> dbc.Alert:
     body: list[Any] = []
     if result.get("kind") == "train":
         title = "Training stopped" if stopped else "Training finished"
-        rows = [html.Li([html.Code(r["name"]), f": {r.get('status')}, epoch {r.get('epochs_done')}/"
-                         f"{r.get('epochs_planned')}, test error {components.percent(r.get('test_error'))}"])
-                for r in result.get("results") or []]
+        rows = [
+            html.Li(
+                [
+                    html.Code(r["name"]),
+                    f": {r.get('status')}, epoch {r.get('epochs_done')}/"
+                    f"{r.get('epochs_planned')}, test error {components.percent(r.get('test_error'))}",
+                ]
+            )
+            for r in result.get("results") or []
+        ]
         if stopped:
-            body.append(html.P("Stopped after the last finished epoch: start the same training again to resume.",
-                               className="mb-1"))
+            body.append(
+                html.P(
+                    "Stopped after the last finished epoch: start the same training again to resume.", className="mb-1"
+                )
+            )
         body.append(html.Ul(rows, className="mb-1") if rows else html.P("Nothing was trained.", className="mb-1"))
         if runs and not stopped:
-            body.append(html.P("They are ticked under “Analyse runs”: analyse them to see their insides.",
-                               className="mb-1"))
+            body.append(
+                html.P("They are ticked under “Analyse runs”: analyse them to see their insides.", className="mb-1")
+            )
     else:
-        title = {"stopped": "Analysis stopped", "failed": "Analysis failed"}.get(str(result.get("status")),
-                                                                                   "Analysis finished")
+        title = {"stopped": "Analysis stopped", "failed": "Analysis failed"}.get(
+            str(result.get("status")), "Analysis finished"
+        )
         if stopped:
-            body.append(html.P("Stopped; finished analyses stay cached, so starting again goes on where it stopped.",
-                               className="mb-1"))
+            body.append(
+                html.P(
+                    "Stopped; finished analyses stay cached, so starting again goes on where it stopped.",
+                    className="mb-1",
+                )
+            )
         body.append(html.P(["Analysed: ", *_code_list(runs)] if runs else "No run was analysed.", className="mb-1"))
         if failed:
-            body.append(html.Ul([html.Li([html.Code(name), f" could not be analysed: {why}"])
-                                 for name, why in failed.items()], className="mb-1"))
+            body.append(
+                html.Ul(
+                    [html.Li([html.Code(name), f" could not be analysed: {why}"]) for name, why in failed.items()],
+                    className="mb-1",
+                )
+            )
     if runs:
         link = dcc.Link("Overview", href=f"/?models={','.join(runs)}", className=f"text-{kind}-emphasis fw-bold")
         body.append(html.P(["Compare them on the ", link, "."], className="mb-0"))
@@ -277,25 +330,44 @@ def error_message(exc: BaseException, kind: str) -> dbc.Alert:
     what = "Training" if kind == "train" else "Analysis"
     if isinstance(exc, (*JOB_ERRORS, MissingDependencyError)):
         return components.message(str(exc), kind="danger", title=f"{what} refused", id="jobs-error")
-    return components.message([f"{type(exc).__name__}: {exc}. ", "The server log has the details."],
-                              kind="danger", title=f"{what} failed", id="jobs-error")
+    return components.message(
+        [f"{type(exc).__name__}: {exc}. ", "The server log has the details."],
+        kind="danger",
+        title=f"{what} failed",
+        id="jobs-error",
+    )
 
 
-def execute_job(kind: str, form: JobForm, settings: Settings, send: Callable[[tuple], None],
-                cancelled: Callable[[], bool]) -> JobOutcome:
+def execute_job(
+    kind: str, form: JobForm, settings: Settings, send: Callable[[tuple], None], cancelled: Callable[[], bool]
+) -> JobOutcome:
     """Run one job (``train`` or ``analyze``) on ``settings`` and say how it ended; never raises."""
     report = progress_reporter(send)
     chosen = list(form.runs)
     try:
         if kind == "train":
-            result = train_job(settings.runs_dir, list(form.models), form.profile, form.dataset, settings.data_dir,
-                               form.epochs, report=report, cancelled=cancelled)
+            result = train_job(
+                settings.runs_dir,
+                list(form.models),
+                form.profile,
+                form.dataset,
+                settings.data_dir,
+                form.epochs,
+                report=report,
+                cancelled=cancelled,
+            )
             chosen = list(dict.fromkeys([*result["runs"], *chosen])) if result["status"] == "complete" else chosen
         else:
-            result = analyze_job(settings.runs_dir, settings.analysis_cache, list(form.runs), settings.data_dir,
-                                 report=report, cancelled=cancelled)
+            result = analyze_job(
+                settings.runs_dir,
+                settings.analysis_cache,
+                list(form.runs),
+                settings.data_dir,
+                report=report,
+                cancelled=cancelled,
+            )
         status = outcome_message(result)
-    except Exception as exc:  # noqa: BLE001 - a job shows its error, never a 500
+    except Exception as exc:
         if not isinstance(exc, JOB_ERRORS):
             log.exception("%s job failed for %r", kind, form)
         report(None, f"failed: {exc}")
@@ -303,41 +375,84 @@ def execute_job(kind: str, form: JobForm, settings: Settings, send: Callable[[tu
     try:
         runs = read_runs(settings.runs_dir)
         names = {str(r["name"]) for r in runs}
-        return JobOutcome(status, run_options(runs, analysed_runs(runs, settings)),
-                          [name for name in chosen if name in names], runs_hint(runs))
-    except Exception:  # noqa: BLE001 - the job's own message matters more than a refreshed list
+        return JobOutcome(
+            status,
+            run_options(runs, analysed_runs(runs, settings)),
+            [name for name in chosen if name in names],
+            runs_hint(runs),
+        )
+    except Exception:
         log.exception("cannot refresh the runs list after the %s job", kind)
         return JobOutcome(status, no_update, no_update, no_update)
 
 
 # -- the page --------------------------------------------------------------------------------------
 def train_card(settings: Settings) -> dbc.Card:
-    return dbc.Card([
-        dbc.CardHeader(html.H4("Train models", className="mb-0")),
-        dbc.CardBody([
-            dbc.Label("Models", html_for=MODELS_ID, className="fw-semibold"),
-            dbc.Checklist(id=MODELS_ID, options=model_options(), value=[], inline=True, switch=True,
-                          className="cnncmp-picker mb-3"),
-            dbc.Label("Profile", html_for=PROFILE_ID, className="fw-semibold"),
-            dbc.RadioItems(id=PROFILE_ID, options=[{"label": name, "value": name} for name in PROFILES],
-                           value=DEFAULT_PROFILE, inline=True),
-            html.Div(describe_profile(DEFAULT_PROFILE), id=PROFILE_HELP_ID, className="small text-muted mb-3"),
-            dbc.Label("Dataset", html_for=DATASET_ID, className="fw-semibold"),
-            dbc.RadioItems(id=DATASET_ID, options=dataset_options(Path(settings.data_dir)), value=DEFAULT_DATASET,
-                           className="mb-3"),
-            dbc.Row([
-                dbc.Col([
-                    dbc.Label("Epochs", html_for=EPOCHS_ID, className="fw-semibold"),
-                    dbc.Input(id=EPOCHS_ID, type="number", min=1, step=1,
-                              placeholder=f"profile's ({PROFILES[DEFAULT_PROFILE].epochs})"),
-                ], width=5),
-                dbc.Col(dbc.Button("Train", id=TRAIN_ID, color="primary", n_clicks=0, className="w-100"),
-                        width=4, className="ms-auto d-flex align-items-end"),
-            ], className="g-2"),
-            html.P(["A run is named ", html.Code("MODEL-PROFILE-DATASET"), "; training one that exists resumes it "
-                    "(or keeps it when complete)."], className="small text-muted mt-2 mb-0"),
-        ]),
-    ], className="h-100")
+    return dbc.Card(
+        [
+            dbc.CardHeader(html.H4("Train models", className="mb-0")),
+            dbc.CardBody(
+                [
+                    dbc.Label("Models", html_for=MODELS_ID, className="fw-semibold"),
+                    dbc.Checklist(
+                        id=MODELS_ID,
+                        options=model_options(),
+                        value=[],
+                        inline=True,
+                        switch=True,
+                        className="cnncmp-picker mb-3",
+                    ),
+                    dbc.Label("Profile", html_for=PROFILE_ID, className="fw-semibold"),
+                    dbc.RadioItems(
+                        id=PROFILE_ID,
+                        options=[{"label": name, "value": name} for name in PROFILES],
+                        value=DEFAULT_PROFILE,
+                        inline=True,
+                    ),
+                    html.Div(describe_profile(DEFAULT_PROFILE), id=PROFILE_HELP_ID, className="small text-muted mb-3"),
+                    dbc.Label("Dataset", html_for=DATASET_ID, className="fw-semibold"),
+                    dbc.RadioItems(
+                        id=DATASET_ID,
+                        options=dataset_options(Path(settings.data_dir)),
+                        value=DEFAULT_DATASET,
+                        className="mb-3",
+                    ),
+                    dbc.Row(
+                        [
+                            dbc.Col(
+                                [
+                                    dbc.Label("Epochs", html_for=EPOCHS_ID, className="fw-semibold"),
+                                    dbc.Input(
+                                        id=EPOCHS_ID,
+                                        type="number",
+                                        min=1,
+                                        step=1,
+                                        placeholder=f"profile's ({PROFILES[DEFAULT_PROFILE].epochs})",
+                                    ),
+                                ],
+                                width=5,
+                            ),
+                            dbc.Col(
+                                dbc.Button("Train", id=TRAIN_ID, color="primary", n_clicks=0, className="w-100"),
+                                width=4,
+                                className="ms-auto d-flex align-items-end",
+                            ),
+                        ],
+                        className="g-2",
+                    ),
+                    html.P(
+                        [
+                            "A run is named ",
+                            html.Code("MODEL-PROFILE-DATASET"),
+                            "; training one that exists resumes it (or keeps it when complete).",
+                        ],
+                        className="small text-muted mt-2 mb-0",
+                    ),
+                ]
+            ),
+        ],
+        className="h-100",
+    )
 
 
 def runs_hint(runs: Sequence[Mapping[str, Any]]) -> str:
@@ -346,64 +461,111 @@ def runs_hint(runs: Sequence[Mapping[str, Any]]) -> str:
 
 
 def analyse_card(runs: Sequence[Mapping[str, Any]], analysed: set[str], chosen: Sequence[str]) -> dbc.Card:
-    body = html.Div([
-        html.P(runs_hint(runs), id=RUNS_HINT_ID, className="text-muted mb-2"),
-        dbc.Checklist(id=RUNS_ID, options=run_options(runs, analysed), value=list(chosen)),
-    ], className="cnncmp-job-runs mb-3", style={"maxHeight": "22rem", "overflowY": "auto"})
-    return dbc.Card([
-        dbc.CardHeader(html.H4("Analyse runs", className="mb-0")),
-        dbc.CardBody([
-            html.P("Computes and caches what the pages show: statistics, neuron clusters, edges and CKA, for the "
-                   "final weights and every snapshot.", className="small text-muted"),
-            body,
-            dbc.Button("Analyse", id=ANALYSE_ID, color="primary", n_clicks=0),
-        ]),
-    ], className="h-100")
+    body = html.Div(
+        [
+            html.P(runs_hint(runs), id=RUNS_HINT_ID, className="text-muted mb-2"),
+            dbc.Checklist(id=RUNS_ID, options=run_options(runs, analysed), value=list(chosen)),
+        ],
+        className="cnncmp-job-runs mb-3",
+        style={"maxHeight": "22rem", "overflowY": "auto"},
+    )
+    return dbc.Card(
+        [
+            dbc.CardHeader(html.H4("Analyse runs", className="mb-0")),
+            dbc.CardBody(
+                [
+                    html.P(
+                        "Computes and caches what the pages show: statistics, neuron clusters, edges and CKA, for the "
+                        "final weights and every snapshot.",
+                        className="small text-muted",
+                    ),
+                    body,
+                    dbc.Button("Analyse", id=ANALYSE_ID, color="primary", n_clicks=0),
+                ]
+            ),
+        ],
+        className="h-100",
+    )
 
 
 def progress_card() -> dbc.Card:
-    return dbc.Card([
-        dbc.CardHeader(html.Div([
-            html.H4("Progress", className="mb-0 me-auto"),
-            html.Span(id=CANCEL_NOTE_ID, className="text-muted small me-3"),
-            dbc.Button("Stop", id=CANCEL_ID, color="danger", outline=True, n_clicks=0, disabled=True,
-                       title="Stop after the current epoch or analysis step; start the same job again to resume"),
-        ], className="d-flex align-items-center")),
-        dbc.CardBody([
-            html.Div("No job started yet.", id=STEP_ID, className="fs-5 mb-2"),
-            dbc.Progress(id=BAR_ID, value=0, label="", style={"height": "1.6rem"}, className="mb-3 fs-6"),
-            html.Div(id=STATUS_ID),
-            html.Details([
-                html.Summary("Log", className="fw-semibold"),
-                html.Pre("The steps of a job appear here.", id=LOG_ID,
-                         className="cnncmp-job-log small bg-light border rounded p-2 mt-2 mb-0",
-                         style={"maxHeight": "18rem", "overflowY": "auto", "whiteSpace": "pre-wrap"}),
-            ], open=True),
-        ]),
-    ], className="mb-4")
+    return dbc.Card(
+        [
+            dbc.CardHeader(
+                html.Div(
+                    [
+                        html.H4("Progress", className="mb-0 me-auto"),
+                        html.Span(id=CANCEL_NOTE_ID, className="text-muted small me-3"),
+                        dbc.Button(
+                            "Stop",
+                            id=CANCEL_ID,
+                            color="danger",
+                            outline=True,
+                            n_clicks=0,
+                            disabled=True,
+                            title="Stop after the current epoch or analysis step; start the same job again to resume",
+                        ),
+                    ],
+                    className="d-flex align-items-center",
+                )
+            ),
+            dbc.CardBody(
+                [
+                    html.Div("No job started yet.", id=STEP_ID, className="fs-5 mb-2"),
+                    dbc.Progress(id=BAR_ID, value=0, label="", style={"height": "1.6rem"}, className="mb-3 fs-6"),
+                    html.Div(id=STATUS_ID),
+                    html.Details(
+                        [
+                            html.Summary("Log", className="fw-semibold"),
+                            html.Pre(
+                                "The steps of a job appear here.",
+                                id=LOG_ID,
+                                className="cnncmp-job-log small bg-light border rounded p-2 mt-2 mb-0",
+                                style={"maxHeight": "18rem", "overflowY": "auto", "whiteSpace": "pre-wrap"},
+                            ),
+                        ],
+                        open=True,
+                    ),
+                ]
+            ),
+        ],
+        className="mb-4",
+    )
 
 
 def backend_message(problems: Sequence[str]) -> dbc.Alert | None:
     """Why jobs cannot run now (Redis or the runs store down), or nothing when all is reachable."""
     if not problems:
         return None
-    return components.message([
-        html.Ul([html.Li(problem) for problem in problems], className="mb-2"),
-        html.P("Jobs cannot start or report progress until it is back. Pages already analysed still show what "
-               "this server holds in memory. Nothing needs a restart: reload this page once it is back.",
-               className="mb-0"),
-    ], kind="danger", title="A shared service is unreachable", id=BACKEND_ID)
+    return components.message(
+        [
+            html.Ul([html.Li(problem) for problem in problems], className="mb-2"),
+            html.P(
+                "Jobs cannot start or report progress until it is back. Pages already analysed still show what "
+                "this server holds in memory. Nothing needs a restart: reload this page once it is back.",
+                className="mb-0",
+            ),
+        ],
+        kind="danger",
+        title="A shared service is unreachable",
+        id=BACKEND_ID,
+    )
 
 
 def layout(run: Any = None, **_other_query: Any) -> html.Div:
     """The page for ``/jobs?run=a,b`` (those runs ticked for analysis); other parameters are ignored."""
     settings = current_settings()
     runs_dir = settings.runs_dir
-    heading = html.Div([
-        html.H2("Jobs", className="mb-0"),
-        html.P("Train models of the family or analyse runs without a terminal. The work runs in the background: "
-               "follow it here, stop it, and start it again to resume.", className="text-muted mb-3"),
-    ])
+    heading = html.Div(
+        [
+            html.H2("Jobs", className="mb-0"),
+            html.P(
+                "Train models of the family or analyse runs without a terminal. The work runs in the background: "
+                "follow it here, stop it, and start it again to resume.",
+                className="text-muted mb-3",
+            ),
+        ]
+    )
     try:
         problems = backend_problems(settings)
         runs = read_runs(runs_dir)
@@ -411,25 +573,32 @@ def layout(run: Any = None, **_other_query: Any) -> html.Div:
         chosen_rows = [r for r in runs if r["name"] in choice.names]
         # With the shared cache down, asking it run by run would only repeat the same timeout.
         analysed = set() if problems else analysed_runs(runs, settings)
-        return html.Div([
-            heading,
-            backend_message(problems),
-            dcc.Location(id=URL_ID, refresh=False),
-            dcc.Store(id=TOKEN_ID, data=uuid.uuid4().hex),  # names this page's job for its Stop button
-            choice_message(choice, runs_dir),
-            html.Div(components.dataset_banner(chosen_rows), id=BANNER_ID),
-            dbc.Row([
-                dbc.Col(train_card(settings), lg=6, className="mb-4"),
-                dbc.Col(analyse_card(runs, analysed, choice.names), lg=6, className="mb-4"),
-            ]),
-            progress_card(),
-        ])
-    except Exception as exc:  # noqa: BLE001 - a page shows a message, never a 500
+        return html.Div(
+            [
+                heading,
+                backend_message(problems),
+                dcc.Location(id=URL_ID, refresh=False),
+                dcc.Store(id=TOKEN_ID, data=uuid.uuid4().hex),  # names this page's job for its Stop button
+                choice_message(choice, runs_dir),
+                html.Div(components.dataset_banner(chosen_rows), id=BANNER_ID),
+                dbc.Row(
+                    [
+                        dbc.Col(train_card(settings), lg=6, className="mb-4"),
+                        dbc.Col(analyse_card(runs, analysed, choice.names), lg=6, className="mb-4"),
+                    ]
+                ),
+                progress_card(),
+            ]
+        )
+    except Exception as exc:
         log.exception("jobs page failed for run=%r", run)
         return components.page_failure(
-            heading, "The jobs page could not be built",
+            heading,
+            "The jobs page could not be built",
             ["The runs folder ", html.Code(str(runs_dir)), " could not be read; the server log has the details."],
-            exc, "jobs-page-error")
+            exc,
+            "jobs-page-error",
+        )
 
 
 def register_callbacks(app: dash.Dash) -> None:
@@ -450,8 +619,12 @@ def register_callbacks(app: dash.Dash) -> None:
         State(TOKEN_ID, "data"),
         background=True,
         interval=POLL_MS,
-        progress=[Output(BAR_ID, "value"), Output(BAR_ID, "label"), Output(STEP_ID, "children"),
-                  Output(LOG_ID, "children")],
+        progress=[
+            Output(BAR_ID, "value"),
+            Output(BAR_ID, "label"),
+            Output(STEP_ID, "children"),
+            Output(LOG_ID, "children"),
+        ],
         running=[
             (Output(TRAIN_ID, "disabled"), True, False),
             (Output(ANALYSE_ID, "disabled"), True, False),
@@ -469,15 +642,20 @@ def register_callbacks(app: dash.Dash) -> None:
         # background function by its source and outputs, so every app in a process runs the last one made.
         settings = current_settings()
         kind = "train" if ctx.triggered_id == TRAIN_ID else "analyze"
-        form = JobForm(tuple(picked_names(models)), profile or DEFAULT_PROFILE, dataset or DEFAULT_DATASET,
-                       epochs, tuple(picked_names(runs)))
+        form = JobForm(
+            tuple(picked_names(models)),
+            profile or DEFAULT_PROFILE,
+            dataset or DEFAULT_DATASET,
+            epochs,
+            tuple(picked_names(runs)),
+        )
         try:
             flags = stop_flags(settings)
             flags.clear(token)
-            cancelled = lambda: flags.requested(token)  # noqa: E731
+            cancelled = lambda: flags.requested(token)  # noqa: E731 - a one-line predicate, named for the job
         except Exception as exc:  # noqa: BLE001 - no stop flags: the job still runs, only Stop is lost
             log.warning("stop flags unavailable: %s", exc)
-            cancelled = lambda: False  # noqa: E731
+            cancelled = lambda: False  # noqa: E731 - the same predicate when there are no flags
         return tuple(execute_job(kind, form, settings, set_progress, cancelled))
 
     @app.callback(
@@ -489,7 +667,7 @@ def register_callbacks(app: dash.Dash) -> None:
     def request_stop(_clicks, token):
         try:
             stop_flags(current_settings()).request(str(token))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.exception("stop request failed")
             return f"Could not ask the job to stop: {exc}"
         return "Stopping after the current epoch or analysis step…"
@@ -515,7 +693,7 @@ def register_callbacks(app: dash.Dash) -> None:
         names = picked_names(chosen)
         try:
             rows = [r for r in read_runs(current_settings().runs_dir) if r["name"] in names]
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("jobs: cannot read runs for the banner")
             return runs_search(names), no_update
         return runs_search(names), components.dataset_banner(rows)

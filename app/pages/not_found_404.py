@@ -13,8 +13,13 @@ dash.register_page(__name__, path="/404", name="Not found", title=f"Not found ·
 def layout(**_query) -> html.Div:
     return html.Div(
         components.message(
-            ["There is no page at this address. ",
-             html.A("Back to the overview", href=dash.get_relative_path("/"), className="alert-link"), "."],
-            kind="warning", title="Page not found", id="not-found",
+            [
+                "There is no page at this address. ",
+                html.A("Back to the overview", href=dash.get_relative_path("/"), className="alert-link"),
+                ".",
+            ],
+            kind="warning",
+            title="Page not found",
+            id="not-found",
         )
     )

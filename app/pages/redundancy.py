@@ -30,21 +30,29 @@ from dash import ALL, MATCH, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 from plotly.subplots import make_subplots
 
-from analysis.statistics.cluster_edits import (
-    EditError, Merge, Move, Split, apply_edit_log, describe_edit, format_edits, parse_edits,
-)
+from analysis.pipeline import NotAnalyzedError, RunAnalyzer
 from analysis.probes.mosaic import neuron_tiles, pack_tiles, top_patch_boxes
-from analysis.pipeline import RunAnalyzer
-from analysis.statistics.redundancy import normalize_profiles
 from analysis.runs.store import RunNameError, check_run_name
-from analysis.pipeline import NotAnalyzedError
+from analysis.statistics.cluster_edits import (
+    EditError,
+    Merge,
+    Move,
+    Split,
+    apply_edit_log,
+    describe_edit,
+    format_edits,
+    parse_edits,
+)
+from analysis.statistics.redundancy import normalize_profiles
 from app import components
-from app.analysis_access import PAGE_ERRORS, analyzer as current_analyzer
+from app.analysis_access import PAGE_ERRORS
+from app.analysis_access import analyzer as current_analyzer
 from app.config import current_settings
 from app.selection import link_message, parse_models, picked_names, read_runs, run_colours
 
-dash.register_page(__name__, path="/redundancy", name="Redundancy", title=f"Redundancy · {components.PRODUCT_NAME}",
-                   order=1)
+dash.register_page(
+    __name__, path="/redundancy", name="Redundancy", title=f"Redundancy · {components.PRODUCT_NAME}", order=1
+)
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +81,7 @@ SPLIT_ID = "redundancy-edit-split"
 RESET_ID = "redundancy-edit-reset"
 FEEDBACK_ID = "redundancy-edit-feedback"
 EDITS_LIST_ID = "redundancy-edits-list"
-MATRIX_TYPE = "redundancy-matrix"      # pattern-matching ids: {"type": MATRIX_TYPE, "run": name}
+MATRIX_TYPE = "redundancy-matrix"  # pattern-matching ids: {"type": MATRIX_TYPE, "run": name}
 FEATURES_TYPE = "redundancy-features"  # the per-cluster matrix / learned-features switches of one run
 
 DEFAULT_DEPTH = 0.5
@@ -168,8 +176,11 @@ class RunLayers(NamedTuple):
 def run_layers(analyzer: RunAnalyzer, run: str) -> RunLayers:
     """The analysed layers of ``run`` with their relative depths; raises a PAGE_ERRORS error if not analysed."""
     stats = analyzer.statistics(run)
-    return RunLayers(tuple(stats["layer_names"]), tuple(float(d) for d in stats["relative_depth"]),
-                     tuple(str(c) for c in stats["class_names"]))
+    return RunLayers(
+        tuple(stats["layer_names"]),
+        tuple(float(d) for d in stats["relative_depth"]),
+        tuple(str(c) for c in stats["class_names"]),
+    )
 
 
 def nearest_layer(depths: Sequence[float], depth: float) -> int:
@@ -227,12 +238,12 @@ class LayerView(NamedTuple):
     index: int
     depth: float
     class_names: tuple[str, ...]
-    profiles: np.ndarray     # neurons × classes, normalised for display (``profiles/{i}``)
-    labels: np.ndarray       # cluster of each neuron, numbered from the top of the matrix
-    row_order: np.ndarray    # neurons top to bottom; each cluster contiguous
-    duplicates: np.ndarray   # bool per neuron: has a near-duplicate
-    metrics: dict            # redundancy metrics of the layer (after the edits)
-    edits: str               # the edit log applied ('' for none)
+    profiles: np.ndarray  # neurons × classes, normalised for display (``profiles/{i}``)
+    labels: np.ndarray  # cluster of each neuron, numbered from the top of the matrix
+    row_order: np.ndarray  # neurons top to bottom; each cluster contiguous
+    duplicates: np.ndarray  # bool per neuron: has a near-duplicate
+    metrics: dict  # redundancy metrics of the layer (after the edits)
+    edits: str  # the edit log applied ('' for none)
 
     @property
     def n_clusters(self) -> int:
@@ -261,13 +272,24 @@ def _layer_view(analyzer: RunAnalyzer, run: str, checkpoint: str, index: int, ed
     if edits:
         # The pipeline clusters z-scored class means and measures redundancy on them; edits do the same.
         selectivity = normalize_profiles(stats[f"class_means/{index}"], "zscore")
-        edited = apply_edit_log(selectivity, labels, parse_edits(edits), analyzer.params.duplicate_threshold,
-                                row_order=row_order)
+        edited = apply_edit_log(
+            selectivity, labels, parse_edits(edits), analyzer.params.duplicate_threshold, row_order=row_order
+        )
         labels, row_order = edited.labels, edited.row_order
         metrics = {key: _finite_or_none(value) for key, value in edited.metrics.items()}
-    return LayerView(run, str(stats["layer_names"][index]), index, float(stats["relative_depth"][index]),
-                     tuple(str(c) for c in stats["class_names"]), np.asarray(clusters[f"profiles/{index}"], float),
-                     labels, row_order, np.asarray(clusters[f"duplicates/{index}"], bool), metrics, edits)
+    return LayerView(
+        run,
+        str(stats["layer_names"][index]),
+        index,
+        float(stats["relative_depth"][index]),
+        tuple(str(c) for c in stats["class_names"]),
+        np.asarray(clusters[f"profiles/{index}"], float),
+        labels,
+        row_order,
+        np.asarray(clusters[f"duplicates/{index}"], bool),
+        metrics,
+        edits,
+    )
 
 
 def layer_view(analyzer: RunAnalyzer, run: str, index: int, edits: str = "") -> LayerView:
@@ -281,8 +303,12 @@ def _layer_tiles(analyzer: RunAnalyzer, run: str, checkpoint: str, index: int) -
     stats = analyzer.statistics(run)
     images, _ = analyzer.evaluation_images(run)
     name = stats["layer_names"][index]
-    boxes = top_patch_boxes(stats[f"top_positions/{index}"][0], stats["receptive_fields"].get(name),
-                            image_size=images.shape[-1], image_height=images.shape[-2])
+    boxes = top_patch_boxes(
+        stats[f"top_positions/{index}"][0],
+        stats["receptive_fields"].get(name),
+        image_size=images.shape[-1],
+        image_height=images.shape[-2],
+    )
     return neuron_tiles(images, stats[f"top_images/{index}"][0], boxes)
 
 
@@ -355,9 +381,14 @@ def _block_heights(view: LayerView, features: Collection[int], plot_px: int) -> 
     return heights
 
 
-def cluster_matrix_figure(view: LayerView, scale: ColourScale, features: Collection[int] = (),
-                          mosaics: Mapping[int, str] | None = None, plot_px: int | None = None,
-                          subtitle: str = "") -> go.Figure:
+def cluster_matrix_figure(
+    view: LayerView,
+    scale: ColourScale,
+    features: Collection[int] = (),
+    mosaics: Mapping[int, str] | None = None,
+    plot_px: int | None = None,
+    subtitle: str = "",
+) -> go.Figure:
     """The layer's class-activation matrix, one block of rows per cluster, top to bottom.
 
     Rows are neurons in ``row_order``; columns the classes in the dataset's order. A white gap
@@ -381,8 +412,15 @@ def cluster_matrix_figure(view: LayerView, scale: ColourScale, features: Collect
     spacing = min(GAP_PX / plot_px, 0.5 / (k - 1)) if k > 1 else 0.0
     scale_px = plot_px * (1 - spacing * (k - 1)) / sum(heights)  # pixels per unit of ``heights``
     specs = [[{"colspan": 2}, None] if c in features else [{}, {}] for c in range(k)]
-    figure = make_subplots(rows=k, cols=2, row_heights=heights, column_widths=[0.92, 0.08],
-                           vertical_spacing=spacing, horizontal_spacing=0.02, specs=specs)
+    figure = make_subplots(
+        rows=k,
+        cols=2,
+        row_heights=heights,
+        column_widths=[0.92, 0.08],
+        vertical_spacing=spacing,
+        horizontal_spacing=0.02,
+        specs=specs,
+    )
     first_matrix = next((c for c in range(k) if c not in features), None)
     longest = max((len(c) for c in classes), default=1)
     for cluster in range(k):
@@ -398,45 +436,121 @@ def cluster_matrix_figure(view: LayerView, scale: ColourScale, features: Collect
         # Rows are named by neuron index (a category axis), so hover and clicks tell the neuron.
         names = [str(neuron) for neuron in members]
         custom = [[[cluster, " · has a near-duplicate" if dup else ""] for _ in classes] for dup in duplicate]
-        figure.add_trace(go.Heatmap(
-            z=z, x=classes, y=names, coloraxis="coloraxis", customdata=custom,
-            hovertemplate="neuron %{y} · C%{customdata[0]}%{customdata[1]}<br>class %{x}"
-                          "<br>response %{z:.2f}<extra></extra>",
-            name=f"C{cluster}",
-        ), row=row, col=1)
-        figure.add_trace(go.Heatmap(
-            z=[[1.0] if dup else [None] for dup in duplicate], x=["≈"], y=names,
-            colorscale=[[0, DUPLICATE_COLOUR], [1, DUPLICATE_COLOUR]], showscale=False, hoverongaps=False,
-            hovertemplate="neuron %{y} has a near-duplicate<extra></extra>", name=f"C{cluster} ≈",
-        ), row=row, col=2)
+        figure.add_trace(
+            go.Heatmap(
+                z=z,
+                x=classes,
+                y=names,
+                coloraxis="coloraxis",
+                customdata=custom,
+                hovertemplate="neuron %{y} · C%{customdata[0]}%{customdata[1]}<br>class %{x}"
+                "<br>response %{z:.2f}<extra></extra>",
+                name=f"C{cluster}",
+            ),
+            row=row,
+            col=1,
+        )
+        figure.add_trace(
+            go.Heatmap(
+                z=[[1.0] if dup else [None] for dup in duplicate],
+                x=["≈"],
+                y=names,
+                colorscale=[[0, DUPLICATE_COLOUR], [1, DUPLICATE_COLOUR]],
+                showscale=False,
+                hoverongaps=False,
+                hovertemplate="neuron %{y} has a near-duplicate<extra></extra>",
+                name=f"C{cluster} ≈",
+            ),
+            row=row,
+            col=2,
+        )
         top = cluster == first_matrix
-        figure.update_xaxes(side="top", showticklabels=top, ticks="", tickangle=-90 if longest > 2 else 0,
-                            tickfont={"size": 10}, type="category", dtick=1, row=row, col=1)
-        figure.update_xaxes(side="top", showticklabels=top, ticks="", tickfont={"size": 12}, type="category",
-                            categoryarray=["≈"], range=[-0.5, 0.5], fixedrange=True, row=row, col=2)
+        figure.update_xaxes(
+            side="top",
+            showticklabels=top,
+            ticks="",
+            tickangle=-90 if longest > 2 else 0,
+            tickfont={"size": 10},
+            type="category",
+            dtick=1,
+            row=row,
+            col=1,
+        )
+        figure.update_xaxes(
+            side="top",
+            showticklabels=top,
+            ticks="",
+            tickfont={"size": 12},
+            type="category",
+            categoryarray=["≈"],
+            range=[-0.5, 0.5],
+            fixedrange=True,
+            row=row,
+            col=2,
+        )
         for col in (1, 2):
-            figure.update_yaxes(type="category", categoryarray=names, autorange="reversed", showticklabels=False,
-                                ticks="", showgrid=False, zeroline=False, row=row, col=col)
+            figure.update_yaxes(
+                type="category",
+                categoryarray=names,
+                autorange="reversed",
+                showticklabels=False,
+                ticks="",
+                showgrid=False,
+                zeroline=False,
+                row=row,
+                col=col,
+            )
     # Cluster names in the left margin, where a block is tall enough to hold one.
     for cluster, height in enumerate(heights):
         if height * scale_px < 11:
             continue
         axis = figure.get_subplot(cluster + 1, 1).yaxis.plotly_name.replace("axis", "")
-        figure.add_annotation(text=f"C{cluster}", xref="paper", yref=f"{axis} domain", x=0, y=0.5,
-                              xanchor="right", xshift=-4, showarrow=False, font={"size": 12, "color": "#495057"})
+        figure.add_annotation(
+            text=f"C{cluster}",
+            xref="paper",
+            yref=f"{axis} domain",
+            x=0,
+            y=0.5,
+            xanchor="right",
+            xshift=-4,
+            showarrow=False,
+            font={"size": 12, "color": "#495057"},
+        )
     top_px = 40 + (int(6.5 * min(longest, 14)) if longest > 2 else 16)  # title, subtitle, class names
     figure.update_layout(
-        template="plotly_white", font=components.FIGURE_FONT,
+        template="plotly_white",
+        font=components.FIGURE_FONT,
         # Two short lines (a panel is ~170 px wide); exported alone, the figure still says what it shows.
-        title={"text": view.run, "subtitle": {"text": f"{view.layer} · {subtitle}" if subtitle else view.layer,
-                                              "font": {"size": 10}},
-               "x": 0.01, "xanchor": "left", "y": 0.99, "yanchor": "top", "font": {"size": 11}},
-        coloraxis={"colorscale": scale.colorscale, "cmin": scale.zmin, "cmax": scale.zmax,
-                   "colorbar": {"orientation": "h", "thickness": 8, "len": 1.0, "x": 0.5, "xanchor": "center",
-                                "y": 0, "yanchor": "top", "ypad": 4, "tickfont": {"size": 10},
-                                "title": {"text": "response", "side": "right", "font": {"size": 11}}}},
+        title={
+            "text": view.run,
+            "subtitle": {"text": f"{view.layer} · {subtitle}" if subtitle else view.layer, "font": {"size": 10}},
+            "x": 0.01,
+            "xanchor": "left",
+            "y": 0.99,
+            "yanchor": "top",
+            "font": {"size": 11},
+        },
+        coloraxis={
+            "colorscale": scale.colorscale,
+            "cmin": scale.zmin,
+            "cmax": scale.zmax,
+            "colorbar": {
+                "orientation": "h",
+                "thickness": 8,
+                "len": 1.0,
+                "x": 0.5,
+                "xanchor": "center",
+                "y": 0,
+                "yanchor": "top",
+                "ypad": 4,
+                "tickfont": {"size": 10},
+                "title": {"text": "response", "side": "right", "font": {"size": 11}},
+            },
+        },
         margin={"l": 30, "r": 6, "t": top_px, "b": 44},
-        height=plot_px + top_px + 44, showlegend=False, hovermode="closest",
+        height=plot_px + top_px + 44,
+        showlegend=False,
+        hovermode="closest",
         plot_bgcolor="white",
     )
     return figure
@@ -464,55 +578,99 @@ def run_metrics(analyzer: RunAnalyzer, shown: Shown, view: LayerView | None) -> 
     return RunMetrics(shown.run, shown.layers.names, shown.layers.depths, tuple(metrics), shown.index, edited)
 
 
-def metrics_figure(series: Sequence[RunMetrics], colours: Mapping[str, str], depth: float | None,
-                   data_label: str) -> go.Figure:
+def metrics_figure(
+    series: Sequence[RunMetrics], colours: Mapping[str, str], depth: float | None, data_label: str
+) -> go.Figure:
     """Near-duplicate fraction, within-cluster similarity and normalised effective rank per layer, across runs.
 
     x is the relative depth, so runs of different depths line up; a ring marks each run's shown
     layer, an open diamond a layer whose clusters were edited on this page.
     """
-    figure = make_subplots(rows=1, cols=len(METRICS), subplot_titles=[label for _, label in METRICS],
-                           horizontal_spacing=0.07)
+    figure = make_subplots(
+        rows=1, cols=len(METRICS), subplot_titles=[label for _, label in METRICS], horizontal_spacing=0.07
+    )
     for item in series:
         colour = colours.get(item.run, "#888888")
         for col, (key, label) in enumerate(METRICS, start=1):
             values = [_finite_or_none(m.get(key)) for m in item.metrics]
-            figure.add_trace(go.Scatter(
-                x=list(item.depths), y=values, mode="lines+markers", name=item.run, legendgroup=item.run,
-                showlegend=col == 1, line={"color": colour, "width": 2.5}, marker={"size": 6},
-                customdata=list(item.layers),
-                hovertemplate=f"{item.run} · %{{customdata}}<br>{label} %{{y:.3f}}<br>depth %{{x:.2f}}<extra></extra>",
-            ), row=1, col=col)
-            figure.add_trace(go.Scatter(
-                x=[item.depths[item.shown]], y=[values[item.shown]], mode="markers", legendgroup=item.run,
-                showlegend=False, hoverinfo="skip",
-                marker={"size": 15, "color": "rgba(0,0,0,0)", "line": {"color": colour, "width": 2.5}},
-            ), row=1, col=col)
+            figure.add_trace(
+                go.Scatter(
+                    x=list(item.depths),
+                    y=values,
+                    mode="lines+markers",
+                    name=item.run,
+                    legendgroup=item.run,
+                    showlegend=col == 1,
+                    line={"color": colour, "width": 2.5},
+                    marker={"size": 6},
+                    customdata=list(item.layers),
+                    hovertemplate=(
+                        f"{item.run} · %{{customdata}}<br>{label} %{{y:.3f}}<br>depth %{{x:.2f}}<extra></extra>"
+                    ),
+                ),
+                row=1,
+                col=col,
+            )
+            figure.add_trace(
+                go.Scatter(
+                    x=[item.depths[item.shown]],
+                    y=[values[item.shown]],
+                    mode="markers",
+                    legendgroup=item.run,
+                    showlegend=False,
+                    hoverinfo="skip",
+                    marker={"size": 15, "color": "rgba(0,0,0,0)", "line": {"color": colour, "width": 2.5}},
+                ),
+                row=1,
+                col=col,
+            )
             if item.edited is not None:
-                figure.add_trace(go.Scatter(
-                    x=[item.depths[item.edited]], y=[values[item.edited]], mode="markers", legendgroup=item.run,
-                    showlegend=False, marker={"size": 13, "symbol": "diamond-open", "color": "#212529",
-                                              "line": {"width": 2}},
-                    hovertemplate=f"{item.run} · {item.layers[item.edited]} after edits<br>{label} %{{y:.3f}}"
-                                  "<extra></extra>",
-                ), row=1, col=col)
+                figure.add_trace(
+                    go.Scatter(
+                        x=[item.depths[item.edited]],
+                        y=[values[item.edited]],
+                        mode="markers",
+                        legendgroup=item.run,
+                        showlegend=False,
+                        marker={"size": 13, "symbol": "diamond-open", "color": "#212529", "line": {"width": 2}},
+                        hovertemplate=f"{item.run} · {item.layers[item.edited]} after edits<br>{label} %{{y:.3f}}"
+                        "<extra></extra>",
+                    ),
+                    row=1,
+                    col=col,
+                )
     if depth is not None and series:
         for col in range(1, len(METRICS) + 1):
             figure.add_vline(x=depth, line={"color": "#adb5bd", "dash": "dash", "width": 1.5}, row=1, col=col)
     if not series:
-        figure.add_annotation(text="No analysed run chosen.", xref="paper", yref="paper", x=0.5, y=0.5,
-                              showarrow=False, font={"size": 16, "color": "#6c757d"})
-    figure.update_xaxes(title={"text": "relative depth", "font": {"size": 13}}, range=[-0.03, 1.03],
-                        dtick=0.25, showgrid=True, zeroline=False)
+        figure.add_annotation(
+            text="No analysed run chosen.",
+            xref="paper",
+            yref="paper",
+            x=0.5,
+            y=0.5,
+            showarrow=False,
+            font={"size": 16, "color": "#6c757d"},
+        )
+    figure.update_xaxes(
+        title={"text": "relative depth", "font": {"size": 13}},
+        range=[-0.03, 1.03],
+        dtick=0.25,
+        showgrid=True,
+        zeroline=False,
+    )
     figure.update_yaxes(showgrid=True, zeroline=False)
     figure.update_yaxes(range=[-0.03, 1.03], row=1, col=1)
     figure.update_yaxes(range=[-0.03, 1.03], row=1, col=3)
     figure.update_annotations(font={"size": 14})
     figure.update_layout(
-        template="plotly_white", font=components.FIGURE_FONT,
+        template="plotly_white",
+        font=components.FIGURE_FONT,
         title={"text": f"Redundancy per layer · {data_label}", "x": 0.01, "xanchor": "left"},
         legend={"orientation": "h", "y": -0.22, "x": 0, "title": {"text": "runs "}},
-        margin={"l": 50, "r": 20, "t": 90, "b": 60}, height=440, hovermode="closest",
+        margin={"l": 50, "r": 20, "t": 90, "b": 60},
+        height=440,
+        hovermode="closest",
     )
     return figure
 
@@ -524,8 +682,17 @@ def pattern_dom_id(id_: Mapping[str, Any]) -> str:
 
 
 def _swatch(colour: str) -> html.Span:
-    return html.Span(style={"display": "inline-block", "width": "0.8rem", "height": "0.8rem", "borderRadius": "2px",
-                            "backgroundColor": colour, "verticalAlign": "-0.05rem"}, className="me-2 flex-shrink-0")
+    return html.Span(
+        style={
+            "display": "inline-block",
+            "width": "0.8rem",
+            "height": "0.8rem",
+            "borderRadius": "2px",
+            "backgroundColor": colour,
+            "verticalAlign": "-0.05rem",
+        },
+        className="me-2 flex-shrink-0",
+    )
 
 
 class PanelData(NamedTuple):
@@ -537,57 +704,91 @@ class PanelData(NamedTuple):
     problem: Exception | str | None
 
 
-def run_panel(data: PanelData, colour: str, depth: float | None, features: Collection[int],
-              mosaic_problem: str | None = None) -> dbc.Card:
+def run_panel(
+    data: PanelData, colour: str, depth: float | None, features: Collection[int], mosaic_problem: str | None = None
+) -> dbc.Card:
     """One run's card: name, the layer taken, the per-cluster switches and its matrix (or why not)."""
     run = data.shown.run
-    header = [html.Div([_swatch(colour), html.Span(run, className="fw-semibold text-break lh-sm", title=run)],
-                       className="d-flex align-items-center")]
+    header = [
+        html.Div(
+            [_swatch(colour), html.Span(run, className="fw-semibold text-break lh-sm", title=run)],
+            className="d-flex align-items-center",
+        )
+    ]
     if data.view is None:
-        body = [components.problem_message(data.problem, title="Not analysed yet" if isinstance(
-            data.problem, NotAnalyzedError) else "Cannot show this run")]
+        body = [
+            components.problem_message(
+                data.problem,
+                title="Not analysed yet" if isinstance(data.problem, NotAnalyzedError) else "Cannot show this run",
+            )
+        ]
     else:
         view = data.view
         taken = f"{view.layer} · depth {view.depth:.2f}"
         why = "the layer chosen by name" if depth is None else f"this run's layer nearest depth {depth:.2f}"
         facts = f"{len(view.row_order)} neurons · {view.n_clusters} clusters"
-        badge = dbc.Badge(f"edited ({len(parse_edits(view.edits))})", color="warning", text_color="dark",
-                          className="ms-1") if view.edits else None
-        header += [html.Div(taken, className="small fw-semibold", title=why),
-                   html.Div([facts, badge], className="small text-muted")]
+        badge = (
+            dbc.Badge(f"edited ({len(parse_edits(view.edits))})", color="warning", text_color="dark", className="ms-1")
+            if view.edits
+            else None
+        )
+        header += [
+            html.Div(taken, className="small fw-semibold", title=why),
+            html.Div([facts, badge], className="small text-muted"),
+        ]
         matrix_id = {"type": MATRIX_TYPE, "run": run}
         switch = dcc.Checklist(
             id={"type": FEATURES_TYPE, "run": run},
             options=[{"label": f"C{c}", "value": c} for c in range(view.n_clusters)],
-            value=sorted(c for c in features if c < view.n_clusters), inline=True,
-            labelStyle={"marginRight": "0.55rem", "whiteSpace": "nowrap"}, inputStyle={"marginRight": "0.2rem"},
+            value=sorted(c for c in features if c < view.n_clusters),
+            inline=True,
+            labelStyle={"marginRight": "0.55rem", "whiteSpace": "nowrap"},
+            inputStyle={"marginRight": "0.2rem"},
             className="d-inline small",
         )
         body = [
-            html.Div([html.Div("Learned features of", className="small text-muted"), switch],
-                     title="Switch a cluster between its matrix and its learned features (the top image "
-                           "patch of each of its neurons)"),
+            html.Div(
+                [html.Div("Learned features of", className="small text-muted"), switch],
+                title="Switch a cluster between its matrix and its learned features (the top image "
+                "patch of each of its neurons)",
+            ),
             html.Div(mosaic_problem, className="small text-warning-emphasis") if mosaic_problem else None,
             # mt-auto: the matrices sit at the bottom of equally tall cards, so their class columns line up
-            html.Div([
-                dcc.Graph(id=matrix_id, figure=data.figure,
-                          config={**components.graph_config(f"{run}-{view.layer}"), "displayModeBar": False},
-                          className="cnncmp-matrix"),
-                html.Div([html.Span("Download", className="text-muted small me-2"),
-                          components.export_buttons(pattern_dom_id(matrix_id), f"clusters-{run}-{view.layer}")],
-                         className="d-flex align-items-center justify-content-end"),
-            ], className="mt-auto"),
+            html.Div(
+                [
+                    dcc.Graph(
+                        id=matrix_id,
+                        figure=data.figure,
+                        config={**components.graph_config(f"{run}-{view.layer}"), "displayModeBar": False},
+                        className="cnncmp-matrix",
+                    ),
+                    html.Div(
+                        [
+                            html.Span("Download", className="text-muted small me-2"),
+                            components.export_buttons(pattern_dom_id(matrix_id), f"clusters-{run}-{view.layer}"),
+                        ],
+                        className="d-flex align-items-center justify-content-end",
+                    ),
+                ],
+                className="mt-auto",
+            ),
         ]
-    return dbc.Card([dbc.CardHeader(header, className="py-2 px-2"),
-                     dbc.CardBody(body, className="p-2 d-flex flex-column")],
-                    className="h-100", id={"type": "redundancy-panel", "run": run})
+    return dbc.Card(
+        [dbc.CardHeader(header, className="py-2 px-2"), dbc.CardBody(body, className="p-2 d-flex flex-column")],
+        className="h-100",
+        id={"type": "redundancy-panel", "run": run},
+    )
 
 
 def grid_style(n_panels: int) -> dict[str, str]:
     """A responsive grid: panels share the width, never narrower than 170 px (7 fit a 1320 px page)."""
     width = int(max(170, min(420, 1300 / max(n_panels, 1) - 14)))
-    return {"display": "grid", "gridTemplateColumns": f"repeat(auto-fill, minmax({width}px, 1fr))",
-            "gap": "0.75rem", "alignItems": "stretch"}
+    return {
+        "display": "grid",
+        "gridTemplateColumns": f"repeat(auto-fill, minmax({width}px, 1fr))",
+        "gap": "0.75rem",
+        "alignItems": "stretch",
+    }
 
 
 class RedundancyParts(NamedTuple):
@@ -618,20 +819,39 @@ def panel_data(shown: Sequence[Shown], state: Mapping[str, Any], analyzer: RunAn
     return data
 
 
-def build_figure(analyzer: RunAnalyzer, view: LayerView, scale: ColourScale, features: Collection[int],
-                 plot_px: int, subtitle: str) -> tuple[dict, str | None]:
+def build_figure(
+    analyzer: RunAnalyzer, view: LayerView, scale: ColourScale, features: Collection[int], plot_px: int, subtitle: str
+) -> tuple[dict, str | None]:
     """The matrix figure (as plotly JSON) of one run with ``features`` clusters as mosaics; and why mosaics failed.
 
     Building a figure of many cluster blocks costs ~0.2 s of plotly validation, and its inputs are
     immutable (a checkpoint's cached analysis, an edit log), so each one is built once per process.
     """
-    return _figure_json(analyzer, view.run, analyzer.checkpoint_hash(view.run), view.index, view.edits, scale,
-                        tuple(sorted(int(c) for c in features)), plot_px, subtitle)
+    return _figure_json(
+        analyzer,
+        view.run,
+        analyzer.checkpoint_hash(view.run),
+        view.index,
+        view.edits,
+        scale,
+        tuple(sorted(int(c) for c in features)),
+        plot_px,
+        subtitle,
+    )
 
 
 @functools.lru_cache(maxsize=64)
-def _figure_json(analyzer: RunAnalyzer, run: str, checkpoint: str, index: int, edits: str, scale: ColourScale,
-                 features: tuple[int, ...], plot_px: int, subtitle: str) -> tuple[dict, str | None]:
+def _figure_json(
+    analyzer: RunAnalyzer,
+    run: str,
+    checkpoint: str,
+    index: int,
+    edits: str,
+    scale: ColourScale,
+    features: tuple[int, ...],
+    plot_px: int,
+    subtitle: str,
+) -> tuple[dict, str | None]:
     view = _layer_view(analyzer, run, checkpoint, index, edits)
     mosaics: dict[int, str] = {}
     problem = None
@@ -643,8 +863,9 @@ def _figure_json(analyzer: RunAnalyzer, run: str, checkpoint: str, index: int, e
     return cluster_matrix_figure(view, scale, features, mosaics, plot_px, subtitle).to_plotly_json(), problem
 
 
-def redundancy_parts(state: Mapping[str, Any], runs: Sequence[Mapping[str, Any]],
-                     analyzer: RunAnalyzer) -> RedundancyParts:
+def redundancy_parts(
+    state: Mapping[str, Any], runs: Sequence[Mapping[str, Any]], analyzer: RunAnalyzer
+) -> RedundancyParts:
     """Banner, run panels, metrics figure and edit-run choices for ``state``."""
     colours = run_colours([str(r.get("name")) for r in runs])
     rows = {str(r.get("name")): r for r in runs}
@@ -661,8 +882,9 @@ def redundancy_parts(state: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]
         features: list[int] = list(range(item.view.n_clusters)) if mosaic_view and item.view is not None else []
         mosaic_problem = None
         if item.view is not None:
-            figure, mosaic_problem = build_figure(analyzer, item.view, scale, features, plot_px,
-                                                  dataset_short(rows.get(item.shown.run)))
+            figure, mosaic_problem = build_figure(
+                analyzer, item.view, scale, features, plot_px, dataset_short(rows.get(item.shown.run))
+            )
             item = item._replace(figure=figure)
             try:
                 series.append(run_metrics(analyzer, item.shown, item.view))
@@ -688,10 +910,13 @@ def edits_summary(edits: Mapping[str, Sequence[str]]) -> Any:
     """The edits in force, in words, one line per edited run."""
     if not edits:
         return html.Span("No edits: the clusters are the analysis' own.", className="text-muted")
-    return html.Ul([
-        html.Li([html.Strong(f"{run} · {layer}: "), "; ".join(describe_edit(e) for e in parse_edits(log_text))])
-        for run, (layer, log_text) in edits.items()
-    ], className="mb-0 small")
+    return html.Ul(
+        [
+            html.Li([html.Strong(f"{run} · {layer}: "), "; ".join(describe_edit(e) for e in parse_edits(log_text))])
+            for run, (layer, log_text) in edits.items()
+        ],
+        className="mb-0 small",
+    )
 
 
 # -- checking a link's edits and changing the state -------------------------------------------------
@@ -709,13 +934,19 @@ def check_edits(edits: Mapping[str, Sequence[str]], shown: Sequence[Shown], anal
         layer_view(analyzer, run, item.index, log_text)
 
 
-def initial_state(query: Mapping[str, Any], runs: Sequence[Mapping[str, Any]],
-                  analyzer: RunAnalyzer) -> tuple[dict, Any, list[str]]:
+def initial_state(
+    query: Mapping[str, Any], runs: Sequence[Mapping[str, Any]], analyzer: RunAnalyzer
+) -> tuple[dict, Any, list[str]]:
     """The state a link asks for, its run selection, and one problem line per refused query value."""
     problems = []
     selection = parse_models(query.get("models"), [str(r.get("name")) for r in runs])
-    state: dict[str, Any] = {"models": list(selection.names), "depth": DEFAULT_DEPTH, "layer": None,
-                             "edits": {}, "view": VIEWS[0]}
+    state: dict[str, Any] = {
+        "models": list(selection.names),
+        "depth": DEFAULT_DEPTH,
+        "layer": None,
+        "edits": {},
+        "view": VIEWS[0],
+    }
     if query.get("depth") is not None:
         try:
             state["depth"] = parse_depth(query["depth"])
@@ -731,13 +962,17 @@ def initial_state(query: Mapping[str, Any], runs: Sequence[Mapping[str, Any]],
     if layer is not None:
         layer = str(layer)
         if len(state["models"]) != 1:
-            problems.append(f"layer={layer!r} picks a layer of one run; with {len(state['models'])} runs the "
-                            "layers are aligned by depth instead.")
+            problems.append(
+                f"layer={layer!r} picks a layer of one run; with {len(state['models'])} runs the "
+                "layers are aligned by depth instead."
+            )
         else:
             (item,) = resolve(state, runs, analyzer)
             if item.layers is not None and layer not in item.layers.names:
-                problems.append(f"{item.run} has no layer {layer!r} (its layers: {', '.join(item.layers.names)}); "
-                                "showing the layer nearest the depth instead.")
+                problems.append(
+                    f"{item.run} has no layer {layer!r} (its layers: {', '.join(item.layers.names)}); "
+                    "showing the layer nearest the depth instead."
+                )
             elif item.layers is not None:
                 state["layer"] = layer
                 state["depth"] = round(item.layers.depths[item.layers.names.index(layer)], 3)
@@ -769,9 +1004,13 @@ def sent_state(state: Any) -> dict[str, Any]:
         "models": picked_names(models),
         "depth": depth if math.isfinite(depth) else DEFAULT_DEPTH,
         "layer": layer if isinstance(layer, str) else None,
-        "edits": {run: list(entry) for run, entry in edits.items()
-                  if isinstance(entry, list) and len(entry) == 2 and all(isinstance(part, str) for part in entry)}
-        if isinstance(edits, dict) else {},
+        "edits": {
+            run: list(entry)
+            for run, entry in edits.items()
+            if isinstance(entry, list) and len(entry) == 2 and all(isinstance(part, str) for part in entry)
+        }
+        if isinstance(edits, dict)
+        else {},
         "view": view if view in VIEWS else VIEWS[0],
     }
 
@@ -813,13 +1052,15 @@ def form_edit(trigger: str, form: EditForm) -> Move | Merge | Split:
     if trigger == MOVE_ID:
         return Move(_as_int(form.neuron, "a neuron"), _as_int(form.move_to, "the cluster to move it to"))
     if trigger == MERGE_ID:
-        return Merge(_as_int(form.merge_from, "the cluster to merge"),
-                     _as_int(form.merge_into, "the cluster to merge into"))
+        return Merge(
+            _as_int(form.merge_from, "the cluster to merge"), _as_int(form.merge_into, "the cluster to merge into")
+        )
     return Split(_as_int(form.split_cluster, "the cluster to split"), _as_int(form.split_parts, "the number of parts"))
 
 
-def add_edit(state: dict, trigger: str, form: EditForm, runs: Sequence[Mapping[str, Any]],
-             analyzer: RunAnalyzer) -> str:
+def add_edit(
+    state: dict, trigger: str, form: EditForm, runs: Sequence[Mapping[str, Any]], analyzer: RunAnalyzer
+) -> str:
     """Append the form's edit to its run's log if it applies (else raise EditError); return what it did."""
     if not form.run:
         raise EditError("choose the run to edit")
@@ -848,13 +1089,21 @@ def layer_control(state: Mapping[str, Any], runs: Sequence[Mapping[str, Any]], a
     if len(shown) != 1 or shown[0].layers is None:
         return LayerControl([], None, True)
     item = shown[0]
-    options = [{"label": f"{name} (depth {depth:.2f})", "value": name}
-               for name, depth in zip(item.layers.names, item.layers.depths)]
+    options = [
+        {"label": f"{name} (depth {depth:.2f})", "value": name}
+        for name, depth in zip(item.layers.names, item.layers.depths)
+    ]
     return LayerControl(options, item.layer, False)
 
 
-def next_state(state: Mapping[str, Any], trigger: str, value: Any, form: EditForm,
-               runs: Sequence[Mapping[str, Any]], analyzer: RunAnalyzer) -> tuple[dict, str | None, str]:
+def next_state(
+    state: Mapping[str, Any],
+    trigger: str,
+    value: Any,
+    form: EditForm,
+    runs: Sequence[Mapping[str, Any]],
+    analyzer: RunAnalyzer,
+) -> tuple[dict, str | None, str]:
     """The state after one control changed, a line of feedback, and its kind (Bootstrap colour)."""
     state = {**state, "edits": dict(state.get("edits") or {})}
     names = {str(r.get("name")) for r in runs}
@@ -902,8 +1151,9 @@ class EditOptions(NamedTuple):
     hint: Any
 
 
-def edit_options(state: Mapping[str, Any], run: str | None, runs: Sequence[Mapping[str, Any]],
-                 analyzer: RunAnalyzer) -> EditOptions:
+def edit_options(
+    state: Mapping[str, Any], run: str | None, runs: Sequence[Mapping[str, Any]], analyzer: RunAnalyzer
+) -> EditOptions:
     """Cluster choices (with sizes) of the edited run's shown layer, and a line saying what is edited."""
     empty = EditOptions([], [], None, "Choose a run to edit (or click a cell of its matrix).")
     if not run:
@@ -918,137 +1168,299 @@ def edit_options(state: Mapping[str, Any], run: str | None, runs: Sequence[Mappi
         return empty._replace(hint=str(exc))
     clusters = [{"label": f"C{c} ({len(view.members(c))})", "value": c} for c in range(view.n_clusters)]
     move_to = clusters + [{"label": f"new cluster C{view.n_clusters}", "value": view.n_clusters}]
-    hint = [html.Strong(f"{run} · {view.layer}"),
-            f": neurons 0–{len(view.row_order) - 1}, clusters C0–C{view.n_clusters - 1} (numbered from the top). "
-            "Click a matrix cell to pick its neuron."]
+    hint = [
+        html.Strong(f"{run} · {view.layer}"),
+        f": neurons 0–{len(view.row_order) - 1}, clusters C0–C{view.n_clusters - 1} (numbered from the top). "
+        "Click a matrix cell to pick its neuron.",
+    ]
     return EditOptions(clusters, move_to, len(view.row_order) - 1, hint)
 
 
 # -- the page ------------------------------------------------------------------------------------
-HEADING = html.Div([
-    html.H2("Redundancy", className="mb-0"),
-    html.P("CNNVis' cluster matrices: per run, one layer's neurons (rows, grouped into clusters) against the "
-           "classes (columns, one order everywhere); then how redundant every layer is, across runs.",
-           className="text-muted mb-3"),
-])
+HEADING = html.Div(
+    [
+        html.H2("Redundancy", className="mb-0"),
+        html.P(
+            "CNNVis' cluster matrices: per run, one layer's neurons (rows, grouped into clusters) against the "
+            "classes (columns, one order everywhere); then how redundant every layer is, across runs.",
+            className="text-muted mb-3",
+        ),
+    ]
+)
 
 
 def controls(runs: Sequence[Mapping[str, Any]], state: Mapping[str, Any], layer: LayerControl) -> dbc.Card:
-    options = [{"label": f"{r['name']} (broken)" if r.get("status") == "broken" else str(r["name"]),
-                "value": str(r["name"])} for r in runs]
-    return dbc.Card(dbc.CardBody([
-        html.Div([html.Span("Runs", className="fw-semibold me-3"),
-                  dbc.Checklist(id=PICKER_ID, options=options, value=list(state["models"]), inline=True, switch=True,
-                                className="cnncmp-picker")],
-                 className="d-flex flex-wrap align-items-baseline mb-2"),
-        dbc.Row([
-            dbc.Col([
-                html.Div("Layer by relative depth (each run takes its nearest layer)", className="fw-semibold small"),
-                dcc.Slider(id=DEPTH_ID, min=0, max=1, step=0.01, value=float(state["depth"]),
-                           marks={0: "0 input side", 0.25: "0.25", 0.5: "0.5", 0.75: "0.75", 1: "1 output"},
-                           tooltip={"placement": "bottom", "always_visible": False}, updatemode="mouseup"),
-            ], lg=6),
-            dbc.Col([
-                html.Div("Layer by name (one run)", className="fw-semibold small"),
-                dcc.Dropdown(id=LAYER_ID, options=layer.options, value=layer.value, disabled=layer.disabled,
-                             clearable=False, placeholder="choose one run to pick its layer by name"),
-            ], lg=3),
-            dbc.Col([
-                html.Div("Show clusters as", className="fw-semibold small"),
-                dbc.RadioItems(id=VIEW_ID, value=state["view"], inline=True,
-                               options=[{"label": "matrices", "value": "matrix"},
-                                        {"label": "learned features", "value": "mosaic"}]),
-            ], lg=3),
-        ], className="g-3"),
-    ]), className="mb-3")
+    options = [
+        {"label": f"{r['name']} (broken)" if r.get("status") == "broken" else str(r["name"]), "value": str(r["name"])}
+        for r in runs
+    ]
+    return dbc.Card(
+        dbc.CardBody(
+            [
+                html.Div(
+                    [
+                        html.Span("Runs", className="fw-semibold me-3"),
+                        dbc.Checklist(
+                            id=PICKER_ID,
+                            options=options,
+                            value=list(state["models"]),
+                            inline=True,
+                            switch=True,
+                            className="cnncmp-picker",
+                        ),
+                    ],
+                    className="d-flex flex-wrap align-items-baseline mb-2",
+                ),
+                dbc.Row(
+                    [
+                        dbc.Col(
+                            [
+                                html.Div(
+                                    "Layer by relative depth (each run takes its nearest layer)",
+                                    className="fw-semibold small",
+                                ),
+                                dcc.Slider(
+                                    id=DEPTH_ID,
+                                    min=0,
+                                    max=1,
+                                    step=0.01,
+                                    value=float(state["depth"]),
+                                    marks={0: "0 input side", 0.25: "0.25", 0.5: "0.5", 0.75: "0.75", 1: "1 output"},
+                                    tooltip={"placement": "bottom", "always_visible": False},
+                                    updatemode="mouseup",
+                                ),
+                            ],
+                            lg=6,
+                        ),
+                        dbc.Col(
+                            [
+                                html.Div("Layer by name (one run)", className="fw-semibold small"),
+                                dcc.Dropdown(
+                                    id=LAYER_ID,
+                                    options=layer.options,
+                                    value=layer.value,
+                                    disabled=layer.disabled,
+                                    clearable=False,
+                                    placeholder="choose one run to pick its layer by name",
+                                ),
+                            ],
+                            lg=3,
+                        ),
+                        dbc.Col(
+                            [
+                                html.Div("Show clusters as", className="fw-semibold small"),
+                                dbc.RadioItems(
+                                    id=VIEW_ID,
+                                    value=state["view"],
+                                    inline=True,
+                                    options=[
+                                        {"label": "matrices", "value": "matrix"},
+                                        {"label": "learned features", "value": "mosaic"},
+                                    ],
+                                ),
+                            ],
+                            lg=3,
+                        ),
+                    ],
+                    className="g-3",
+                ),
+            ]
+        ),
+        className="mb-3",
+    )
 
 
 def edit_card(edit_runs: list[dict], edit_run: str | None, edits_list: Any) -> dbc.Card:
     small = {"size": "sm"}
     dropdown_style = {"minWidth": "9rem"}
-    return dbc.Card([
-        dbc.CardHeader([html.Span("Edit clusters", className="fw-semibold me-2"),
-                        html.Span("move a neuron, merge or split clusters; the matrix and the metrics follow, and "
-                                  "the link keeps the edits", className="small text-muted")]),
-        dbc.CardBody([
-            dbc.Row([
-                dbc.Col([html.Div("Run (its shown layer)", className="small fw-semibold"),
-                         dcc.Dropdown(id=EDIT_RUN_ID, options=edit_runs, value=edit_run, clearable=False,
-                                      placeholder="run to edit")], md=4),
-                dbc.Col(html.Div(id=EDIT_HINT_ID, className="small mt-3"), md=6),
-                dbc.Col(dbc.Button("Reset edits", id=RESET_ID, color="secondary", outline=True, n_clicks=0,
-                                   className="mt-3"), md=2, className="text-md-end"),
-            ], className="g-2 mb-2"),
-            html.Div([
-                html.Div([html.Span("Move neuron", className="me-1"),
-                          dbc.Input(id=NEURON_ID, type="number", min=0, step=1, placeholder="#",
-                                    style={"width": "6rem"}, **small),
-                          html.Span("to", className="mx-1"),
-                          dcc.Dropdown(id=MOVE_TO_ID, clearable=False, placeholder="cluster", style=dropdown_style),
-                          dbc.Button("Move", id=MOVE_ID, color="primary", n_clicks=0, className="ms-1", **small)],
-                         className="d-flex align-items-center me-4 mb-2"),
-                html.Div([html.Span("Merge", className="me-1"),
-                          dcc.Dropdown(id=MERGE_FROM_ID, clearable=False, placeholder="cluster", style=dropdown_style),
-                          html.Span("into", className="mx-1"),
-                          dcc.Dropdown(id=MERGE_INTO_ID, clearable=False, placeholder="cluster", style=dropdown_style),
-                          dbc.Button("Merge", id=MERGE_ID, color="primary", n_clicks=0, className="ms-1", **small)],
-                         className="d-flex align-items-center me-4 mb-2"),
-                html.Div([html.Span("Split", className="me-1"),
-                          dcc.Dropdown(id=SPLIT_CLUSTER_ID, clearable=False, placeholder="cluster",
-                                       style=dropdown_style),
-                          html.Span("in", className="mx-1"),
-                          dcc.Dropdown(id=SPLIT_PARTS_ID, options=[{"label": str(p), "value": p} for p in range(2, 6)],
-                                       value=2, clearable=False, style={"minWidth": "4.5rem"}),
-                          dbc.Button("Split", id=SPLIT_ID, color="primary", n_clicks=0, className="ms-1", **small)],
-                         className="d-flex align-items-center mb-2"),
-            ], className="d-flex flex-wrap align-items-center"),
-            html.Div(id=FEEDBACK_ID, className="small"),
-            html.Div(edits_list, id=EDITS_LIST_ID, className="mt-2"),
-        ]),
-    ], className="mb-4")
+    return dbc.Card(
+        [
+            dbc.CardHeader(
+                [
+                    html.Span("Edit clusters", className="fw-semibold me-2"),
+                    html.Span(
+                        "move a neuron, merge or split clusters; the matrix and the metrics follow, and "
+                        "the link keeps the edits",
+                        className="small text-muted",
+                    ),
+                ]
+            ),
+            dbc.CardBody(
+                [
+                    dbc.Row(
+                        [
+                            dbc.Col(
+                                [
+                                    html.Div("Run (its shown layer)", className="small fw-semibold"),
+                                    dcc.Dropdown(
+                                        id=EDIT_RUN_ID,
+                                        options=edit_runs,
+                                        value=edit_run,
+                                        clearable=False,
+                                        placeholder="run to edit",
+                                    ),
+                                ],
+                                md=4,
+                            ),
+                            dbc.Col(html.Div(id=EDIT_HINT_ID, className="small mt-3"), md=6),
+                            dbc.Col(
+                                dbc.Button(
+                                    "Reset edits",
+                                    id=RESET_ID,
+                                    color="secondary",
+                                    outline=True,
+                                    n_clicks=0,
+                                    className="mt-3",
+                                ),
+                                md=2,
+                                className="text-md-end",
+                            ),
+                        ],
+                        className="g-2 mb-2",
+                    ),
+                    html.Div(
+                        [
+                            html.Div(
+                                [
+                                    html.Span("Move neuron", className="me-1"),
+                                    dbc.Input(
+                                        id=NEURON_ID,
+                                        type="number",
+                                        min=0,
+                                        step=1,
+                                        placeholder="#",
+                                        style={"width": "6rem"},
+                                        **small,
+                                    ),
+                                    html.Span("to", className="mx-1"),
+                                    dcc.Dropdown(
+                                        id=MOVE_TO_ID, clearable=False, placeholder="cluster", style=dropdown_style
+                                    ),
+                                    dbc.Button(
+                                        "Move", id=MOVE_ID, color="primary", n_clicks=0, className="ms-1", **small
+                                    ),
+                                ],
+                                className="d-flex align-items-center me-4 mb-2",
+                            ),
+                            html.Div(
+                                [
+                                    html.Span("Merge", className="me-1"),
+                                    dcc.Dropdown(
+                                        id=MERGE_FROM_ID, clearable=False, placeholder="cluster", style=dropdown_style
+                                    ),
+                                    html.Span("into", className="mx-1"),
+                                    dcc.Dropdown(
+                                        id=MERGE_INTO_ID, clearable=False, placeholder="cluster", style=dropdown_style
+                                    ),
+                                    dbc.Button(
+                                        "Merge", id=MERGE_ID, color="primary", n_clicks=0, className="ms-1", **small
+                                    ),
+                                ],
+                                className="d-flex align-items-center me-4 mb-2",
+                            ),
+                            html.Div(
+                                [
+                                    html.Span("Split", className="me-1"),
+                                    dcc.Dropdown(
+                                        id=SPLIT_CLUSTER_ID,
+                                        clearable=False,
+                                        placeholder="cluster",
+                                        style=dropdown_style,
+                                    ),
+                                    html.Span("in", className="mx-1"),
+                                    dcc.Dropdown(
+                                        id=SPLIT_PARTS_ID,
+                                        options=[{"label": str(p), "value": p} for p in range(2, 6)],
+                                        value=2,
+                                        clearable=False,
+                                        style={"minWidth": "4.5rem"},
+                                    ),
+                                    dbc.Button(
+                                        "Split", id=SPLIT_ID, color="primary", n_clicks=0, className="ms-1", **small
+                                    ),
+                                ],
+                                className="d-flex align-items-center mb-2",
+                            ),
+                        ],
+                        className="d-flex flex-wrap align-items-center",
+                    ),
+                    html.Div(id=FEEDBACK_ID, className="small"),
+                    html.Div(edits_list, id=EDITS_LIST_ID, className="mt-2"),
+                ]
+            ),
+        ],
+        className="mb-4",
+    )
 
 
 def feedback_line(text: str | None, kind: str = "secondary") -> Any:
     return html.Span(text, className=f"text-{kind}-emphasis") if text else None
 
 
-def layout(models: Any = None, depth: Any = None, layer: Any = None, edits: Any = None, view: Any = None,
-           **_other_query: Any) -> html.Div:
+def layout(
+    models: Any = None, depth: Any = None, layer: Any = None, edits: Any = None, view: Any = None, **_other_query: Any
+) -> html.Div:
     """The page for ``/redundancy?models=…&depth=…&view=…&edits=…``; unknown parameters are ignored."""
     settings = current_settings()
     runs_dir = settings.runs_dir
     try:
         runs = read_runs(runs_dir)
         if not runs:
-            return html.Div([HEADING, components.message(
-                ["No runs in ", html.Code(str(runs_dir)), " yet: train some with ",
-                 components.command(components.TRAIN_DEMO_COMMAND), " (or on the Jobs page), then analyse them."],
-                kind="info", title="No runs to compare yet", id="redundancy-empty")])
+            return html.Div(
+                [
+                    HEADING,
+                    components.message(
+                        [
+                            "No runs in ",
+                            html.Code(str(runs_dir)),
+                            " yet: train some with ",
+                            components.command(components.TRAIN_DEMO_COMMAND),
+                            " (or on the Jobs page), then analyse them.",
+                        ],
+                        kind="info",
+                        title="No runs to compare yet",
+                        id="redundancy-empty",
+                    ),
+                ]
+            )
         analyzer = current_analyzer(settings)
         query = {"models": models, "depth": depth, "layer": layer, "edits": edits, "view": view}
         state, selection, problems = initial_state(query, runs, analyzer)
         parts = redundancy_parts(state, runs, analyzer)
         edit_run = next(iter(state["edits"]), None) or (parts.edit_runs[0]["value"] if parts.edit_runs else None)
-        query_message = components.message(html.Ul([html.Li(p) for p in problems], className="mb-0"), kind="warning",
-                                           title="Part of this link was not understood",
-                                           id=QUERY_MESSAGE_ID) if problems else None
-        return html.Div([
-            HEADING,
-            dcc.Location(id=URL_ID, refresh=False),
-            dcc.Store(id=STORE_ID, data=state),
-            link_message(selection, runs_dir, LINK_MESSAGE_ID),
-            query_message,
-            html.Div(parts.banner, id=BANNER_ID),
-            controls(runs, state, layer_control(state, runs, analyzer)),
-            dcc.Loading(html.Div(parts.panels, id=PANELS_ID, className="mb-4"), delay_show=400),
-            edit_card(parts.edit_runs, edit_run, parts.edits_list),
-            components.graph(METRICS_ID, parts.metrics, filename="redundancy-per-layer"),
-        ])
-    except Exception as exc:  # noqa: BLE001 - a page shows a message, never a 500
+        query_message = (
+            components.message(
+                html.Ul([html.Li(p) for p in problems], className="mb-0"),
+                kind="warning",
+                title="Part of this link was not understood",
+                id=QUERY_MESSAGE_ID,
+            )
+            if problems
+            else None
+        )
+        return html.Div(
+            [
+                HEADING,
+                dcc.Location(id=URL_ID, refresh=False),
+                dcc.Store(id=STORE_ID, data=state),
+                link_message(selection, runs_dir, LINK_MESSAGE_ID),
+                query_message,
+                html.Div(parts.banner, id=BANNER_ID),
+                controls(runs, state, layer_control(state, runs, analyzer)),
+                dcc.Loading(html.Div(parts.panels, id=PANELS_ID, className="mb-4"), delay_show=400),
+                edit_card(parts.edit_runs, edit_run, parts.edits_list),
+                components.graph(METRICS_ID, parts.metrics, filename="redundancy-per-layer"),
+            ]
+        )
+    except Exception as exc:
         log.exception("redundancy page failed for models=%r depth=%r layer=%r edits=%r", models, depth, layer, edits)
-        return components.page_failure(HEADING, "Something went wrong",
-                                       "The redundancy view could not be built; the server log has the details.",
-                                       exc, "redundancy-error")
+        return components.page_failure(
+            HEADING,
+            "Something went wrong",
+            "The redundancy view could not be built; the server log has the details.",
+            exc,
+            "redundancy-error",
+        )
 
 
 def _context() -> tuple[list[dict], RunAnalyzer]:
@@ -1092,10 +1504,16 @@ def register_callbacks(app: dash.Dash) -> None:
             new, text, kind = next_state(sent_state(state), trigger, value, EditForm(*form), runs, analyzer)
         except PreventUpdate:
             raise
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("redundancy state change failed: %s=%r", trigger, value)
-            return no_update, feedback_line("That change failed; the server log has the details.", "danger"), \
-                no_update, no_update, no_update, no_update
+            return (
+                no_update,
+                feedback_line("That change failed; the server log has the details.", "danger"),
+                no_update,
+                no_update,
+                no_update,
+                no_update,
+            )
         control = layer_control(new, runs, analyzer)
         depth_out = new["depth"] if trigger != DEPTH_ID else no_update
         store = new if new != state else no_update
@@ -1117,7 +1535,7 @@ def register_callbacks(app: dash.Dash) -> None:
             runs, analyzer = _context()
             parts = redundancy_parts(state, runs, analyzer)
             return parts.banner, parts.panels, parts.metrics, state_search(state), parts.edit_runs, parts.edits_list
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("redundancy view failed for %r", state)
             error = components.message("This view could not be built; the server log has the details.", kind="danger")
             return no_update, error, no_update, no_update, no_update, no_update
@@ -1136,7 +1554,7 @@ def register_callbacks(app: dash.Dash) -> None:
         try:
             runs, analyzer = _context()
             choices = edit_options(sent_state(state), run, runs, analyzer)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("redundancy edit form failed for %r", run)
             raise PreventUpdate from None
         return choices.move_to, choices.clusters, choices.clusters, choices.clusters, choices.neuron_max, choices.hint
@@ -1171,13 +1589,18 @@ def register_callbacks(app: dash.Dash) -> None:
             return matrix_for(sent_state(state), run, features or [], runs, analyzer)
         except PreventUpdate:
             raise
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("redundancy matrix of %s failed", run)
             raise PreventUpdate from None
 
 
-def matrix_for(state: Mapping[str, Any], run: str, features: Collection[int], runs: Sequence[Mapping[str, Any]],
-               analyzer: RunAnalyzer) -> dict:
+def matrix_for(
+    state: Mapping[str, Any],
+    run: str,
+    features: Collection[int],
+    runs: Sequence[Mapping[str, Any]],
+    analyzer: RunAnalyzer,
+) -> dict:
     """One run's matrix figure with ``features`` clusters as mosaics, on the page's shared colour scale."""
     data = panel_data(resolve(state, runs, analyzer), state, analyzer)
     views = [d.view for d in data if d.view is not None]
@@ -1185,6 +1608,12 @@ def matrix_for(state: Mapping[str, Any], run: str, features: Collection[int], ru
     if view is None:  # a request for a run that is not shown: nothing of it to redraw
         raise PreventUpdate
     rows = {str(r.get("name")): r for r in runs}
-    figure, _ = build_figure(analyzer, view, colour_scale(views), [int(c) for c in features],
-                             plot_height(max(len(v.row_order) for v in views), len(data)), dataset_short(rows.get(run)))
+    figure, _ = build_figure(
+        analyzer,
+        view,
+        colour_scale(views),
+        [int(c) for c in features],
+        plot_height(max(len(v.row_order) for v in views), len(data)),
+        dataset_short(rows.get(run)),
+    )
     return figure

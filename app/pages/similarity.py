@@ -28,8 +28,9 @@ from app.analysis_access import PAGE_ERRORS, analyzer
 from app.config import current_settings
 from app.selection import read_runs
 
-dash.register_page(__name__, path="/similarity", name="Similarity",
-                   title=f"Similarity · {components.PRODUCT_NAME}", order=3)
+dash.register_page(
+    __name__, path="/similarity", name="Similarity", title=f"Similarity · {components.PRODUCT_NAME}", order=3
+)
 
 log = logging.getLogger(__name__)
 
@@ -130,10 +131,16 @@ def cka_figure(result: Mapping[str, Any], title: str, row_run: str, column_run: 
     rows, columns = [str(r) for r in result["rows"]], [str(c) for c in result["columns"]]
     small = len(rows) <= TEXT_LIMIT and len(columns) <= TEXT_LIMIT
     heatmap = go.Heatmap(
-        z=matrix, x=columns, y=rows, zmin=0, zmax=1, colorscale=COLOURSCALE,
+        z=matrix,
+        x=columns,
+        y=rows,
+        zmin=0,
+        zmax=1,
+        colorscale=COLOURSCALE,
         colorbar={"title": {"text": "CKA"}, "tickvals": [0, 0.25, 0.5, 0.75, 1]},
         hovertemplate=f"{row_run} %{{y}} × {column_run} %{{x}}<br>CKA %{{z:.3f}}<extra></extra>",
-        xgap=1, ygap=1,
+        xgap=1,
+        ygap=1,
     )
     if small:
         heatmap.update(texttemplate="%{z:.2f}", textfont={"size": 12})
@@ -141,7 +148,9 @@ def cka_figure(result: Mapping[str, Any], title: str, row_run: str, column_run: 
     cell = 34 if small else 24
     height = int(min(900, max(420, 170 + cell * len(rows))))
     figure.update_layout(
-        template="plotly_white", font=components.FIGURE_FONT, height=height,
+        template="plotly_white",
+        font=components.FIGURE_FONT,
+        height=height,
         title={"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 16}},
         xaxis={"title": {"text": f"{column_run} layer"}, "type": "category", "tickangle": -45},
         yaxis={"title": {"text": f"{row_run} layer"}, "type": "category", "autorange": "reversed"},
@@ -156,8 +165,10 @@ def cka_figure(result: Mapping[str, Any], title: str, row_run: str, column_run: 
 def cka_title(kind: str, dataset: str, n_images: int, debiased: bool) -> str:
     """``Linear CKA within base · <dataset> · 256 test images`` (exports carry no banner)."""
     flavour = "debiased linear CKA" if debiased else "linear CKA"
-    return (f"{flavour[0].upper()}{flavour[1:]} {kind}"
-            f"<br><span style='font-size:13px;color:#495057'>{dataset} · {n_images} test images</span>")
+    return (
+        f"{flavour[0].upper()}{flavour[1:]} {kind}"
+        f"<br><span style='font-size:13px;color:#495057'>{dataset} · {n_images} test images</span>"
+    )
 
 
 # -- the page --------------------------------------------------------------------------------------
@@ -168,8 +179,9 @@ class SimilarityParts(NamedTuple):
     figures: Any
 
 
-def _heatmap_or_message(source: Any, graph_id: str, kind: str, run_a: str, run_b: str | None, debiased: bool,
-                        dataset: str, filename: str) -> Any:
+def _heatmap_or_message(
+    source: Any, graph_id: str, kind: str, run_a: str, run_b: str | None, debiased: bool, dataset: str, filename: str
+) -> Any:
     try:
         result = source.cka(run_a, run_b, debiased=debiased)
     except PAGE_ERRORS as exc:
@@ -184,77 +196,142 @@ def similarity_parts(runs: Sequence[Mapping[str, Any]], choice: Choice, source: 
     by_name = {str(r.get("name")): r for r in runs}
     chosen = [by_name[n] for n in dict.fromkeys((choice.a, choice.b)) if n in by_name]
     if not choice.a:
-        return SimilarityParts(components.dataset_banner([]),
-                               components.message("Pick run A above.", kind="secondary"))
+        return SimilarityParts(components.dataset_banner([]), components.message("Pick run A above.", kind="secondary"))
 
     def label(*names: str) -> str:
         return components.dataset_label([by_name[n] for n in names if n in by_name])
 
     suffix = "-debiased" if choice.debiased else ""
-    within_a = _heatmap_or_message(source, WITHIN_A_ID, f"within {choice.a}", choice.a, None, choice.debiased,
-                                   label(choice.a), f"cka-{choice.a}{suffix}")
+    within_a = _heatmap_or_message(
+        source,
+        WITHIN_A_ID,
+        f"within {choice.a}",
+        choice.a,
+        None,
+        choice.debiased,
+        label(choice.a),
+        f"cka-{choice.a}{suffix}",
+    )
     if not choice.b:
         figures = dbc.Row(dbc.Col(within_a, xl=8))
     else:
-        within_b = _heatmap_or_message(source, WITHIN_B_ID, f"within {choice.b}", choice.b, None,
-                                       choice.debiased, label(choice.b), f"cka-{choice.b}{suffix}")
-        across = _heatmap_or_message(source, ACROSS_ID, f"{choice.a} × {choice.b}", choice.a, choice.b,
-                                     choice.debiased, label(choice.a, choice.b),
-                                     f"cka-{choice.a}-x-{choice.b}{suffix}")
-        figures = html.Div([
-            dbc.Row(dbc.Col(across, xl=9)),
-            dbc.Row([dbc.Col(within_a, lg=6), dbc.Col(within_b, lg=6)]),
-        ])
+        within_b = _heatmap_or_message(
+            source,
+            WITHIN_B_ID,
+            f"within {choice.b}",
+            choice.b,
+            None,
+            choice.debiased,
+            label(choice.b),
+            f"cka-{choice.b}{suffix}",
+        )
+        across = _heatmap_or_message(
+            source,
+            ACROSS_ID,
+            f"{choice.a} × {choice.b}",
+            choice.a,
+            choice.b,
+            choice.debiased,
+            label(choice.a, choice.b),
+            f"cka-{choice.a}-x-{choice.b}{suffix}",
+        )
+        figures = html.Div(
+            [
+                dbc.Row(dbc.Col(across, xl=9)),
+                dbc.Row([dbc.Col(within_a, lg=6), dbc.Col(within_b, lg=6)]),
+            ]
+        )
     return SimilarityParts(components.dataset_banner(chosen), figures)
 
 
 def controls(runs: Sequence[Mapping[str, Any]], choice: Choice) -> dbc.Row:
-    options = [{"label": f"{r['name']} (broken)" if r.get("status") == "broken" else str(r["name"]),
-                "value": str(r["name"])} for r in runs]
-    return dbc.Row([
-        dbc.Col([dbc.Label("Run A (rows)", html_for=RUN_A_ID, className="fw-semibold"),
-                 dbc.Select(id=RUN_A_ID, options=options, value=choice.a)], md=4),
-        dbc.Col([dbc.Label("Run B (columns)", html_for=RUN_B_ID, className="fw-semibold"),
-                 dbc.Select(id=RUN_B_ID, options=[{"label": "— none: run A alone —", "value": NONE_OPTION}, *options],
-                            value=choice.b or NONE_OPTION)], md=4),
-        dbc.Col([dbc.Label("Estimator", html_for=DEBIASED_ID, className="fw-semibold"),
-                 dbc.Switch(id=DEBIASED_ID, label="debiased (unbiased HSIC; fairer with few images)",
-                            value=choice.debiased)], md=4, className="d-flex flex-column"),
-    ], className="mb-3 g-3 align-items-end")
+    options = [
+        {"label": f"{r['name']} (broken)" if r.get("status") == "broken" else str(r["name"]), "value": str(r["name"])}
+        for r in runs
+    ]
+    return dbc.Row(
+        [
+            dbc.Col(
+                [
+                    dbc.Label("Run A (rows)", html_for=RUN_A_ID, className="fw-semibold"),
+                    dbc.Select(id=RUN_A_ID, options=options, value=choice.a),
+                ],
+                md=4,
+            ),
+            dbc.Col(
+                [
+                    dbc.Label("Run B (columns)", html_for=RUN_B_ID, className="fw-semibold"),
+                    dbc.Select(
+                        id=RUN_B_ID,
+                        options=[{"label": "— none: run A alone —", "value": NONE_OPTION}, *options],
+                        value=choice.b or NONE_OPTION,
+                    ),
+                ],
+                md=4,
+            ),
+            dbc.Col(
+                [
+                    dbc.Label("Estimator", html_for=DEBIASED_ID, className="fw-semibold"),
+                    dbc.Switch(
+                        id=DEBIASED_ID, label="debiased (unbiased HSIC; fairer with few images)", value=choice.debiased
+                    ),
+                ],
+                md=4,
+                className="d-flex flex-column",
+            ),
+        ],
+        className="mb-3 g-3 align-items-end",
+    )
 
 
 def layout(a: Any = None, b: Any = None, debiased: Any = None, **_other_query: Any) -> html.Div:
     """The page for ``/similarity?a=x&b=y&debiased=1``; bad values get a message and a default."""
     settings = current_settings()
     runs_dir = settings.runs_dir
-    heading = html.Div([
-        html.H2("Similarity", className="mb-0"),
-        html.P("How alike the layers' representations of the same images are (linear CKA: 1 = the same up to a "
-               "rotation and scale): within one run, and between two runs.", className="text-muted mb-3"),
-    ])
+    heading = html.Div(
+        [
+            html.H2("Similarity", className="mb-0"),
+            html.P(
+                "How alike the layers' representations of the same images are (linear CKA: 1 = the same up to a "
+                "rotation and scale): within one run, and between two runs.",
+                className="text-muted mb-3",
+            ),
+        ]
+    )
     try:
         runs = read_runs(runs_dir)
         if not runs:
-            return html.Div([heading, components.no_runs_message(
-                runs_dir, title=None, id="similarity-empty")])
+            return html.Div([heading, components.no_runs_message(runs_dir, title=None, id="similarity-empty")])
         choice = parse_choice(a, b, debiased, [str(r["name"]) for r in runs])
-        param_message = components.message(
-            [html.Ul([html.Li(p) for p in choice.problems], className="mb-1"), "Showing the default instead."],
-            kind="warning", title="Some settings in this link were not understood") if choice.problems else None
+        param_message = (
+            components.message(
+                [html.Ul([html.Li(p) for p in choice.problems], className="mb-1"), "Showing the default instead."],
+                kind="warning",
+                title="Some settings in this link were not understood",
+            )
+            if choice.problems
+            else None
+        )
         parts = similarity_parts(runs, choice, analyzer(settings))
-        return html.Div([
-            heading,
-            dcc.Location(id=URL_ID, refresh=False),
-            html.Div(param_message, id=PARAM_MESSAGE_ID),
-            html.Div(parts.banner, id=BANNER_ID),
-            controls(runs, choice),
-            html.Div(parts.figures, id=FIGURES_ID),
-        ])
-    except Exception as exc:  # noqa: BLE001 - a page shows a message, never a 500
+        return html.Div(
+            [
+                heading,
+                dcc.Location(id=URL_ID, refresh=False),
+                html.Div(param_message, id=PARAM_MESSAGE_ID),
+                html.Div(parts.banner, id=BANNER_ID),
+                controls(runs, choice),
+                html.Div(parts.figures, id=FIGURES_ID),
+            ]
+        )
+    except Exception as exc:
         log.exception("similarity page failed for a=%r b=%r debiased=%r", a, b, debiased)
-        return components.page_failure(heading, "The similarity page could not be built",
-                                       "The similarity view could not be built; the server log has the details.",
-                                       exc, "similarity-error")
+        return components.page_failure(
+            heading,
+            "The similarity page could not be built",
+            "The similarity view could not be built; the server log has the details.",
+            exc,
+            "similarity-error",
+        )
 
 
 def register_callbacks(app: dash.Dash) -> None:
@@ -278,8 +355,7 @@ def register_callbacks(app: dash.Dash) -> None:
             choice = parse_choice(run_a, run_b, "1" if debiased else "0", [str(r["name"]) for r in runs])
             parts = similarity_parts(runs, choice, analyzer(settings))
             return parts.banner, parts.figures, similarity_search(choice.a, choice.b, choice.debiased), None
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("similarity update failed for %r %r %r", run_a, run_b, debiased)
-            error = components.message("These runs could not be read; the server log has the details.",
-                                       kind="danger")
+            error = components.message("These runs could not be read; the server log has the details.", kind="danger")
             return no_update, error, no_update, no_update

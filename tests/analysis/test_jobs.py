@@ -36,8 +36,9 @@ class Recorder:
 
 
 def train_tiny(runs_dir: Path, epochs: int = 1, **kwargs) -> dict:
-    return train_job(runs_dir, [MODEL], "quick", "synthetic", runs_dir.parent / "no-data", epochs, device="cpu",
-                     **kwargs)
+    return train_job(
+        runs_dir, [MODEL], "quick", "synthetic", runs_dir.parent / "no-data", epochs, device="cpu", **kwargs
+    )
 
 
 @pytest.fixture(scope="module")
@@ -94,16 +95,19 @@ def test_cancel_before_the_start_trains_nothing(tmp_path):
     assert not (tmp_path / "runs" / RUN).exists()
 
 
-@pytest.mark.parametrize("models, profile, dataset, epochs, error", [
-    (["nope"], "quick", "synthetic", 1, UnknownModelError),
-    ([], "quick", "synthetic", 1, JobInputError),
-    ([MODEL], "fast", "synthetic", 1, ValueError),
-    ([MODEL], "quick", "imagenet", 1, DatasetError),
-    ([MODEL], "quick", "synthetic", 0, JobInputError),
-    ([MODEL], "quick", "synthetic", 1.5, JobInputError),
-    ([MODEL], "quick", "synthetic", "many", JobInputError),
-    ([MODEL], "quick", "synthetic", True, JobInputError),
-])
+@pytest.mark.parametrize(
+    "models, profile, dataset, epochs, error",
+    [
+        (["nope"], "quick", "synthetic", 1, UnknownModelError),
+        ([], "quick", "synthetic", 1, JobInputError),
+        ([MODEL], "fast", "synthetic", 1, ValueError),
+        ([MODEL], "quick", "imagenet", 1, DatasetError),
+        ([MODEL], "quick", "synthetic", 0, JobInputError),
+        ([MODEL], "quick", "synthetic", 1.5, JobInputError),
+        ([MODEL], "quick", "synthetic", "many", JobInputError),
+        ([MODEL], "quick", "synthetic", True, JobInputError),
+    ],
+)
 def test_bad_inputs_are_refused_before_any_work(tmp_path, models, profile, dataset, epochs, error):
     report = Recorder()
     with pytest.raises(error):
@@ -141,8 +145,13 @@ def cached_only(runs_dir: Path, cache_dir: Path) -> RunAnalyzer:
 def test_analyze_job_reports_each_step_and_caches_what_pages_read(tiny_run, tmp_path):
     report = Recorder()
     result = analyze_job(tiny_run, tmp_path / "cache", [RUN], None, report=report)
-    assert result == {"kind": "analyze", "status": "complete", "runs": [RUN], "failed": {},
-                      "message": f"Analysed 1 run(s): {RUN}"}
+    assert result == {
+        "kind": "analyze",
+        "status": "complete",
+        "runs": [RUN],
+        "failed": {},
+        "message": f"Analysed 1 run(s): {RUN}",
+    }
     assert report.fractions == sorted(report.fractions) and report.fractions[-1] == 1.0
     for step in ("statistics (final weights)", "neuron clusters (epoch 1)", "edges", "CKA"):
         assert report.said(step), step
@@ -151,17 +160,23 @@ def test_analyze_job_reports_each_step_and_caches_what_pages_read(tiny_run, tmp_
 
 def test_analyze_job_cancel_stops_between_steps_and_goes_on_later(tiny_run, tmp_path):
     report = Recorder()
-    result = analyze_job(tiny_run, tmp_path / "cache", [RUN], None, report=report,
-                         cancelled=lambda: report.said("train errors"))
+    result = analyze_job(
+        tiny_run, tmp_path / "cache", [RUN], None, report=report, cancelled=lambda: report.said("train errors")
+    )
     assert result["status"] == "stopped" and result["runs"] == []
     assert not report.said("neuron clusters") and not cached_only(tiny_run, tmp_path / "cache").is_analyzed(RUN)
     assert analyze_job(tiny_run, tmp_path / "cache", [RUN], None)["status"] == "complete"
     assert cached_only(tiny_run, tmp_path / "cache").is_analyzed(RUN)
 
 
-@pytest.mark.parametrize("runs, error", [
-    (["../etc"], RunNameError), (["no-such-run"], RunNotFoundError), ([], JobInputError),
-])
+@pytest.mark.parametrize(
+    "runs, error",
+    [
+        (["../etc"], RunNameError),
+        (["no-such-run"], RunNotFoundError),
+        ([], JobInputError),
+    ],
+)
 def test_analyze_job_refuses_bad_names(tiny_run, tmp_path, runs, error):
     with pytest.raises(error):
         analyze_job(tiny_run, tmp_path / "cache", runs, None)

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from analysis.probes.activations import ActivationPass, receptive_fields, receptive_patch
 from analysis.cache import AnalysisCache, CorruptEntryError, cache_key, pack_result, unpack_result
 from analysis.cli import main
+from analysis.pipeline import NotAnalyzedError, RunAnalyzer
+from analysis.probes.activations import ActivationPass, receptive_fields, receptive_patch
+from analysis.runs.store import RunStore
+from analysis.statistics.redundancy import near_duplicate_mask, normalize_profiles
 from analysis.training.evaluation import Normalization
 from analysis.training.health import training_anomalies
-from analysis.pipeline import NotAnalyzedError, RunAnalyzer
-from analysis.statistics.redundancy import near_duplicate_mask, normalize_profiles
-from analysis.runs.store import RunStore
 from model_zoo import FamilyCNN, ModelOptions, ModelSpec
 
 RUN = "base-quick-synthetic"
@@ -120,12 +120,18 @@ def test_report_contract(analyzer):
     assert 0 <= report["train_error"] <= 1 and 0 <= report["test_error"] <= 1
     assert len(report["per_class_error"]) == 10
     layers = report["layers"]
-    assert [l["name"] for l in layers] == [f"conv{i}" for i in range(1, 11)] + ["fc1", "fc2"]
-    depths = [l["relative_depth"] for l in layers]
+    assert [layer["name"] for layer in layers] == [f"conv{i}" for i in range(1, 11)] + ["fc1", "fc2"]
+    depths = [layer["relative_depth"] for layer in layers]
     assert depths[0] == 0 and depths[-1] == 1 and depths == sorted(depths)
     for layer in layers:
-        for key in ("n_neurons", "n_clusters", "near_duplicate_fraction", "effective_rank",
-                    "positive_edge_fraction", "positive_mass_fraction"):
+        for key in (
+            "n_neurons",
+            "n_clusters",
+            "near_duplicate_fraction",
+            "effective_rank",
+            "positive_edge_fraction",
+            "positive_mass_fraction",
+        ):
             assert key in layer
         assert 0 <= layer["positive_edge_fraction"] <= 1
 
@@ -162,12 +168,25 @@ def test_evolution_has_one_row_per_snapshot(analyzer):
 
 def test_health_anomalies_in_plain_words():
     def row(epoch, test, train, dead=0.0, grads=(1.0, 1.0)):
-        return {"epoch": epoch, "fit_loss": 1.0, "test_loss": 1.0, "test_error": test, "train_error": train,
-                "health": {"conv1": {"grad_norm": grads[0], "dead_fraction": dead},
-                           "fc2": {"grad_norm": grads[1], "dead_fraction": None}}}
+        return {
+            "epoch": epoch,
+            "fit_loss": 1.0,
+            "test_loss": 1.0,
+            "test_error": test,
+            "train_error": train,
+            "health": {
+                "conv1": {"grad_norm": grads[0], "dead_fraction": dead},
+                "fc2": {"grad_norm": grads[1], "dead_fraction": None},
+            },
+        }
 
-    history = [row(1, 0.5, 0.5), row(2, 0.3, 0.3), row(3, 0.31, 0.2), row(4, 0.32, 0.1),
-               row(5, 0.33, 0.05, dead=0.8, grads=(1e-6, 1.0))]
+    history = [
+        row(1, 0.5, 0.5),
+        row(2, 0.3, 0.3),
+        row(3, 0.31, 0.2),
+        row(4, 0.32, 0.1),
+        row(5, 0.33, 0.05, dead=0.8, grads=(1e-6, 1.0)),
+    ]
     kinds = {a["kind"]: a for a in training_anomalies(history)}
     assert "80% of its units never fire" in kinds["dead_units"]["message"]
     assert "over-fitting" in kinds["test_error_plateau"]["message"]

@@ -15,8 +15,11 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_readme_table_lists_exactly_the_variables_the_project_reads():
     readme = (ROOT / "README.md").read_text()
     table = readme.split("| variable | default | meaning |", 1)[1].split("\n\n", 1)[0]
-    listed = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", "\n".join(line.split("|")[1] for line in table.splitlines()
-                                                               if line.startswith("|"))))
+    listed = set(
+        re.findall(
+            r"`([A-Z][A-Z0-9_]+)`", "\n".join(line.split("|")[1] for line in table.splitlines() if line.startswith("|"))
+        )
+    )
     assert listed == {variable.name for variable in VARIABLES}
 
 

@@ -42,8 +42,9 @@ def find_chrome() -> str | None:
 CHROME = find_chrome()
 CHROMEDRIVER = shutil.which("chromedriver")
 BROWSER_MISSING = (
-    None if CHROME and CHROMEDRIVER else
-    "browser tests need Chromium and chromedriver on PATH (missing: "
+    None
+    if CHROME and CHROMEDRIVER
+    else "browser tests need Chromium and chromedriver on PATH (missing: "
     + ", ".join(n for n, p in (("chromium", CHROME), ("chromedriver", CHROMEDRIVER)) if not p)
     + "); install them with scripts/ensure_test_packages.sh"
 )

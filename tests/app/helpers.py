@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import plotly.utils
 from selenium.common.exceptions import StaleElementReferenceException
@@ -33,7 +34,9 @@ def plot_title(dash_duo: Any, selector: str) -> str:
     """The title text of the plotly graph at ``selector`` as the browser drew it ('' before it is drawn)."""
     return dash_duo.driver.execute_script(
         "const g = document.querySelector(arguments[0]); return g && g.layout && g.layout.title "
-        "? g.layout.title.text : '';", selector)
+        "? g.layout.title.text : '';",
+        selector,
+    )
 
 
 def wait_for_title(dash_duo: Any, selector: str, words: str, timeout: float = 20) -> None:

@@ -20,8 +20,7 @@ from tests.app.helpers import wait_until
 from tests.app.test_jobs import RUN, click_label, wait_for_text
 from tests.services import Process, celery_worker, gunicorn
 
-pytestmark = [pytest.mark.filterwarnings("ignore:HTTPResponse.getheader:DeprecationWarning"),
-              pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.filterwarnings("ignore:HTTPResponse.getheader:DeprecationWarning"), pytest.mark.timeout(600)]
 
 
 class Deployment(NamedTuple):
@@ -35,8 +34,9 @@ class Deployment(NamedTuple):
 
 def start_worker(shared_env: dict[str, str], folder: Path) -> Process:
     """A Celery worker in ``folder``, with its own cache and data folders and only ``shared_env`` in common."""
-    return celery_worker(folder, {**shared_env, "CNNCMP_CACHE_DIR": str(folder / "cache"),
-                                  "CNNCMP_DATA_DIR": str(folder / "data")})
+    return celery_worker(
+        folder, {**shared_env, "CNNCMP_CACHE_DIR": str(folder / "cache"), "CNNCMP_DATA_DIR": str(folder / "data")}
+    )
 
 
 @pytest.fixture
@@ -49,8 +49,10 @@ def deployment(redis_server, s3_server, tmp_path):
     try:
         worker = start_worker(shared, worker_folder)
         processes.append(worker)
-        web, url = gunicorn(web_folder, {**shared, "CNNCMP_CACHE_DIR": str(web_folder / "cache"),
-                                         "CNNCMP_DATA_DIR": str(web_folder / "data")})
+        web, url = gunicorn(
+            web_folder,
+            {**shared, "CNNCMP_CACHE_DIR": str(web_folder / "cache"), "CNNCMP_DATA_DIR": str(web_folder / "data")},
+        )
         processes.append(web)
         yield Deployment(url, web_folder, worker_folder, runs_url, shared, worker)
     finally:
@@ -88,8 +90,11 @@ def test_web_and_worker_share_only_redis_and_the_bucket(dash_br, deployment):
     # The web process shows what the worker made: the run from the bucket, its results from Redis.
     dash_br.driver.get(f"{url}/redundancy?models={RUN}")
     dash_br.wait_for_contains_text(f"#{redundancy.BANNER_ID}", "synthetic", timeout=30)
-    wait_until(lambda: len(dash_br.find_elements(f"#{redundancy.PANELS_ID} .js-plotly-plot")) == 1,
-               timeout=30, message="the run's cluster matrix")
+    wait_until(
+        lambda: len(dash_br.find_elements(f"#{redundancy.PANELS_ID} .js-plotly-plot")) == 1,
+        timeout=30,
+        message="the run's cluster matrix",
+    )
     dash_br.driver.get(f"{url}/?models={RUN}")
     dash_br.wait_for_contains_text("#overview-table", RUN, timeout=30)
     assert dash_br.get_logs() == [], "the browser console logged errors"
@@ -131,8 +136,11 @@ def test_a_killed_worker_loses_at_most_the_epoch_it_was_in(dash_br, deployment, 
     child.send_signal(signal.SIGKILL)
     wait_until(lambda: len(_history(runs_url)) > done_before + 1, timeout=180, message="training to go on")
     log = dash_br.find_element(f"#{jobs.LOG_ID}").get_attribute("textContent")
-    resumed_at = [int(line.split("resuming at epoch ")[1].split("/")[0]) for line in log.splitlines()
-                  if "resuming at epoch" in line]
+    resumed_at = [
+        int(line.split("resuming at epoch ")[1].split("/")[0])
+        for line in log.splitlines()
+        if "resuming at epoch" in line
+    ]
     assert resumed_at and resumed_at[-1] >= done_before, (log, done_before)
 
     # 2. The whole worker dies: the run shows as interrupted, and a new worker resumes it when asked.
@@ -140,8 +148,11 @@ def test_a_killed_worker_loses_at_most_the_epoch_it_was_in(dash_br, deployment, 
     for process in [worker, *worker.children()]:
         process.send_signal(signal.SIGKILL)
     # SIGKILL lands asynchronously: the trainer's process may answer for a moment yet.
-    wait_until(lambda: RunStore(runs_url).summary(RUN)["status"] == "interrupted", timeout=30,
-               message="the run to show as interrupted")
+    wait_until(
+        lambda: RunStore(runs_url).summary(RUN)["status"] == "interrupted",
+        timeout=30,
+        message="the run to show as interrupted",
+    )
     assert "resume" in RunStore(runs_url).summary(RUN)["problem"]
     dash_br.driver.get(url + jobs.PATH)
     dash_br.wait_for_contains_text(f"#{jobs.RUNS_ID}", "interrupted", timeout=30)
@@ -155,7 +166,7 @@ def test_a_killed_worker_loses_at_most_the_epoch_it_was_in(dash_br, deployment, 
         replacement.kill()
     after = _history(runs_url)
     assert [row["epoch"] for row in after] == list(range(1, epochs + 1))
-    assert len(before) >= done_before - 1 and after[:len(before)] == before, "a finished epoch was lost or rewritten"
+    assert len(before) >= done_before - 1 and after[: len(before)] == before, "a finished epoch was lost or rewritten"
     assert RunStore(runs_url).summary(RUN)["status"] == "complete"
 
 

@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 
 # app.main first: it builds the module-level app, which registers the pages that the imports below reuse.
-import app.main  # noqa: F401
+import app.main  # noqa: F401 - imported for its side effect: the pages registered
+from analysis.pipeline import NotAnalyzedError
 from app import selection
 from app.pages import edges
-
-from analysis.pipeline import NotAnalyzedError
 from tests.app.helpers import text_of, wait_until
 
 QUICK_RUNS = ("base-quick-synthetic", "shallow-quick-synthetic")
@@ -24,19 +23,17 @@ QUICK_RUNS = ("base-quick-synthetic", "shallow-quick-synthetic")
 pytestmark = pytest.mark.filterwarnings("ignore:HTTPResponse.getheader:DeprecationWarning")
 
 
-
-
-
-
 def toy_run() -> edges.RunEdges:
     """Three layers: conv1 (2 clusters), conv2 (1 cluster), fc1 (2 clusters); masses written by hand."""
     return edges.RunEdges(
-        name="toy", layer_names=["conv1", "conv2", "fc1"], relative_depth=[0.0, 0.5, 1.0],
-        fractions=[{"layer": "conv1", "source": None, "positive_edge_fraction": 0.5, "positive_mass_fraction": 0.5},
-                   {"layer": "conv2", "source": "conv1", "positive_edge_fraction": 0.75,
-                    "positive_mass_fraction": 0.8},
-                   {"layer": "fc1", "source": "conv2", "positive_edge_fraction": 0.25,
-                    "positive_mass_fraction": 0.2}],
+        name="toy",
+        layer_names=["conv1", "conv2", "fc1"],
+        relative_depth=[0.0, 0.5, 1.0],
+        fractions=[
+            {"layer": "conv1", "source": None, "positive_edge_fraction": 0.5, "positive_mass_fraction": 0.5},
+            {"layer": "conv2", "source": "conv1", "positive_edge_fraction": 0.75, "positive_mass_fraction": 0.8},
+            {"layer": "fc1", "source": "conv2", "positive_edge_fraction": 0.25, "positive_mass_fraction": 0.2},
+        ],
         cluster_sizes=[[4, 12], [8], [1, 3]],
         positive={1: np.array([[4.0, 1.0]]), 2: np.array([[10.0], [0.0]])},
         negative={1: np.array([[2.0, 0.1]]), 2: np.array([[0.5], [40.0]])},
@@ -107,8 +104,7 @@ def test_threshold_and_depth_range_hide_edges_and_layers():
     parts = edges.graph_elements(toy_run(), (0, 1), threshold=0.2)
     kept = edges_of(parts)
     # 0.1 < 0.2·4 and 0.5 < 0.2·40 are hidden; 1.0, 2.0, 4.0, 10 and 40 stay
-    assert set(kept) == {"e1-0-0-positive", "e1-1-0-positive", "e1-0-0-negative", "e2-0-0-positive",
-                         "e2-0-1-negative"}
+    assert set(kept) == {"e1-0-0-positive", "e1-1-0-positive", "e1-0-0-negative", "e2-0-0-positive", "e2-0-1-negative"}
     assert (parts.shown_edges, parts.hidden_edges) == (5, 2)
     upper = edges.graph_elements(toy_run(), (0.5, 1), threshold=0)
     assert upper.layers == [1, 2] and not any(e["target"].startswith("L1") for e in edges_of(upper).values())
@@ -153,8 +149,9 @@ def test_cluster_matrix_rows_follow_the_row_order():
     order = np.array([1, 3, 4, 0, 2])
     assert edges.cluster_rows(labels, order, 1) == [4, 0, 2]
     profiles = np.arange(15, dtype=float).reshape(5, 3) / 14
-    figure = edges.cluster_matrix_figure(profiles, [4, 0, 2], ["cat", "dog", "ship"], "t",
-                                         duplicates=np.array([True, False, False, False, False]))
+    figure = edges.cluster_matrix_figure(
+        profiles, [4, 0, 2], ["cat", "dog", "ship"], "t", duplicates=np.array([True, False, False, False, False])
+    )
     heatmap = figure.data[0]
     assert list(heatmap.y) == ["n4", "n0 ≈", "n2"] and list(heatmap.x) == ["cat", "dog", "ship"]
     assert np.allclose(heatmap.z, profiles[[4, 0, 2]]) and heatmap.zmin == 0 and heatmap.zmax == 1
@@ -189,6 +186,7 @@ class NotAnalysed:
     def __getattr__(self, analysis):
         def missing(run, *args, **kwargs):
             raise NotAnalyzedError(run, analysis)
+
         return missing
 
 
@@ -219,7 +217,8 @@ PLOT = f"#{edges.FRACTIONS_ID} .js-plotly-plot"
 def plotted_runs(dash_duo) -> list[str]:
     dash_duo.wait_for_element(PLOT)
     groups = dash_duo.driver.execute_script(
-        "return document.querySelector(arguments[0]).data.map(t => t.legendgroup);", PLOT)
+        "return document.querySelector(arguments[0]).data.map(t => t.legendgroup);", PLOT
+    )
     return sorted(set(groups))
 
 
@@ -228,8 +227,10 @@ def cyto_dom_id(run: str) -> str:
     return json.dumps({"run": run, "type": edges.CYTO_TYPE}, separators=(",", ":"), sort_keys=True)
 
 
-_CY = "const el = document.getElementById(arguments[0]); const reg = el && (el._cyreg || " \
-      "(el.querySelector('div') || {})._cyreg); const cy = reg && reg.cy;"
+_CY = (
+    "const el = document.getElementById(arguments[0]); const reg = el && (el._cyreg || "
+    "(el.querySelector('div') || {})._cyreg); const cy = reg && reg.cy;"
+)
 
 
 def drawn_nodes(dash_duo, run: str) -> int:
@@ -245,9 +246,17 @@ def test_page_loads_draws_the_graphs_and_a_click_shows_the_cluster(dash_duo, ana
         wait_until(lambda run=run: drawn_nodes(dash_duo, run) > 0, message=f"no graph drawn for {run}")
     dash_duo.driver.execute_script(_CY + "cy.getElementById('L1c0').emit('tap');", cyto_dom_id(QUICK_RUNS[0]))
     detail = json.dumps({"run": QUICK_RUNS[0], "type": edges.DETAIL_TYPE}, separators=(",", ":"), sort_keys=True)
-    wait_until(lambda: "class-activation matrix" in dash_duo.driver.execute_script(
-        "const el = document.getElementById(arguments[0]); return el.querySelector('.js-plotly-plot') ? "
-        "el.querySelector('.js-plotly-plot').layout.title.text : '';", detail), message="no cluster matrix shown")
+    wait_until(
+        lambda: (
+            "class-activation matrix"
+            in dash_duo.driver.execute_script(
+                "const el = document.getElementById(arguments[0]); return el.querySelector('.js-plotly-plot') ? "
+                "el.querySelector('.js-plotly-plot').layout.title.text : '';",
+                detail,
+            )
+        ),
+        message="no cluster matrix shown",
+    )
     assert dash_duo.get_logs() == [], "the browser console logged errors"
 
 
@@ -260,8 +269,11 @@ def test_choosing_runs_redraws_and_writes_the_url(dash_duo, analysed_app):
     wait_until(lambda: plotted_runs(dash_duo) == ["base-quick-synthetic"], message="the chart did not change")
     wait_until(lambda: drawn_nodes(dash_duo, "shallow-quick-synthetic") == -1, message="the graph stayed")
     query = parse_qs(urlparse(dash_duo.driver.current_url).query)
-    assert query == {"models": ["base-quick-synthetic"], "depth": ["0.5,1"],
-                     "threshold": [f"{edges.DEFAULT_THRESHOLD:g}"]}
+    assert query == {
+        "models": ["base-quick-synthetic"],
+        "depth": ["0.5,1"],
+        "threshold": [f"{edges.DEFAULT_THRESHOLD:g}"],
+    }
 
 
 def test_a_link_restores_the_view_and_a_bad_one_says_why(dash_duo, analysed_app):
@@ -271,7 +283,8 @@ def test_a_link_restores_the_view_and_a_bad_one_says_why(dash_duo, analysed_app)
     wait_until(lambda: drawn_nodes(dash_duo, "shallow-quick-synthetic") > 0)
     assert drawn_nodes(dash_duo, "base-quick-synthetic") == -1
     inputs = dash_duo.driver.execute_script(
-        "return [...document.querySelectorAll(arguments[0])].map(i => i.value);", f"#{edges.DEPTH_ID} input")
+        "return [...document.querySelectorAll(arguments[0])].map(i => i.value);", f"#{edges.DEPTH_ID} input"
+    )
     assert [float(v) for v in inputs if v] == [0, 0.5]
     dash_duo.driver.get(dash_duo.server_url + "/edges?models=nope&depth=upside,down&threshold=2")
     dash_duo.wait_for_contains_text(f"#{edges.PARAM_MESSAGE_ID}", "depth=upside,down")

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from selenium.webdriver.common.keys import Keys
 
+from app.config import Settings
+
 # app.main first: it builds the module-level app, which registers the pages that the imports below reuse.
 from app.main import create_app
-from app.config import Settings
 from app.pages import evolution
 from tests.app.helpers import text_of, wait_for_title
 
@@ -22,8 +23,6 @@ COLOURS = {"a": "#111111", "b": "#222222"}
 pytestmark = pytest.mark.filterwarnings("ignore:HTTPResponse.getheader:DeprecationWarning")
 
 
-
-
 @pytest.fixture
 def evolution_app(analysed_runs, tmp_path) -> dash.Dash:
     runs_dir, cache_dir = analysed_runs
@@ -31,15 +30,29 @@ def evolution_app(analysed_runs, tmp_path) -> dash.Dash:
 
 
 def history(epochs: int, dead: float = 0.0) -> list[dict]:
-    return [{"epoch": e, "train_error": 0.5 / e, "test_error": 0.6 / e,
-             "health": {"conv1": {"dead_fraction": 0.0, "grad_norm": 10.0 ** -e, "weight_norm": 2.0},
-                        "fc1": {"dead_fraction": dead, "grad_norm": 1.0, "weight_norm": 3.0}}}
-            for e in range(1, epochs + 1)]
+    return [
+        {
+            "epoch": e,
+            "train_error": 0.5 / e,
+            "test_error": 0.6 / e,
+            "health": {
+                "conv1": {"dead_fraction": 0.0, "grad_norm": 10.0**-e, "weight_norm": 2.0},
+                "fc1": {"dead_fraction": dead, "grad_norm": 1.0, "weight_norm": 3.0},
+            },
+        }
+        for e in range(1, epochs + 1)
+    ]
 
 
 def snapshot(epoch: int, duplicates: list[float], positive: list[float]) -> dict:
-    return {"epoch": epoch, "layers": ["conv1", "fc1"], "near_duplicate_fraction": duplicates,
-            "positive_edge_fraction": positive, "train_error": None, "test_error": None}
+    return {
+        "epoch": epoch,
+        "layers": ["conv1", "fc1"],
+        "near_duplicate_fraction": duplicates,
+        "positive_edge_fraction": positive,
+        "train_error": None,
+        "test_error": None,
+    }
 
 
 # -- the URL ---------------------------------------------------------------------------------------
@@ -94,8 +107,9 @@ def test_per_layer_figure_places_layers_by_relative_depth():
     assert list(duplicates.x) == [0.0, 1.0] and list(duplicates.y) == [0.1, None]
     assert list(positive.customdata) == ["conv1", "fc1"] and "epoch 3" in positive.name
     assert figure.layout.xaxis.title.text.startswith("relative depth")
-    fallback = evolution.per_layer_figure({"b": {**snapshot(1, [0, 0, 0], [0, 0, 0]),
-                                                 "layers": ["x", "y", "z"]}}, {}, COLOURS, "t")
+    fallback = evolution.per_layer_figure(
+        {"b": {**snapshot(1, [0, 0, 0], [0, 0, 0]), "layers": ["x", "y", "z"]}}, {}, COLOURS, "t"
+    )
     assert list(fallback.data[0].x) == [0.0, 0.5, 1.0]
     assert not evolution.per_layer_figure({}, {}, COLOURS, "t").data
 
@@ -113,14 +127,23 @@ def test_health_matrix_and_figure():
     assert np.nanmin(np.asarray(grads.data[0].z, dtype=float)) == pytest.approx(-3)  # log10 colours
     assert grads.layout.coloraxis.colorbar.ticktext[0] == "1e-3"
     assert grads.data[0].customdata[0][0] == pytest.approx(0.1)  # raw values in the hover
-    assert "No training-health records" in evolution.health_figure({"a": [{"epoch": 1}]}, "dead_fraction",
-                                                                   COLOURS, None, "t").layout.annotations[0].text
+    assert (
+        "No training-health records"
+        in evolution.health_figure({"a": [{"epoch": 1}]}, "dead_fraction", COLOURS, None, "t")
+        .layout.annotations[0]
+        .text
+    )
 
 
 def test_anomaly_list_orders_by_severity_with_badges():
-    found = {"a": [{"severity": "info", "epoch": 4, "layer": None, "message": "test error stopped falling"},
-                   {"severity": "error", "epoch": 2, "layer": "conv1", "message": "gradient norms explode"}],
-             "b": [], "c": ValueError("line 3 is not JSON")}
+    found = {
+        "a": [
+            {"severity": "info", "epoch": 4, "layer": None, "message": "test error stopped falling"},
+            {"severity": "error", "epoch": 2, "layer": "conv1", "message": "gradient norms explode"},
+        ],
+        "b": [],
+        "c": ValueError("line 3 is not JSON"),
+    }
     text = text_of(evolution.anomaly_list(found, COLOURS))
     assert text.index("gradient norms explode") < text.index("test error stopped falling")
     assert '"color": "danger"' in text and '"color": "info"' in text and "(epoch 2, conv1)" in text
@@ -174,10 +197,6 @@ LAYERS = f"#{evolution.LAYERS_GRAPH_ID} .js-plotly-plot"
 HEALTH = f"#{evolution.HEALTH_GRAPH_ID} .js-plotly-plot"
 
 
-
-
-
-
 def test_page_loads_and_the_slider_moves_the_snapshot(dash_duo, evolution_app):
     dash_duo.start_server(evolution_app)
     dash_duo.driver.get(dash_duo.server_url + "/evolution")
@@ -200,8 +219,7 @@ def test_a_link_restores_runs_and_epoch(dash_duo, evolution_app):
     dash_duo.start_server(evolution_app)
     dash_duo.driver.get(dash_duo.server_url + "/evolution?models=shallow-quick-synthetic&epoch=1")
     wait_for_title(dash_duo, LAYERS, "Per layer at epoch 1")
-    names = dash_duo.driver.execute_script("return document.querySelector(arguments[0]).data.map(t => t.name);",
-                                           HEALTH)
+    names = dash_duo.driver.execute_script("return document.querySelector(arguments[0]).data.map(t => t.name);", HEALTH)
     assert names == ["shallow-quick-synthetic"]
     assert dash_duo.get_logs() == []
 

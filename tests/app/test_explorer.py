@@ -13,9 +13,10 @@ import pytest
 import torch
 from PIL import Image
 
+from app.config import Settings
+
 # app.main first: it builds the module-level app, which registers the pages that the imports below reuse.
 from app.main import create_app
-from app.config import Settings
 from app.pages import explorer
 from tests.app.helpers import text_of, wait_for_title
 
@@ -23,8 +24,6 @@ QUICK_RUNS = ("base-quick-synthetic", "shallow-quick-synthetic")
 COLOURS = {"a": "#111111", "b": "#222222"}
 
 pytestmark = pytest.mark.filterwarnings("ignore:HTTPResponse.getheader:DeprecationWarning")
-
-
 
 
 @pytest.fixture
@@ -38,22 +37,41 @@ def explorer_app(analysed_runs, tmp_path) -> dash.Dash:
 def test_parse_query_defaults_and_good_values():
     assert explorer.parse_query() == explorer.ExplorerQuery()
     query = explorer.parse_query(image="12", layer="0.5", size="4", stride="2")
-    assert (query.image, query.depth, query.layer_name, query.size, query.stride, query.problems) == \
-        (12, 0.5, None, 4, 2, ())
+    assert (query.image, query.depth, query.layer_name, query.size, query.stride, query.problems) == (
+        12,
+        0.5,
+        None,
+        4,
+        2,
+        (),
+    )
     named = explorer.parse_query(layer="conv3", image=["1", "3"])
     assert named.layer_name == "conv3" and named.image == 3 and not named.problems
 
 
-@pytest.mark.parametrize(("query", "words"), [
-    ({"image": "-1"}, "image=-1"), ({"image": "abc"}, "image=abc"), ({"image": "1.5"}, "image=1.5"),
-    ({"layer": "1.5"}, "layer=1.5"), ({"layer": "../../etc"}, "layer=../../etc"), ({"layer": "nan"}, "layer=nan"),
-    ({"size": "5"}, "size=5"), ({"stride": "0"}, "stride=0"), ({"stride": "x"}, "stride=x"),
-])
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ({"image": "-1"}, "image=-1"),
+        ({"image": "abc"}, "image=abc"),
+        ({"image": "1.5"}, "image=1.5"),
+        ({"layer": "1.5"}, "layer=1.5"),
+        ({"layer": "../../etc"}, "layer=../../etc"),
+        ({"layer": "nan"}, "layer=nan"),
+        ({"size": "5"}, "size=5"),
+        ({"stride": "0"}, "stride=0"),
+        ({"stride": "x"}, "stride=x"),
+    ],
+)
 def test_parse_query_refuses_bad_values_with_a_reason(query, words):
     parsed = explorer.parse_query(**query)
     assert len(parsed.problems) == 1 and words in parsed.problems[0]
-    assert (parsed.image, parsed.depth, parsed.size, parsed.stride) == \
-        (0, explorer.DEFAULT_DEPTH, explorer.DEFAULT_SIZE, explorer.DEFAULT_STRIDE)
+    assert (parsed.image, parsed.depth, parsed.size, parsed.stride) == (
+        0,
+        explorer.DEFAULT_DEPTH,
+        explorer.DEFAULT_SIZE,
+        explorer.DEFAULT_STRIDE,
+    )
 
 
 def test_search_round_trips_through_parse_query():
@@ -104,8 +122,10 @@ def test_nearest_layer_prefers_the_shallower_on_a_tie():
 
 
 def test_maps_figure_puts_one_mosaic_per_run_with_the_run_colour():
-    panels = [explorer.MapsPanel("a", "conv2", 0.25, np.random.rand(8, 4, 4)),
-              explorer.MapsPanel("b", "fc1", 0.9, np.random.rand(20))]
+    panels = [
+        explorer.MapsPanel("a", "conv2", 0.25, np.random.rand(8, 4, 4)),
+        explorer.MapsPanel("b", "fc1", 0.9, np.random.rand(20)),
+    ]
     figure, geometry = explorer.maps_figure(panels, 4, "neuron", COLOURS, "Activation maps · synthetic")
     assert [t.name for t in figure.data] == ["a", "b"]
     assert [g["run"] for g in geometry] == ["a", "b"] and geometry[0]["count"] == 4 and geometry[1]["height"] == 1
@@ -113,16 +133,18 @@ def test_maps_figure_puts_one_mosaic_per_run_with_the_run_colour():
     assert "4 of 8" in figure.layout.annotations[0].text
     assert figure.layout.coloraxis.cmin == 0 and "each neuron" in figure.layout.coloraxis.colorbar.title.text
     assert figure.layout.yaxis.autorange == "reversed" and figure.layout.yaxis2.scaleanchor == "x2"
-    signed, _ = explorer.maps_figure([explorer.MapsPanel("a", "fc2", 1.0, np.array([-2.0, 1.0]))], 8, "layer",
-                                     COLOURS, "t")
+    signed, _ = explorer.maps_figure(
+        [explorer.MapsPanel("a", "fc2", 1.0, np.array([-2.0, 1.0]))], 8, "layer", COLOURS, "t"
+    )
     assert signed.layout.coloraxis.cmin == -1  # logits go negative: a diverging scale
     empty, nothing = explorer.maps_figure([], 8, "layer", COLOURS, "t")
     assert not empty.data and nothing == [] and "pick a run" in empty.layout.annotations[0].text
 
 
 def test_probabilities_figure_marks_the_true_class():
-    figure = explorer.probabilities_figure([("a", np.array([0.1, 0.9]), ["cat", "dog"]),
-                                            ("b", np.array([0.6, 0.4]), ["cat", "dog"])], 1, COLOURS, "P")
+    figure = explorer.probabilities_figure(
+        [("a", np.array([0.1, 0.9]), ["cat", "dog"]), ("b", np.array([0.6, 0.4]), ["cat", "dog"])], 1, COLOURS, "P"
+    )
     assert [t.marker.color for t in figure.data] == [COLOURS["a"], COLOURS["b"]]
     assert list(figure.layout.xaxis.ticktext) == ["cat", "<b>dog ✓</b>"]
     upload = explorer.probabilities_figure([("a", np.array([0.1, 0.9]), ["cat", "dog"])], None, COLOURS, "P")
@@ -130,11 +152,17 @@ def test_probabilities_figure_marks_the_true_class():
 
 
 def test_occlusion_figure_writes_the_top_label_when_readable():
-    result = {"correct_probability": np.array([[0.9, 0.2], [0.5, 0.7]]), "top_label": np.array([[1, 0], [1, 1]]),
-              "tops": np.array([0, 16]), "lefts": np.array([0, 16]), "size": np.array(16),
-              "clean_probability": np.array(0.95)}
-    figure = explorer.occlusion_figure([explorer.OcclusionPanel("a", result, 1, ["cat", "dog"])], "true class",
-                                       COLOURS, "Occlusion")
+    result = {
+        "correct_probability": np.array([[0.9, 0.2], [0.5, 0.7]]),
+        "top_label": np.array([[1, 0], [1, 1]]),
+        "tops": np.array([0, 16]),
+        "lefts": np.array([0, 16]),
+        "size": np.array(16),
+        "clean_probability": np.array(0.95),
+    }
+    figure = explorer.occlusion_figure(
+        [explorer.OcclusionPanel("a", result, 1, ["cat", "dog"])], "true class", COLOURS, "Occlusion"
+    )
     trace = figure.data[0]
     assert list(trace.x) == [8, 24] and list(trace.y) == [8, 24]
     assert trace.text[0][1] == "cat" and trace.customdata[0][0] == "dog"
@@ -143,8 +171,10 @@ def test_occlusion_figure_writes_the_top_label_when_readable():
 
 
 def test_patches_figure_draws_the_receptive_field_boxes():
-    patches = [{"image": 3, "label": 0, "value": 2.5, "box": (0, 4, 10, 14)},
-               {"image": 8, "label": 1, "value": 1.5, "box": (20, 20, 32, 32)}]
+    patches = [
+        {"image": 3, "label": 0, "value": 2.5, "box": (0, 4, 10, 14)},
+        {"image": 8, "label": 1, "value": 1.5, "box": (20, 20, 32, 32)},
+    ]
     images = [np.zeros((3, 32, 32), dtype=np.uint8)] * 2
     figure = explorer.patches_figure("a", "conv2", 5, patches, images, ["cat", "dog"], "#123456", "Top")
     assert len(figure.data) == 2 and figure.data[0].z.shape == (32, 32, 3)
@@ -155,8 +185,9 @@ def test_patches_figure_draws_the_receptive_field_boxes():
 
 def test_thumbnail_strip_shows_truth_and_wrong_predictions_in_red():
     images = torch.zeros((3, 3, 32, 32), dtype=torch.uint8)
-    strip = explorer.thumbnail_strip(images, [0, 1, 1], [10, 11, 12], ["cat", "dog"],
-                                     {"a": np.array([0] * 10 + [0, 0, 1]), "b": None}, 11, COLOURS)
+    strip = explorer.thumbnail_strip(
+        images, [0, 1, 1], [10, 11, 12], ["cat", "dog"], {"a": np.array([0] * 10 + [0, 0, 1]), "b": None}, 11, COLOURS
+    )
     text = text_of(strip)
     assert '"index": 11' in text and "data:image/png;base64," in text
     assert "a predicts cat (wrong)" in text and "text-danger" in text and "not analysed yet" in text
@@ -227,8 +258,7 @@ def test_patches_parts_from_a_click(explorer_app):
 def test_patches_of_an_unanalysed_run_link_to_jobs(analysed_runs, tmp_path):
     runs_dir, _ = analysed_runs
     app = create_app(Settings(runs_dir=runs_dir, cache_dir=tmp_path / "empty-cache"))
-    geometry = [{"run": QUICK_RUNS[0], "layer": "conv1", "count": 4, "columns": 2, "height": 32, "width": 32,
-                 "gap": 4}]
+    geometry = [{"run": QUICK_RUNS[0], "layer": "conv1", "count": 4, "columns": 2, "height": 32, "width": 32, "gap": 4}]
     with app.server.app_context():
         message = text_of(explorer.patches_parts({"points": [{"curveNumber": 0, "x": 1, "y": 1}]}, geometry))
         # Maps and occlusion need no cached analysis: one image's forward passes are done on demand.
@@ -278,10 +308,6 @@ def test_layout_of_an_empty_runs_folder(tmp_path):
 MAPS = f"#{explorer.MAPS_GRAPH_ID} .js-plotly-plot"
 
 
-
-
-
-
 def query_of(dash_duo) -> dict[str, list[str]]:
     return parse_qs(urlparse(dash_duo.driver.current_url).query)
 
@@ -311,17 +337,21 @@ def test_clicking_a_neuron_shows_its_top_images(dash_duo, explorer_app):
     dash_duo.driver.get(dash_duo.server_url + "/explorer?models=base-quick-synthetic&layer=0")
     wait_for_title(dash_duo, MAPS, "test image 0")
     # A real click on the first map: plotly turns it into clickData, the callback into the top images.
-    dash_duo.driver.execute_script("""
+    dash_duo.driver.execute_script(
+        """
         const gd = document.querySelector(arguments[0]);
         const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
         const box = gd.querySelector('.nsewdrag').getBoundingClientRect();
         const x = box.left + xa.d2p(1), y = box.top + ya.d2p(1);
         for (const type of ['mousemove', 'mousedown', 'mouseup', 'click']) {
             gd.querySelector('.nsewdrag').dispatchEvent(new MouseEvent(type, {clientX: x, clientY: y, bubbles: true}));
-        }""", MAPS)
+        }""",
+        MAPS,
+    )
     wait_for_title(dash_duo, f"#{explorer.PATCHES_GRAPH_ID} .js-plotly-plot", "neuron 0")
     images = dash_duo.driver.execute_script(
-        "return document.querySelector(arguments[0]).data.length;", f"#{explorer.PATCHES_GRAPH_ID} .js-plotly-plot")
+        "return document.querySelector(arguments[0]).data.length;", f"#{explorer.PATCHES_GRAPH_ID} .js-plotly-plot"
+    )
     assert images >= 1
     assert dash_duo.get_logs() == []
 
@@ -335,7 +365,8 @@ def test_a_link_restores_the_view(dash_duo, explorer_app):
     names = dash_duo.driver.execute_script("return document.querySelector(arguments[0]).data.map(t => t.name);", MAPS)
     assert names == ["shallow-quick-synthetic"]
     subplot = dash_duo.driver.execute_script(
-        "return document.querySelector(arguments[0]).layout.annotations[0].text;", MAPS)
+        "return document.querySelector(arguments[0]).layout.annotations[0].text;", MAPS
+    )
     assert "fc2" in subplot and "depth 1.00" in subplot
     assert dash_duo.find_element(f"#{explorer.IMAGE_ID}").get_attribute("value") == "7"
     assert dash_duo.get_logs() == []

@@ -37,8 +37,9 @@ UPDATE_PATH = "/_dash-update-component"
 ROUTER_OUTPUT = ".._pages_content.children..._pages_store.data.."
 REPO_ROOT = Path(app.main.__file__).resolve().parents[1]  # the app's code and assets, the venv inside it
 #: Besides the app's own folders, what answering a request may read: Python, the system, the temporary folder.
-PYTHON_ROOTS = sorted({Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix,
-                                                    *site.getsitepackages())})
+PYTHON_ROOTS = sorted(
+    {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages())}
+)
 SYSTEM_ROOTS = [Path("/proc"), Path("/dev"), Path("/sys"), Path("/usr"), Path("/etc/localtime").resolve()]
 TEMP_ROOT = Path(tempfile.gettempdir()).resolve()
 PAGE_PATHS = [page["path"] for page in dash.page_registry.values()]
@@ -50,60 +51,193 @@ QUERY_EXAMPLES = 12  # per page, each a GET and a router request
 CALLBACK_EXAMPLES = 20  # per callback
 ROUTE_EXAMPLES = 5  # per plain Flask route (/report builds a whole document)
 #: Derandomized, no example database (nothing written into the repository), no shrinking (nothing fails inside).
-FUZZ_SETTINGS = settings(deadline=None, derandomize=True, database=None, phases=[Phase.generate],
-                         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ_SETTINGS = settings(
+    deadline=None,
+    derandomize=True,
+    database=None,
+    phases=[Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
-QUERY_KEYS = ("models", "run", "layer", "depth", "epoch", "image", "metric", "view", "edits", "cluster", "confusion",
-              "threshold", "size", "stride", "a", "b", "debiased", "neuron", "scale")
+QUERY_KEYS = (
+    "models",
+    "run",
+    "layer",
+    "depth",
+    "epoch",
+    "image",
+    "metric",
+    "view",
+    "edits",
+    "cluster",
+    "confusion",
+    "threshold",
+    "size",
+    "stride",
+    "a",
+    "b",
+    "debiased",
+    "neuron",
+    "scale",
+)
 NASTY_TEXTS = (
-    "", " ", MARKER, QUICK_RUN, f"{QUICK_RUN},{MARKER}", f"{QUICK_RUN},,{QUICK_RUN}", "1e308", "-1e308", "-1", "0",
-    "NaN", "nan", "inf", "-inf", "1.5", "9" * 40, "[1, 2]", '{"a": 1}', "null", "true",
-    "../../etc/passwd", "..%2f..%2fetc%2fpasswd", "..\\..\\etc\\passwd", "/etc/passwd", f"../{MARKER}",
+    "",
+    " ",
+    MARKER,
+    QUICK_RUN,
+    f"{QUICK_RUN},{MARKER}",
+    f"{QUICK_RUN},,{QUICK_RUN}",
+    "1e308",
+    "-1e308",
+    "-1",
+    "0",
+    "NaN",
+    "nan",
+    "inf",
+    "-inf",
+    "1.5",
+    "9" * 40,
+    "[1, 2]",
+    '{"a": 1}',
+    "null",
+    "true",
+    "../../etc/passwd",
+    "..%2f..%2fetc%2fpasswd",
+    "..\\..\\etc\\passwd",
+    "/etc/passwd",
+    f"../{MARKER}",
     f"/tmp/{MARKER}",
-    "\x00", f"{MARKER}\x00.json", "ünïcødé ✓ 模型 🧠", "<script>alert(1)</script>", ",,,", "%", "%zz",
-    "data:image/png;base64,", "data:image/png;base64,!!!!", "data:text/plain;base64,aGVsbG8=",
-    "x" * 10_000, ",".join([QUICK_RUN] * 500),
+    "\x00",
+    f"{MARKER}\x00.json",
+    "ünïcødé ✓ 模型 🧠",
+    "<script>alert(1)</script>",
+    ",,,",
+    "%",
+    "%zz",
+    "data:image/png;base64,",
+    "data:image/png;base64,!!!!",
+    "data:text/plain;base64,aGVsbG8=",
+    "x" * 10_000,
+    ",".join([QUICK_RUN] * 500),
 )
 #: Query strings as a browser never encodes them: bare percent signs, encoded traversal and NUL, empty keys.
 RAW_QUERIES = (
-    "", "&", "&&==&", "=", "=x", "models", "models=", "models=%", "models=%zz", "models=%00", "models=%C0%AF",
-    "models=..%2f..%2fetc%2fpasswd", "run=..%2F..%2F..%2Fetc%2Fpasswd", "image=%2e%2e%2f%2e%2e%2fetc%2fpasswd",
-    "models=a&models=b&models=c", "depth=1e308&depth=-1&depth=NaN", "layer=inf&epoch=-inf&image=-1",
-    "models[]=a&models[0]=b", "edits=%7B%22x%22%3A1%7D", "view=%3Cscript%3E", f"models={MARKER}%00",
+    "",
+    "&",
+    "&&==&",
+    "=",
+    "=x",
+    "models",
+    "models=",
+    "models=%",
+    "models=%zz",
+    "models=%00",
+    "models=%C0%AF",
+    "models=..%2f..%2fetc%2fpasswd",
+    "run=..%2F..%2F..%2Fetc%2Fpasswd",
+    "image=%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+    "models=a&models=b&models=c",
+    "depth=1e308&depth=-1&depth=NaN",
+    "layer=inf&epoch=-inf&image=-1",
+    "models[]=a&models[0]=b",
+    "edits=%7B%22x%22%3A1%7D",
+    "view=%3Cscript%3E",
+    f"models={MARKER}%00",
 )
 
 #: Values for pattern-matching id keys (MATCH/ALL) in an otherwise well-formed request.
-ID_VALUES = st.one_of(st.sampled_from([QUICK_RUN, "shallow-quick-synthetic", MARKER, "png", "svg", 0, 1, -1]),
-                      st.text(max_size=10), st.integers())
+ID_VALUES = st.one_of(
+    st.sampled_from([QUICK_RUN, "shallow-quick-synthetic", MARKER, "png", "svg", 0, 1, -1]),
+    st.text(max_size=10),
+    st.integers(),
+)
 #: What a component's property could be sent as: anything JSON holds, the nasty texts, a few plausible values.
 JUNK = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.integers(min_value=10**300, max_value=10**400) | st.floats()
-    | st.text(max_size=20) | st.sampled_from(NASTY_TEXTS)
-    | st.sampled_from([QUICK_RUN, [QUICK_RUN], [QUICK_RUN, "shallow-quick-synthetic"], [MARKER], [MARKER] * 5000,
-                       list(range(5000)), 0, 1, 0.5, "png"]),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=10**300, max_value=10**400)
+    | st.floats()
+    | st.text(max_size=20)
+    | st.sampled_from(NASTY_TEXTS)
+    | st.sampled_from(
+        [
+            QUICK_RUN,
+            [QUICK_RUN],
+            [QUICK_RUN, "shallow-quick-synthetic"],
+            [MARKER],
+            [MARKER] * 5000,
+            list(range(5000)),
+            0,
+            1,
+            0.5,
+            "png",
+        ]
+    ),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
     max_leaves=8,
 )
 #: Ids no layout holds: wildcards sent as values, nested objects, wrong types.
-GARBAGE_IDS = st.sampled_from([
-    None, 5, 1.5, True, [], ["MATCH"], {}, {"type": ["MATCH"]}, {"type": ["ALL"], "run": QUICK_RUN}, {"run": {"a": 1}},
-    {"run": None, "type": "edges-graph"}, {"": ""}, "", MARKER, "../../etc/passwd", "x" * 10_000,
-]) | st.dictionaries(st.text(max_size=5), JUNK, max_size=3)
+GARBAGE_IDS = st.sampled_from(
+    [
+        None,
+        5,
+        1.5,
+        True,
+        [],
+        ["MATCH"],
+        {},
+        {"type": ["MATCH"]},
+        {"type": ["ALL"], "run": QUICK_RUN},
+        {"run": {"a": 1}},
+        {"run": None, "type": "edges-graph"},
+        {"": ""},
+        "",
+        MARKER,
+        "../../etc/passwd",
+        "x" * 10_000,
+    ]
+) | st.dictionaries(st.text(max_size=5), JUNK, max_size=3)
 #: Bodies that are not a callback request at all.
-RAW_BODIES = st.sampled_from([
-    b"", b" ", b"{", b"}", b"null", b"[]", b'"output"', b"1", b"{}", b"[{}]", b"\xff\xfe\x00", b'{"output": ',
-    b"[" * 50_000, b'{"output": ' + b"[" * 50_000, b"output=x&inputs=y", b'{"output": "x"}' * 3,
-]) | st.binary(max_size=200)
+RAW_BODIES = st.sampled_from(
+    [
+        b"",
+        b" ",
+        b"{",
+        b"}",
+        b"null",
+        b"[]",
+        b'"output"',
+        b"1",
+        b"{}",
+        b"[{}]",
+        b"\xff\xfe\x00",
+        b'{"output": ',
+        b"[" * 50_000,
+        b'{"output": ' + b"[" * 50_000,
+        b"output=x&inputs=y",
+        b'{"output": "x"}' * 3,
+    ]
+) | st.binary(max_size=200)
 #: changedPropIds naming no input of the request: cut JSON, pattern ids no layout holds, nested past the JSON parser.
-CHANGED_PROP_IDS = ['{"x":', '{"run": 1}.value', "{}.value", MARKER, ".", "..", '{"type": ["ALL"]}.n_clicks',
-                    '{"a":' + "[" * 50_000 + ".value"]
+CHANGED_PROP_IDS = [
+    '{"x":',
+    '{"run": 1}.value',
+    "{}.value",
+    MARKER,
+    ".",
+    "..",
+    '{"type": ["ALL"]}.n_clicks',
+    '{"a":' + "[" * 50_000 + ".value",
+]
 CONTENT_TYPES = st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded", ""])
 
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 #: Audit events that create, change or remove files (the path first; os.rename's second is one too), and
 #: sqlite3.connect, which opens a database for writing.
-WRITE_EVENTS = frozenset({"os.mkdir", "os.remove", "os.rmdir", "os.rename", "os.truncate", "shutil.rmtree",
-                          "sqlite3.connect"})
+WRITE_EVENTS = frozenset(
+    {"os.mkdir", "os.remove", "os.rmdir", "os.rename", "os.truncate", "shutil.rmtree", "sqlite3.connect"}
+)
 READ_EVENTS = frozenset({"os.listdir", "os.scandir"})
 
 
@@ -188,13 +322,13 @@ def file_access_problems(accesses: list[FileAccess], target: FuzzTarget) -> list
             problems.append(f"{access.event} of a path built from a request: {access.path[:200]}")
             continue
         resolved = Path(access.path).resolve()
-        if not is_inside(resolved, read_roots) or (is_inside(resolved, [target.test_folder])
-                                                   and not is_inside(resolved, app_folders)):
+        if not is_inside(resolved, read_roots) or (
+            is_inside(resolved, [target.test_folder]) and not is_inside(resolved, app_folders)
+        ):
             problems.append(f"{access.event} outside the allowed folders: {resolved}")
         elif access.write and (not is_inside(resolved, write_roots) or is_inside(resolved, read_only)):
             problems.append(f"{access.event} writes outside the cache and temporary folders: {resolved}")
     return sorted(set(problems))
-
 
 
 # -- the app under fuzzing -------------------------------------------------------------------------
@@ -224,8 +358,10 @@ class FuzzTarget:
         return self.send(description or brief(body), lambda: self.client.post(UPDATE_PATH, json=body))
 
     def post_raw(self, data: bytes, content_type: str) -> Any:
-        return self.send(f"raw body {data[:200]!r} as {content_type!r}",
-                         lambda: self.client.post(UPDATE_PATH, data=data, content_type=content_type))
+        return self.send(
+            f"raw body {data[:200]!r} as {content_type!r}",
+            lambda: self.client.post(UPDATE_PATH, data=data, content_type=content_type),
+        )
 
 
 @pytest.fixture(scope="module")
@@ -236,8 +372,14 @@ def target(analysed_runs, tmp_path_factory) -> FuzzTarget:
     client = dash_app.server.test_client()
     assert client.get("/").status_code == 200  # the first request: Dash adds its page router to callback_map
     FILE_LOG.install()
-    return FuzzTarget(dash_app, client, Path(runs_dir).resolve(), Path(cache_dir).resolve(), data_dir.resolve(),
-                      tmp_path_factory.getbasetemp().resolve())
+    return FuzzTarget(
+        dash_app,
+        client,
+        Path(runs_dir).resolve(),
+        Path(cache_dir).resolve(),
+        data_dir.resolve(),
+        tmp_path_factory.getbasetemp().resolve(),
+    )
 
 
 @pytest.fixture
@@ -249,14 +391,17 @@ def fuzzing(target: FuzzTarget) -> FuzzTarget:
 
 
 def assert_no_server_errors_nor_stray_files(target: FuzzTarget) -> None:
-    assert not target.server_errors, (f"{len(target.server_errors)} of {target.sent} requests failed on the server:\n"
-                                      + "\n".join(target.server_errors[:30]))
+    assert not target.server_errors, (
+        f"{len(target.server_errors)} of {target.sent} requests failed on the server:\n"
+        + "\n".join(target.server_errors[:30])
+    )
     problems = file_access_problems(FILE_LOG.accesses, target)
     assert not problems, "\n".join(problems[:30])
 
 
 def brief(value: Any) -> str:
     """``value`` as JSON with long strings and lists cut, so a failure report shows the shape of what was sent."""
+
     def cut(item: Any) -> Any:
         if isinstance(item, str) and len(item) > 40:
             return f"{item[:20]}…({len(item)} chars)"
@@ -276,19 +421,25 @@ def router_body(pathname: Any, search: Any) -> dict[str, Any]:
     return {
         "output": ROUTER_OUTPUT,
         "outputs": [{"id": "_pages_content", "property": "children"}, {"id": "_pages_store", "property": "data"}],
-        "inputs": [{"id": "_pages_location", "property": "pathname", "value": pathname},
-                   {"id": "_pages_location", "property": "search", "value": search}],
+        "inputs": [
+            {"id": "_pages_location", "property": "pathname", "value": pathname},
+            {"id": "_pages_location", "property": "search", "value": search},
+        ],
         "changedPropIds": ["_pages_location.pathname"],
     }
 
 
 # -- generating requests ---------------------------------------------------------------------------
-query_values = st.one_of(st.sampled_from(NASTY_TEXTS), st.text(max_size=30), st.integers().map(str),
-                         st.floats().map(repr))
+query_values = st.one_of(
+    st.sampled_from(NASTY_TEXTS), st.text(max_size=30), st.integers().map(str), st.floats().map(repr)
+)
 query_keys = st.one_of(st.sampled_from(QUERY_KEYS), st.text(max_size=12))
 encoded_queries = st.lists(st.tuples(query_keys, query_values), max_size=6).map(urlencode)
-queries = st.one_of(encoded_queries, st.sampled_from(RAW_QUERIES),
-                    st.tuples(st.sampled_from(RAW_QUERIES), encoded_queries).map("&".join))
+queries = st.one_of(
+    encoded_queries,
+    st.sampled_from(RAW_QUERIES),
+    st.tuples(st.sampled_from(RAW_QUERIES), encoded_queries).map("&".join),
+)
 
 
 def concrete_id(declared: Any, draw: Callable) -> Any:
@@ -297,8 +448,10 @@ def concrete_id(declared: Any, draw: Callable) -> Any:
         declared = json.loads(declared)
     if not isinstance(declared, dict):
         return declared
-    return {key: draw(ID_VALUES) if isinstance(value, (list, dash.dependencies.Wildcard)) else value
-            for key, value in declared.items()}
+    return {
+        key: draw(ID_VALUES) if isinstance(value, (list, dash.dependencies.Wildcard)) else value
+        for key, value in declared.items()
+    }
 
 
 def takes_list(declared: Any) -> bool:
@@ -328,8 +481,10 @@ def well_formed_body(draw: Callable, output: str, entry: Mapping[str, Any]) -> d
         "state": [dependency_specs(dep["id"], dep["property"], draw, True) for dep in entry["state"]],
     }
     declared = entry["output"]
-    outputs = [dependency_specs(out.component_id, out.component_property, draw, False)
-               for out in (declared if isinstance(declared, (list, tuple)) else [declared])]
+    outputs = [
+        dependency_specs(out.component_id, out.component_property, draw, False)
+        for out in (declared if isinstance(declared, (list, tuple)) else [declared])
+    ]
     body["outputs"] = outputs if isinstance(declared, (list, tuple)) else outputs[0]
     sent = [spec for item in body["inputs"] for spec in (item if isinstance(item, list) else [item])]
     prop_ids = [f"{stringify_id(spec['id'])}.{spec['property']}" for spec in sent]
@@ -338,8 +493,16 @@ def well_formed_body(draw: Callable, output: str, entry: Mapping[str, Any]) -> d
 
 
 INPUT_MUTATIONS = ("drop input", "junk input", "garbage id", "junk property")  # need an input to change
-MUTATIONS = ("drop key", "junk key", "extra input", "unknown output", "other callback's output", "junk outputs",
-             "junk changedPropIds", *INPUT_MUTATIONS)
+MUTATIONS = (
+    "drop key",
+    "junk key",
+    "extra input",
+    "unknown output",
+    "other callback's output",
+    "junk outputs",
+    "junk changedPropIds",
+    *INPUT_MUTATIONS,
+)
 
 
 def mutate(draw: Callable, body: dict[str, Any], outputs: list[str]) -> tuple[str, dict[str, Any]]:
@@ -365,8 +528,9 @@ def mutate(draw: Callable, body: dict[str, Any], outputs: list[str]) -> tuple[st
         else:
             item["property"] = draw(JUNK)
     elif mutation == "unknown output":
-        body["output"] = draw(st.sampled_from([MARKER, "", ".", "...", "..a.b...c.d..", body["output"] + "x"])
-                              | st.text(max_size=40))
+        body["output"] = draw(
+            st.sampled_from([MARKER, "", ".", "...", "..a.b...c.d..", body["output"] + "x"]) | st.text(max_size=40)
+        )
     elif mutation == "other callback's output":
         body["output"] = draw(st.sampled_from(outputs))
     elif mutation == "junk outputs":
@@ -384,28 +548,43 @@ def test_well_formed_requests_reach_the_pages(fuzzing: FuzzTarget):
         assert response.status_code == 200, (path, response.get_data(as_text=True)[:300])
         assert "_pages_content" in response.get_json()["response"]
     overview = next(key for key in fuzzing.dash_app.callback_map if key.startswith("..overview-banner.children"))
-    body = {"output": overview, "outputs": [{"id": out.component_id, "property": out.component_property}
-                                            for out in fuzzing.dash_app.callback_map[overview]["output"]],
-            "inputs": [{"id": "overview-models", "property": "value", "value": [QUICK_RUN]}],
-            "changedPropIds": ["overview-models.value"], "parsedChangedPropsIds": ["overview-models.value"]}
+    body = {
+        "output": overview,
+        "outputs": [
+            {"id": out.component_id, "property": out.component_property}
+            for out in fuzzing.dash_app.callback_map[overview]["output"]
+        ],
+        "inputs": [{"id": "overview-models", "property": "value", "value": [QUICK_RUN]}],
+        "changedPropIds": ["overview-models.value"],
+        "parsedChangedPropsIds": ["overview-models.value"],
+    }
     response = fuzzing.post_callback(body)
     assert response.status_code == 200 and QUICK_RUN in response.get_data(as_text=True)
     # The audit hook sees the pages read the runs (else the fuzzing tests' file checks would prove nothing).
     assert any(Path(access.path).is_relative_to(fuzzing.runs_dir) for access in FILE_LOG.accesses)
 
 
-@pytest.mark.parametrize(("body", "reason"), [
-    ([1, 2], "JSON object"),
-    ({"output": "no-such.children", "inputs": []}, "no callback"),
-    ({"output": "_pages_dummy.children", "outputs": {"id": "_pages_dummy", "property": "children"},
-      "inputs": [{"id": "_pages_store", "property": "data", "value": {}}]}, "runs in the browser"),
-    (router_body("/", "") | {"inputs": 5}, "'inputs' must be a list of 2"),
-    (router_body(5, ""), "must be a string"),
-    (router_body("png", ""), "not under this app's path"),
-    (router_body("/", "") | {"changedPropIds": ['{"x":.value']}, "not an id"),
-    (router_body("/", "") | {"changedPropIds": ['{"a":' + "[" * 50_000 + ".value"]}, "not an id"),
-    (router_body("/", "") | {"outputs": {"id": "_pages_content", "property": "children"}}, "list of 2 outputs"),
-])
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ([1, 2], "JSON object"),
+        ({"output": "no-such.children", "inputs": []}, "no callback"),
+        (
+            {
+                "output": "_pages_dummy.children",
+                "outputs": {"id": "_pages_dummy", "property": "children"},
+                "inputs": [{"id": "_pages_store", "property": "data", "value": {}}],
+            },
+            "runs in the browser",
+        ),
+        (router_body("/", "") | {"inputs": 5}, "'inputs' must be a list of 2"),
+        (router_body(5, ""), "must be a string"),
+        (router_body("png", ""), "not under this app's path"),
+        (router_body("/", "") | {"changedPropIds": ['{"x":.value']}, "not an id"),
+        (router_body("/", "") | {"changedPropIds": ['{"a":' + "[" * 50_000 + ".value"]}, "not an id"),
+        (router_body("/", "") | {"outputs": {"id": "_pages_content", "property": "children"}}, "list of 2 outputs"),
+    ],
+)
 def test_the_guard_refuses_malformed_bodies_with_a_reason(fuzzing: FuzzTarget, body: Any, reason: str):
     response = fuzzing.post_callback(body)
     assert response.status_code == 400 and response.mimetype == "text/plain"
@@ -455,7 +634,7 @@ def test_callbacks_take_malformed_bodies(fuzzing: FuzzTarget):
 
         @settings(FUZZ_SETTINGS, max_examples=CALLBACK_EXAMPLES)
         @given(data=st.data())
-        def send(data: st.DataObject) -> None:
+        def send(data: st.DataObject, output=output, entry=entry, server_side=server_side) -> None:
             kind = data.draw(st.sampled_from(["well-formed", "well-formed", "mutated", "mutated", "raw"]), label="kind")
             if kind == "raw":
                 fuzzing.post_raw(data.draw(RAW_BODIES), data.draw(CONTENT_TYPES))

@@ -11,10 +11,11 @@ from pathlib import Path
 import dash
 import pytest
 
-# app.main first: it builds the module-level app, which registers the pages that the imports below reuse.
-from app.main import create_app
 from app import background
 from app.config import Settings
+
+# app.main first: it builds the module-level app, which registers the pages that the imports below reuse.
+from app.main import create_app
 from app.pages import jobs
 from tests.app.helpers import text_of
 
@@ -23,8 +24,6 @@ RUN = "base_x0.25-quick-synthetic"
 
 # selenium 4.2 calls a urllib3 method that urllib3 1.26 deprecates, once per WebDriver command.
 pytestmark = pytest.mark.filterwarnings("ignore:HTTPResponse.getheader:DeprecationWarning")
-
-
 
 
 def settings_in(folder: Path) -> Settings:
@@ -168,22 +167,30 @@ def test_progress_reporter_sends_bar_step_and_the_last_lines():
 
 
 def test_outcome_messages_name_runs_and_failures():
-    done = jobs.outcome_message({"kind": "train", "status": "complete", "runs": ["r"], "message": "Trained",
-                                 "results": [{"name": "r", "status": "complete", "epochs_done": 1,
-                                              "epochs_planned": 1, "test_error": 0.25}]})
+    done = jobs.outcome_message(
+        {
+            "kind": "train",
+            "status": "complete",
+            "runs": ["r"],
+            "message": "Trained",
+            "results": [{"name": "r", "status": "complete", "epochs_done": 1, "epochs_planned": 1, "test_error": 0.25}],
+        }
+    )
     assert done.color == "success" and "25.0 %" in text_of(done) and "/?models=r" in text_of(done)
     stopped = jobs.outcome_message({"kind": "train", "status": "stopped", "runs": [], "message": "Stopped"})
     assert stopped.color == "warning" and "Training stopped" in text_of(stopped)
-    failed = jobs.outcome_message({"kind": "analyze", "status": "failed", "runs": [], "message": "No run",
-                                   "failed": {"x": "no model.pt"}})
+    failed = jobs.outcome_message(
+        {"kind": "analyze", "status": "failed", "runs": [], "message": "No run", "failed": {"x": "no model.pt"}}
+    )
     assert failed.color == "danger" and "no model.pt" in text_of(failed)
 
 
 def test_execute_job_turns_errors_into_messages(tmp_path):
     sent = []
     settings = settings_in(tmp_path)
-    outcome = jobs.execute_job("train", jobs.JobForm((MODEL,), "quick", "cifar10", 1), settings, sent.append,
-                               lambda: False)
+    outcome = jobs.execute_job(
+        "train", jobs.JobForm((MODEL,), "quick", "cifar10", 1), settings, sent.append, lambda: False
+    )
     assert "Training refused" in text_of(outcome.status) and "cifar" in text_of(outcome.status)
     assert outcome.options == [] and "failed" in sent[-1][2]
     outcome = jobs.execute_job("train", jobs.JobForm(("nope",)), settings, sent.append, lambda: False)
@@ -195,8 +202,9 @@ def test_execute_job_turns_errors_into_messages(tmp_path):
 def test_execute_job_trains_then_ticks_and_analyses(tmp_path):
     settings = settings_in(tmp_path)
     sent = []
-    outcome = jobs.execute_job("train", jobs.JobForm((MODEL,), "quick", "synthetic", 1), settings, sent.append,
-                               lambda: False)
+    outcome = jobs.execute_job(
+        "train", jobs.JobForm((MODEL,), "quick", "synthetic", 1), settings, sent.append, lambda: False
+    )
     assert outcome.value == [RUN] and [o["value"] for o in outcome.options] == [RUN]
     assert "not analysed" in text_of(outcome.options) and sent[-1][0] == 100.0
     outcome = jobs.execute_job("analyze", jobs.JobForm(runs=(RUN,)), settings, sent.append, lambda: False)
@@ -214,8 +222,10 @@ def wait_for_text(dash_duo, selector: str, text: str, timeout: float = 60) -> No
     deadline = time.monotonic() + timeout
     while text not in dash_duo.find_element(selector).text:
         if time.monotonic() > deadline:
-            raise AssertionError(f"{selector} never showed {text!r}; it shows {dash_duo.find_element(selector).text!r}"
-                                 f"; log: {dash_duo.find_element('#' + jobs.LOG_ID).get_attribute('textContent')!r}")
+            raise AssertionError(
+                f"{selector} never showed {text!r}; it shows {dash_duo.find_element(selector).text!r}"
+                f"; log: {dash_duo.find_element('#' + jobs.LOG_ID).get_attribute('textContent')!r}"
+            )
         time.sleep(0.2)
 
 
@@ -257,8 +267,8 @@ def test_a_link_ticks_its_run_and_a_bad_one_says_so(dash_duo, analysed_runs, tmp
     dash_duo.driver.get(dash_duo.server_url + jobs.PATH + "?run=shallow-quick-synthetic")
     dash_duo.wait_for_contains_text(f"#{jobs.RUNS_ID}", "shallow-quick-synthetic")
     checked = dash_duo.driver.execute_script(
-        "return [...document.querySelectorAll(arguments[0])].filter(i => i.checked).length;",
-        f"#{jobs.RUNS_ID} input")
+        "return [...document.querySelectorAll(arguments[0])].filter(i => i.checked).length;", f"#{jobs.RUNS_ID} input"
+    )
     assert checked == 1
     dash_duo.wait_for_contains_text(f"#{jobs.BANNER_ID}", "synthetic")
     dash_duo.driver.get(dash_duo.server_url + jobs.PATH + "?run=../../etc/passwd")

@@ -49,8 +49,9 @@ def test_redis_down_then_back(analysed_runs, tmp_path):
     server.start()
     try:
         copy_cache_to_redis(cache_dir, server.url)
-        settings = Settings(runs_dir=str(runs_dir), cache_dir=tmp_path / "cache", data_dir=tmp_path / "data",
-                            redis_url=server.url)
+        settings = Settings(
+            runs_dir=str(runs_dir), cache_dir=tmp_path / "cache", data_dir=tmp_path / "data", redis_url=server.url
+        )
         dashboard = create_app(settings)
         client = dashboard.server.test_client()
         assert "unreachable" not in page_text(dashboard, jobs, "/jobs")

@@ -11,12 +11,12 @@ from urllib.parse import parse_qs, urlparse
 import dash
 import pytest
 
+from analysis.settings import SettingsError
+from app import components, selection
+from app.config import Settings, load_settings
+
 # app.main first: it builds the module-level app, which registers the pages that the imports below reuse.
 from app.main import create_app
-from app import components
-from analysis.settings import SettingsError
-from app.config import Settings, load_settings
-from app import selection
 from app.pages import overview
 from tests.app.helpers import text_of
 
@@ -24,8 +24,6 @@ QUICK_RUNS = ("base-quick-synthetic", "shallow-quick-synthetic")
 
 # selenium 4.2 calls a urllib3 method that urllib3 1.26 deprecates, once per WebDriver command.
 pytestmark = pytest.mark.filterwarnings("ignore:HTTPResponse.getheader:DeprecationWarning")
-
-
 
 
 @pytest.fixture
@@ -50,8 +48,16 @@ def damaged_runs_dir(quick_runs_dir: Path, tmp_path: Path) -> Path:
 # -- settings --------------------------------------------------------------------------------------
 def test_settings_defaults_and_environment():
     assert load_settings({}) == Settings()
-    settings = load_settings({"CNNCMP_RUNS_DIR": "/srv/runs", "PORT": "9000", "HOST": "0.0.0.0",
-                              "CNNCMP_LOG_LEVEL": "debug", "CNNCMP_CACHE_DIR": "/c", "CNNCMP_DATA_DIR": "/d"})
+    settings = load_settings(
+        {
+            "CNNCMP_RUNS_DIR": "/srv/runs",
+            "PORT": "9000",
+            "HOST": "0.0.0.0",
+            "CNNCMP_LOG_LEVEL": "debug",
+            "CNNCMP_CACHE_DIR": "/c",
+            "CNNCMP_DATA_DIR": "/d",
+        }
+    )
     assert settings.runs_dir == "/srv/runs" and settings.port == 9000 and settings.host == "0.0.0.0"
     assert settings.log_level == "DEBUG" and settings.cache_dir == Path("/c") and settings.data_dir == Path("/d")
     with pytest.raises(dataclasses_frozen_error()):
@@ -65,15 +71,29 @@ def dataclasses_frozen_error():
 
 
 def test_deployment_settings_and_their_secrets_stay_out_of_logs():
-    settings = load_settings({"REDIS_URL": "redis://:s3cret@redis:6379/0", "CNNCMP_RUNS_DIR": "s3://bucket/runs",
-                              "CNNCMP_AUTH_USERS": "ann:scrypt:32768:8:1$x$y", "CNNCMP_LOG_FORMAT": "JSON"})
+    settings = load_settings(
+        {
+            "REDIS_URL": "redis://:s3cret@redis:6379/0",
+            "CNNCMP_RUNS_DIR": "s3://bucket/runs",
+            "CNNCMP_AUTH_USERS": "ann:scrypt:32768:8:1$x$y",
+            "CNNCMP_LOG_FORMAT": "JSON",
+        }
+    )
     assert settings.runs_dir == "s3://bucket/runs" and settings.analysis_cache == "redis://:s3cret@redis:6379/0"
     assert settings.log_format == "json" and "s3cret" not in repr(settings) and "scrypt" not in repr(settings)
     assert load_settings({}).analysis_cache == "cache"
 
 
-@pytest.mark.parametrize("env", [{"PORT": "eighty"}, {"PORT": "70000"}, {"CNNCMP_LOG_LEVEL": "loud"},
-                                 {"CNNCMP_LOG_FORMAT": "xml"}, {"REDIS_URL": "localhost:6379"}])
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"PORT": "eighty"},
+        {"PORT": "70000"},
+        {"CNNCMP_LOG_LEVEL": "loud"},
+        {"CNNCMP_LOG_FORMAT": "xml"},
+        {"REDIS_URL": "localhost:6379"},
+    ],
+)
 def test_bad_settings_say_which_variable(env):
     with pytest.raises(SettingsError, match=next(iter(env))):
         load_settings(env)
@@ -97,8 +117,12 @@ def test_human_units():
 
 
 def test_dataset_banner_names_the_data_and_warns_when_mixed():
-    digits = {"name": "a", "dataset": "digits", "profile": "demo",
-              "dataset_description": "scikit-learn digits, 10 classes — not CIFAR-10"}
+    digits = {
+        "name": "a",
+        "dataset": "digits",
+        "profile": "demo",
+        "dataset_description": "scikit-learn digits, 10 classes — not CIFAR-10",
+    }
     cifar = {"name": "b", "dataset": "cifar10", "profile": "paper", "dataset_description": "CIFAR-10"}
     one = text_of(components.dataset_banner([digits]))
     assert "scikit-learn digits" in one and "not CIFAR-10" in one and "profile demo" in one
@@ -119,7 +143,10 @@ def test_graph_exports_png_from_the_modebar_and_both_formats_from_buttons():
     assert figure.config["toImageButtonOptions"] == {"format": "png", "filename": "curves", "scale": 2}
     text = text_of(wrapper)
     for fmt in ("png", "svg"):
-        assert json.dumps({"type": components.EXPORT_BUTTON_TYPE, "graph": "g", "format": fmt, "filename": "curves"}) in text
+        assert (
+            json.dumps({"type": components.EXPORT_BUTTON_TYPE, "graph": "g", "format": fmt, "filename": "curves"})
+            in text
+        )
 
 
 # -- reading the runs ------------------------------------------------------------------------------
@@ -186,8 +213,17 @@ def test_table_record_of_a_broken_or_training_run():
     broken = overview.table_record(selection.broken_row("x", "run.json: not JSON"))
     assert broken["status"] == "broken" and broken["problem"] == "run.json: not JSON"
     assert broken["params"] == broken["gap"] == broken["depth"] == "–"
-    training = overview.table_record({"name": "t", "status": "training", "epochs": 3, "epochs_planned": 15,
-                                      "train_error": None, "test_error": 0.4, "params": "garbage"})
+    training = overview.table_record(
+        {
+            "name": "t",
+            "status": "training",
+            "epochs": 3,
+            "epochs_planned": 15,
+            "train_error": None,
+            "test_error": 0.4,
+            "params": "garbage",
+        }
+    )
     assert training["status"] == "training (epoch 3/15)" and training["gap"] == "–" and training["params"] == "–"
 
 
@@ -283,8 +319,14 @@ def test_creating_apps_twice_keeps_one_page_per_path_and_callbacks_per_app(quick
 def test_health_answers_json(quick_app, quick_runs_dir):
     response = quick_app.server.test_client().get("/health")
     assert response.status_code == 200 and response.is_json
-    assert response.json == {"status": "ok", "runs": 2, "runs_dir": str(quick_runs_dir), "cache": "diskcache",
-                             "jobs": "local", "problems": {}}
+    assert response.json == {
+        "status": "ok",
+        "runs": 2,
+        "runs_dir": str(quick_runs_dir),
+        "cache": "diskcache",
+        "jobs": "local",
+        "problems": {},
+    }
 
 
 def test_health_with_no_runs_folder(tmp_path):
@@ -318,7 +360,8 @@ def plotted_runs(dash_duo) -> list[str]:
     """The runs drawn in the learning-curves figure, read from plotly's own graph div."""
     dash_duo.wait_for_element(PLOT)
     groups = dash_duo.driver.execute_script(
-        "return document.querySelector(arguments[0]).data.map(t => t.legendgroup);", PLOT)
+        "return document.querySelector(arguments[0]).data.map(t => t.legendgroup);", PLOT
+    )
     return sorted({g for g in groups if g != "_key"})
 
 
@@ -369,7 +412,8 @@ def test_a_link_restores_the_choice(dash_duo, quick_app):
     assert "base-quick-synthetic" not in dash_duo.find_element(f"#{overview.TABLE_ID}").text
     checked = dash_duo.driver.execute_script(
         "return [...document.querySelectorAll(arguments[0])].filter(i => i.checked).map(i => i.value);",
-        f"#{overview.PICKER_ID} input")
+        f"#{overview.PICKER_ID} input",
+    )
     assert checked == ["shallow-quick-synthetic"]
 
 

@@ -13,11 +13,12 @@ import pytest
 from dash.exceptions import PreventUpdate
 from selenium.webdriver.common.keys import Keys
 
-# app.main first: it builds the module-level app, which registers the pages that the imports below reuse.
-from app.main import create_app
 from analysis.statistics.cluster_edits import EditError
 from app.analysis_access import analyzer as make_analyzer
 from app.config import Settings
+
+# app.main first: it builds the module-level app, which registers the pages that the imports below reuse.
+from app.main import create_app
 from app.pages import redundancy as page
 from app.selection import read_runs
 from tests.app.helpers import text_of, wait_until
@@ -26,8 +27,6 @@ BASE, SHALLOW = "base-quick-synthetic", "shallow-quick-synthetic"
 
 # selenium 4.2 calls a urllib3 method that urllib3 1.26 deprecates, once per WebDriver command.
 pytestmark = pytest.mark.filterwarnings("ignore:HTTPResponse.getheader:DeprecationWarning")
-
-
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +67,9 @@ def not_analysed_runs_dir(analysed_runs, tmp_path) -> Path:
 
 
 # -- the URL's values ------------------------------------------------------------------------------
-@pytest.mark.parametrize("value, expected",
-                         [("0.5", 0.5), ("0", 0.0), ("1", 1.0), (" 0.25 ", 0.25), (["0.1", "0.3"], 0.3)])
+@pytest.mark.parametrize(
+    "value, expected", [("0.5", 0.5), ("0", 0.0), ("1", 1.0), (" 0.25 ", 0.25), (["0.1", "0.3"], 0.3)]
+)
 def test_depth_values(value, expected):
     assert page.parse_depth(value) == expected
 
@@ -88,19 +88,39 @@ def test_edits_value_round_trips():
     assert page.parse_edits_value("") == {}
 
 
-@pytest.mark.parametrize("value", ["base:conv3", "base:conv3:m2.1:x", "../x:conv3:s0", "a:conv3:s0~a:conv4:s0",
-                                   "a:conv3:", "a:conv3:q1", ["a:c:s0", "a:c:s1"], "a:c:" + "s0-" * 700 + "s0"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "base:conv3",
+        "base:conv3:m2.1:x",
+        "../x:conv3:s0",
+        "a:conv3:s0~a:conv4:s0",
+        "a:conv3:",
+        "a:conv3:q1",
+        ["a:c:s0", "a:c:s1"],
+        "a:c:" + "s0-" * 700 + "s0",
+    ],
+)
 def test_bad_edits_values_are_refused(value):
     with pytest.raises(EditError):
         page.parse_edits_value(value)
 
 
 def test_state_search_holds_the_whole_view():
-    state = {"models": [BASE, SHALLOW], "depth": 0.25, "layer": None, "view": "mosaic",
-             "edits": {BASE: ["conv3", "j1.0"]}}
+    state = {
+        "models": [BASE, SHALLOW],
+        "depth": 0.25,
+        "layer": None,
+        "view": "mosaic",
+        "edits": {BASE: ["conv3", "j1.0"]},
+    }
     query = parse_qs(urlparse(page.state_search(state)).query)
-    assert query == {"models": [f"{BASE},{SHALLOW}"], "depth": ["0.25"], "view": ["mosaic"],
-                     "edits": [f"{BASE}:conv3:j1.0"]}
+    assert query == {
+        "models": [f"{BASE},{SHALLOW}"],
+        "depth": ["0.25"],
+        "view": ["mosaic"],
+        "edits": [f"{BASE}:conv3:j1.0"],
+    }
     one = parse_qs(urlparse(page.state_search({**state, "layer": "fc1", "edits": {}})).query)
     assert one["layer"] == ["fc1"] and "depth" not in one and "edits" not in one
 
@@ -116,8 +136,13 @@ def test_nearest_layer_snaps_to_the_closest_depth_shallower_on_a_tie():
 def test_a_plain_link_shows_every_run_at_mid_depth(context):
     runs, analyzer = context
     state, selection, problems = page.initial_state({}, runs, analyzer)
-    assert state == {"models": [BASE, SHALLOW], "depth": page.DEFAULT_DEPTH, "layer": None, "edits": {},
-                     "view": "matrix"}
+    assert state == {
+        "models": [BASE, SHALLOW],
+        "depth": page.DEFAULT_DEPTH,
+        "layer": None,
+        "edits": {},
+        "view": "matrix",
+    }
     assert not problems and not selection.refused
     shown = page.resolve(state, runs, analyzer)
     for item in shown:  # each run took its layer nearest depth 0.5
@@ -126,8 +151,9 @@ def test_a_plain_link_shows_every_run_at_mid_depth(context):
 
 def test_bad_values_of_a_link_are_named_and_replaced(context):
     runs, analyzer = context
-    state, _, problems = page.initial_state({"depth": "2", "view": "table", "layer": "conv1",
-                                             "edits": "nonsense"}, runs, analyzer)
+    state, _, problems = page.initial_state(
+        {"depth": "2", "view": "table", "layer": "conv1", "edits": "nonsense"}, runs, analyzer
+    )
     assert state["depth"] == page.DEFAULT_DEPTH and state["view"] == "matrix" and state["layer"] is None
     assert state["edits"] == {}
     text = " ".join(problems)
@@ -151,8 +177,11 @@ def test_edits_of_a_link_apply_or_are_ignored_whole(context):
     good = {"models": BASE, "layer": name, "edits": f"{BASE}:{name}:j1.0"}
     state, _, problems = page.initial_state(good, runs, analyzer)
     assert not problems and state["edits"] == {BASE: [name, "j1.0"]}
-    for bad, why in ((f"{BASE}:{name}:j99.0", "no cluster C99"), (f"{BASE}:other:j1.0", "shows its layer"),
-                     (f"{SHALLOW}:{name}:j1.0", "not shown")):
+    for bad, why in (
+        (f"{BASE}:{name}:j99.0", "no cluster C99"),
+        (f"{BASE}:other:j1.0", "shows its layer"),
+        (f"{SHALLOW}:{name}:j1.0", "not shown"),
+    ):
         state, _, problems = page.initial_state({**good, "edits": bad}, runs, analyzer)
         assert state["edits"] == {} and why in problems[0], problems
 
@@ -190,11 +219,17 @@ def test_mosaics_of_edited_clusters_are_the_pipelines_for_unedited_ones(context)
 def small_view(**changes) -> page.LayerView:
     """4 neurons × 3 classes in two clusters: C0 = neurons 2, 0; C1 = neurons 1, 3; neuron 3 a near-duplicate."""
     values = dict(
-        run="r", layer="conv2", index=1, depth=0.5, class_names=("cat", "dog", "ship"),
+        run="r",
+        layer="conv2",
+        index=1,
+        depth=0.5,
+        class_names=("cat", "dog", "ship"),
         profiles=np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.2], [0.9, 0.1, 0.4], [0.0, 0.8, 0.3]]),
-        labels=np.array([0, 1, 0, 1]), row_order=np.array([2, 0, 1, 3]),
+        labels=np.array([0, 1, 0, 1]),
+        row_order=np.array([2, 0, 1, 3]),
         duplicates=np.array([False, False, False, True]),
-        metrics={}, edits="",
+        metrics={},
+        edits="",
     )
     return page.LayerView(**{**values, **changes})
 
@@ -236,8 +271,9 @@ def test_one_colour_scale_for_every_run():
 
 def test_metrics_figure_one_line_per_run_and_metric_in_run_colours():
     series = [
-        page.RunMetrics("a", ("c1", "c2"), (0.0, 1.0),
-                        ({"near_duplicate_fraction": 0.5}, {"near_duplicate_fraction": 0.1}), 1),
+        page.RunMetrics(
+            "a", ("c1", "c2"), (0.0, 1.0), ({"near_duplicate_fraction": 0.5}, {"near_duplicate_fraction": 0.1}), 1
+        ),
         page.RunMetrics("b", ("c1", "c2", "c3"), (0.0, 0.5, 1.0), ({}, {}, {"normalized_effective_rank": 0.3}), 0, 2),
     ]
     figure = page.metrics_figure(series, {"a": "#111111", "b": "#222222"}, 0.5, "synthetic")
@@ -270,14 +306,17 @@ def test_controls_change_the_state(context):
     state, _, _ = page.next_state(state, page.LAYER_ID, name, page.EditForm(), runs, analyzer)
     assert state["layer"] == name and page.resolve(state, runs, analyzer)[0].index == index
 
-    merged, text, kind = page.next_state(state, page.MERGE_ID, None, page.EditForm(BASE, merge_from=1, merge_into=0),
-                                         runs, analyzer)
+    merged, text, kind = page.next_state(
+        state, page.MERGE_ID, None, page.EditForm(BASE, merge_from=1, merge_into=0), runs, analyzer
+    )
     assert kind == "success" and "merged C1 into C0" in text and merged["edits"] == {BASE: [name, "j1.0"]}
-    same, text, kind = page.next_state(merged, page.SPLIT_ID, None,
-                                       page.EditForm(BASE, split_cluster=99, split_parts=2), runs, analyzer)
+    same, text, kind = page.next_state(
+        merged, page.SPLIT_ID, None, page.EditForm(BASE, split_cluster=99, split_parts=2), runs, analyzer
+    )
     assert kind == "danger" and "no cluster C99" in text and same == merged
-    _, text, kind = page.next_state(merged, page.MOVE_ID, None, page.EditForm(BASE, neuron=None, move_to=0),
-                                    runs, analyzer)
+    _, text, kind = page.next_state(
+        merged, page.MOVE_ID, None, page.EditForm(BASE, neuron=None, move_to=0), runs, analyzer
+    )
     assert kind == "danger" and "choose a neuron" in text
 
     both, _, _ = page.next_state(merged, page.PICKER_ID, [SHALLOW, BASE, "ghost"], page.EditForm(), runs, analyzer)
@@ -401,22 +440,34 @@ def test_a_link_restores_layer_view_and_edits(dash_duo, quick_app, context):
     _, analyzer = context
     _, name = editable_layer(analyzer, BASE)
     dash_duo.start_server(quick_app)
-    dash_duo.driver.get(dash_duo.server_url + f"/redundancy?models={BASE}&layer={name}&view=mosaic"
-                        f"&edits={BASE}:{name}:j1.0")
+    dash_duo.driver.get(
+        dash_duo.server_url + f"/redundancy?models={BASE}&layer={name}&view=mosaic&edits={BASE}:{name}:j1.0"
+    )
     wait_until(lambda: "edited (1)" in panel_header(dash_duo, BASE), message="the edited badge")
     assert f"{name} ·" in panel_header(dash_duo, BASE)
     assert "merged C1 into C0" in dash_duo.find_element(f"#{page.EDITS_LIST_ID}").text
-    checked = dash_duo.driver.execute_script(
-        f"return document.querySelector('#{page.VIEW_ID} input:checked').value")
+    checked = dash_duo.driver.execute_script(f"return document.querySelector('#{page.VIEW_ID} input:checked').value")
     assert checked == "mosaic"
-    wait_until(lambda: dash_duo.driver.execute_script(
-        f"return document.querySelectorAll('#{page.PANELS_ID} .js-plotly-plot .imagelayer image').length") > 0,
-        message="a learned-features mosaic")
+    wait_until(
+        lambda: (
+            dash_duo.driver.execute_script(
+                f"return document.querySelectorAll('#{page.PANELS_ID} .js-plotly-plot .imagelayer image').length"
+            )
+            > 0
+        ),
+        message="a learned-features mosaic",
+    )
     # switching one cluster back to its matrix redraws that run's figure
     click(dash_duo, dash_duo.find_elements(f"#{page.PANELS_ID} input[type=checkbox]")[0])
-    wait_until(lambda: dash_duo.driver.execute_script(
-        f"return document.querySelectorAll('#{page.PANELS_ID} .js-plotly-plot .heatmaplayer image').length") > 0,
-        message="the matrix of C0")
+    wait_until(
+        lambda: (
+            dash_duo.driver.execute_script(
+                f"return document.querySelectorAll('#{page.PANELS_ID} .js-plotly-plot .heatmaplayer image').length"
+            )
+            > 0
+        ),
+        message="the matrix of C0",
+    )
     assert dash_duo.get_logs() == []
 
 

@@ -8,8 +8,8 @@ import shutil
 import pytest
 import requests
 
-from app.main import create_app
 from app.config import Settings
+from app.main import create_app
 
 pytestmark = pytest.mark.filterwarnings("ignore:HTTPResponse.getheader:DeprecationWarning")
 
@@ -29,8 +29,13 @@ def test_report_is_self_contained_with_the_figures(analysed_settings):
     assert "attachment" in response.headers["Content-Disposition"]
     document = response.get_data(as_text=True)
     assert "not CIFAR-10" in document  # names the dataset its figures came from
-    for title in ("Learning curves", "Test error per class", "Redundancy per layer", "Edge signs per layer",
-                  "Layer similarity (CKA)"):
+    for title in (
+        "Learning curves",
+        "Test error per class",
+        "Redundancy per layer",
+        "Edge signs per layer",
+        "Layer similarity (CKA)",
+    ):
         assert f"<h2>{title}</h2>" in document
     assert len(re.findall(r"Plotly\.newPlot", document)) >= 5
     assert "<script src=" not in document and len(document) > 3_000_000  # plotly.js embedded: no network needed

@@ -15,11 +15,16 @@ ROUTER = ".._pages_content.children..._pages_store.data.."
 
 
 def router_body(path: str, search: str = "") -> dict:
-    return {"output": ROUTER, "outputs": [{"id": "_pages_content", "property": "children"},
-                                          {"id": "_pages_store", "property": "data"}],
-            "inputs": [{"id": "_pages_location", "property": "pathname", "value": path},
-                       {"id": "_pages_location", "property": "search", "value": search}],
-            "changedPropIds": ["_pages_location.pathname"], "state": []}
+    return {
+        "output": ROUTER,
+        "outputs": [{"id": "_pages_content", "property": "children"}, {"id": "_pages_store", "property": "data"}],
+        "inputs": [
+            {"id": "_pages_location", "property": "pathname", "value": path},
+            {"id": "_pages_location", "property": "search", "value": search},
+        ],
+        "changedPropIds": ["_pages_location.pathname"],
+        "state": [],
+    }
 
 
 def test_a_repeat_is_served_from_memory_until_a_run_changes(analysed_runs, tmp_path):
@@ -27,7 +32,7 @@ def test_a_repeat_is_served_from_memory_until_a_run_changes(analysed_runs, tmp_p
     shutil.copytree(source, tmp_path / "runs")
     dashboard = create_app(Settings(runs_dir=str(tmp_path / "runs"), cache_dir=cache, data_dir=tmp_path))
     client, memory = dashboard.server.test_client(), dashboard.server.extensions[EXTENSION]
-    post = lambda body: client.post("/_dash-update-component", json=body)  # noqa: E731
+    post = lambda body: client.post("/_dash-update-component", json=body)  # noqa: E731 - a short alias
     first = post(router_body("/", "?models=base-quick-synthetic"))
     assert first.status_code == 200 and memory.hits == 0
     again = post(router_body("/", "?models=base-quick-synthetic"))

@@ -9,13 +9,12 @@ import pytest
 from selenium.webdriver.support.ui import Select
 
 # app.main first: it builds the module-level app, which registers the pages that the imports below reuse.
-import app.main  # noqa: F401
-from app import selection
-from app.pages import similarity
-
+import app.main  # noqa: F401 - imported for its side effect: the pages registered
 from analysis.cache import AnalysisCache
 from analysis.pipeline import RunAnalyzer
 from analysis.runs.store import RunStore
+from app import selection
+from app.pages import similarity
 from tests.app.helpers import text_of, wait_until
 
 QUICK_RUNS = ("base-quick-synthetic", "shallow-quick-synthetic")
@@ -23,10 +22,6 @@ BASE, SHALLOW = QUICK_RUNS
 
 # selenium 4.2 calls a urllib3 method that urllib3 1.26 deprecates, once per WebDriver command.
 pytestmark = pytest.mark.filterwarnings("ignore:HTTPResponse.getheader:DeprecationWarning")
-
-
-
-
 
 
 # -- the query string ------------------------------------------------------------------------------
@@ -52,14 +47,18 @@ def test_similarity_search_round_trips():
     search = similarity.similarity_search("base+aug-demo", similarity.NO_RUN, True)
     query = parse_qs(urlparse(search).query, keep_blank_values=True)
     assert query == {"a": ["base+aug-demo"], "b": [""], "debiased": ["1"]}
-    assert similarity.parse_choice(query["a"], query["b"], query["debiased"], ["base+aug-demo"]) == \
-        similarity.Choice("base+aug-demo", similarity.NO_RUN, True)
+    assert similarity.parse_choice(query["a"], query["b"], query["debiased"], ["base+aug-demo"]) == similarity.Choice(
+        "base+aug-demo", similarity.NO_RUN, True
+    )
 
 
 # -- the heatmaps ----------------------------------------------------------------------------------
 def test_cka_figure_has_a_fixed_scale_and_layers_from_the_input():
-    result = {"matrix": np.array([[1.0, 0.4], [0.4, 1.0], [0.2, -0.05]]), "rows": ["conv1", "conv2", "fc1"],
-              "columns": ["conv1", "fc1"]}
+    result = {
+        "matrix": np.array([[1.0, 0.4], [0.4, 1.0], [0.2, -0.05]]),
+        "rows": ["conv1", "conv2", "fc1"],
+        "columns": ["conv1", "fc1"],
+    }
     figure = similarity.cka_figure(result, "t", "a", "b")
     heatmap = figure.data[0]
     assert (heatmap.zmin, heatmap.zmax) == (0, 1)
@@ -74,7 +73,9 @@ def test_cka_figure_has_a_fixed_scale_and_layers_from_the_input():
 
 def test_cka_title_names_the_data_and_the_images():
     title = similarity.cka_title("within a", "synthetic stripes", 256, debiased=True)
-    assert title.startswith("Debiased linear CKA within a") and "synthetic stripes" in title and "256 test images" in title
+    assert (
+        title.startswith("Debiased linear CKA within a") and "synthetic stripes" in title and "256 test images" in title
+    )
 
 
 def test_similarity_parts_on_the_quick_runs(quick_runs_dir, analysed_source):
@@ -112,8 +113,7 @@ def test_runs_on_different_data_show_the_analysis_error(quick_runs_dir, analysed
 def test_a_run_that_is_not_analysed_links_to_the_jobs_page(tmp_path, quick_runs_dir):
     source = RunAnalyzer(RunStore(quick_runs_dir), AnalysisCache(tmp_path / "empty"), allow_compute=False)
     runs = selection.read_runs(quick_runs_dir)
-    text = text_of(similarity.similarity_parts(runs, similarity.Choice(BASE, similarity.NO_RUN, False),
-                                               source).figures)
+    text = text_of(similarity.similarity_parts(runs, similarity.Choice(BASE, similarity.NO_RUN, False), source).figures)
     assert f"python -m analysis analyze --run {BASE}" in text and "/jobs" in text
 
 
@@ -128,7 +128,8 @@ def test_layout_with_a_bad_link_shows_a_message(analysed_app):
 def figure_title(dash_duo, graph_id: str) -> str:
     return dash_duo.driver.execute_script(
         "const el = document.querySelector(arguments[0]); return el ? el.layout.title.text : null;",
-        f"#{graph_id} .js-plotly-plot")
+        f"#{graph_id} .js-plotly-plot",
+    )
 
 
 def test_page_loads_and_the_controls_redraw_and_write_the_url(dash_duo, analysed_app):
@@ -139,8 +140,10 @@ def test_page_loads_and_the_controls_redraw_and_write_the_url(dash_duo, analysed
         dash_duo.wait_for_element(f"#{graph_id} .js-plotly-plot")
     assert figure_title(dash_duo, similarity.ACROSS_ID).startswith(f"Linear CKA {BASE} × {SHALLOW}")
     dash_duo.find_element(f"#{similarity.DEBIASED_ID}").click()
-    wait_until(lambda: (figure_title(dash_duo, similarity.ACROSS_ID) or "").startswith("Debiased"),
-               message="the debiased switch did not redraw")
+    wait_until(
+        lambda: (figure_title(dash_duo, similarity.ACROSS_ID) or "").startswith("Debiased"),
+        message="the debiased switch did not redraw",
+    )
     Select(dash_duo.find_element(f"#{similarity.RUN_B_ID}")).select_by_value(similarity.NONE_OPTION)
     wait_until(lambda: figure_title(dash_duo, similarity.ACROSS_ID) is None, message="the A × B heatmap stayed")
     query = parse_qs(urlparse(dash_duo.driver.current_url).query, keep_blank_values=True)
@@ -153,8 +156,9 @@ def test_a_link_restores_the_view_and_a_bad_one_says_why(dash_duo, analysed_app)
     dash_duo.driver.get(dash_duo.server_url + f"/similarity?a={SHALLOW}&b={BASE}&debiased=1")
     dash_duo.wait_for_element(f"#{similarity.ACROSS_ID} .js-plotly-plot")
     assert figure_title(dash_duo, similarity.ACROSS_ID).startswith(f"Debiased linear CKA {SHALLOW} × {BASE}")
-    assert Select(dash_duo.find_element(f"#{similarity.RUN_A_ID}")).first_selected_option.get_attribute("value") \
-        == SHALLOW
+    assert (
+        Select(dash_duo.find_element(f"#{similarity.RUN_A_ID}")).first_selected_option.get_attribute("value") == SHALLOW
+    )
     assert dash_duo.find_element(f"#{similarity.DEBIASED_ID}").is_selected()
     dash_duo.driver.get(dash_duo.server_url + "/similarity?a=../../etc/passwd&debiased=perhaps")
     dash_duo.wait_for_contains_text(f"#{similarity.PARAM_MESSAGE_ID}", "../../etc/passwd")

@@ -4,14 +4,29 @@ import pytest
 import torch
 
 from model_zoo import (
-    FAMILY, ModelOptions, ModelSpec, UnknownModelError, build_model, canonical_name, count_flops,
-    count_parameters, describe_model, get_spec, model_names, register,
+    FAMILY,
+    ModelOptions,
+    ModelSpec,
+    UnknownModelError,
+    build_model,
+    canonical_name,
+    count_flops,
+    count_parameters,
+    describe_model,
+    get_spec,
+    model_names,
+    register,
 )
 from model_zoo.specs import doubled_plan
 
 EXPECTED_COUNTS = {  # name: (conv, pool)
-    "base": (10, 4), "shallow": (7, 3), "deep": (20, 8),
-    "base_x0.25": (10, 4), "base_x0.5": (10, 4), "base_x2": (10, 4), "base_x4": (10, 4),
+    "base": (10, 4),
+    "shallow": (7, 3),
+    "deep": (20, 8),
+    "base_x0.25": (10, 4),
+    "base_x0.5": (10, 4),
+    "base_x2": (10, 4),
+    "base_x4": (10, 4),
 }
 
 
@@ -100,6 +115,7 @@ def test_register_a_user_spec():
             register(spec)
     finally:
         from model_zoo import specs
+
         specs._REGISTRY.pop("tiny_test_net")
 
 

@@ -248,6 +248,7 @@ def test_synthetic_deterministic_balanced_and_separable():
     assert torch.bincount(a.test_labels).tolist() == [32] * 10
     assert "synthetic" in a.description and "not CIFAR-10" in a.description
     assert a.class_names == tuple(f"class{c}" for c in range(10))
+
     # Learnable: even a nearest-centroid rule on mean colour beats chance (10 %) by far.
     def colour(images):
         return images.float().mean(dim=(2, 3))
@@ -259,8 +260,7 @@ def test_synthetic_deterministic_balanced_and_separable():
 
 def test_hash_differs_between_datasets(cifar_root):
     root, _ = cifar_root
-    hashes = {load_cifar10(root).content_hash, load_digits32().content_hash,
-              make_synthetic().content_hash}
+    hashes = {load_cifar10(root).content_hash, load_digits32().content_hash, make_synthetic().content_hash}
     assert len(hashes) == 3
     assert all(len(h) == 16 and int(h, 16) >= 0 for h in hashes)
 
@@ -269,9 +269,7 @@ def test_channel_stats_match_direct_computation():
     ds = make_synthetic(n_train=200, n_test=10)
     pixels = ds.train_images.double() / 255
     np.testing.assert_allclose(ds.channel_mean, pixels.mean(dim=(0, 2, 3)).numpy(), atol=1e-9)
-    np.testing.assert_allclose(
-        ds.channel_std, pixels.std(dim=(0, 2, 3), unbiased=False).numpy(), atol=1e-9
-    )
+    np.testing.assert_allclose(ds.channel_std, pixels.std(dim=(0, 2, 3), unbiased=False).numpy(), atol=1e-9)
     assert len(ds.channel_mean) == 3 and all(isinstance(v, float) for v in ds.channel_std)
 
 

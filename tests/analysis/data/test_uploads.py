@@ -35,8 +35,10 @@ def data_url(data: bytes, mime: str = "image/png") -> str:
 
 def png_header_only(width: int, height: int) -> bytes:
     """A PNG whose header declares ``width`` × ``height`` pixels but which carries (almost) no data."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
     return b"\x89PNG\r\n\x1a\n" + body
@@ -77,15 +79,18 @@ def test_exif_orientation_is_applied():
     assert image[:, 2, 16].min() > 240 and image[:, 29, 16].max() < 15  # shown upside down: white on top
 
 
-@pytest.mark.parametrize(("make", "words"), [
-    (lambda: encoded(Image.new("RGB", (8, 8)), "GIF"), "not a PNG or JPEG"),
-    (lambda: encoded(Image.new("RGB", (8, 8)), "BMP"), "not a PNG or JPEG"),
-    (lambda: b"<svg xmlns='http://www.w3.org/2000/svg'/>", "not a PNG or JPEG"),
-    (lambda: b"", "empty"),
-    (lambda: png_header_only(5000, 20), "5000 × 20 pixels"),
-    (lambda: png_header_only(30000, 30000), "too large"),
-    (lambda: encoded(Image.new("RGB", (64, 64), (1, 2, 3)), "PNG")[:60], "damaged"),
-])
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda: encoded(Image.new("RGB", (8, 8)), "GIF"), "not a PNG or JPEG"),
+        (lambda: encoded(Image.new("RGB", (8, 8)), "BMP"), "not a PNG or JPEG"),
+        (lambda: b"<svg xmlns='http://www.w3.org/2000/svg'/>", "not a PNG or JPEG"),
+        (lambda: b"", "empty"),
+        (lambda: png_header_only(5000, 20), "5000 × 20 pixels"),
+        (lambda: png_header_only(30000, 30000), "too large"),
+        (lambda: encoded(Image.new("RGB", (64, 64), (1, 2, 3)), "PNG")[:60], "damaged"),
+    ],
+)
 def test_bad_files_are_refused_with_a_reason(make, words):
     with pytest.raises(UploadError, match=words):
         decode_image(make())

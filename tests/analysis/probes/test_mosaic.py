@@ -43,8 +43,12 @@ def test_same_bytes_as_the_pipeline_cluster_mosaic(analysed_runs):
     images, _ = analyzer.evaluation_images(run)
     for index in (1, len(stats["layer_names"]) - 1):  # a conv layer and the last FC layer
         name = stats["layer_names"][index]
-        boxes = top_patch_boxes(stats[f"top_positions/{index}"][0], stats["receptive_fields"].get(name),
-                                image_size=images.shape[-1], image_height=images.shape[-2])
+        boxes = top_patch_boxes(
+            stats[f"top_positions/{index}"][0],
+            stats["receptive_fields"].get(name),
+            image_size=images.shape[-1],
+            image_height=images.shape[-2],
+        )
         tiles = neuron_tiles(images, stats[f"top_images/{index}"][0], boxes)
         labels, order = clusters[f"labels/{index}"], clusters[f"row_order/{index}"]
         members = [int(n) for n in order if labels[n] == 0]

@@ -86,7 +86,9 @@ def test_pickle_that_runs_code_is_refused(tmp_path):
 def test_shape_mismatch_lists_the_tensors(tmp_path, small_weights):
     _, path = small_weights
     target = build_model("shallow", width_scale=1 / 4)
-    with pytest.raises(CheckpointError, match=r"shape mismatch for features\.conv1\.conv\.weight: checkpoint \(8, 3, 3, 3\)"):
+    with pytest.raises(
+        CheckpointError, match=r"shape mismatch for features\.conv1\.conv\.weight: checkpoint \(8, 3, 3, 3\)"
+    ):
         load_checkpoint_into(target, path)
     with pytest.raises(CheckpointError, match="missing keys"):
         load_checkpoint_into(build_model("base", width_scale=1 / 8), path)

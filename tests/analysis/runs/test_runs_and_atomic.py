@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+from datetime import UTC
 
 import pytest
 import torch
@@ -13,8 +14,10 @@ from analysis.runs.atomic import atomic_write_bytes
 from analysis.runs.store import BrokenRunError, RunNameError, RunNotFoundError, RunStore, check_run_name
 
 
-@pytest.mark.parametrize("name", ["../x", "..", "a/b", "/etc/passwd", "", ".hidden", "a\\b", "x" * 101, "a..b",
-                                  "name with space", "é", "~root"])
+@pytest.mark.parametrize(
+    "name",
+    ["../x", "..", "a/b", "/etc/passwd", "", ".hidden", "a\\b", "x" * 101, "a..b", "name with space", "é", "~root"],
+)
 def test_bad_run_names_are_refused(tmp_path, name):
     with pytest.raises(RunNameError):
         RunStore(tmp_path).path(name)
@@ -92,11 +95,11 @@ def test_atomic_write_replaces_whole_file(tmp_path):
 
 
 def test_a_silent_training_run_from_another_machine_counts_as_interrupted():
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from analysis.runs.store import STALE_SECONDS, interrupted_reason
 
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
     meta = {"status": "training", "epochs_done": 3, "trainer": {"host": "elsewhere", "pid": 1}}
     fresh = {**meta, "heartbeat": (now - timedelta(seconds=STALE_SECONDS / 2)).isoformat()}
     stale = {**meta, "heartbeat": (now - timedelta(seconds=STALE_SECONDS + 60)).isoformat()}

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from analysis.runs.checkpoints import CheckpointError
-from analysis.runs.store import BrokenRunError, RunStore
 from analysis.runs.storage import ArtifactStore, StorageError, open_store
+from analysis.runs.store import BrokenRunError, RunStore
 
 _counter = itertools.count()
 

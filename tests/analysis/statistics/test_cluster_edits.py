@@ -25,7 +25,7 @@ def three_groups() -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
     profiles = np.zeros((9, 6))
     for group in range(3):
-        profiles[3 * group:3 * group + 3, 2 * group:2 * group + 2] = 1.0
+        profiles[3 * group : 3 * group + 3, 2 * group : 2 * group + 2] = 1.0
     profiles += 0.05 * rng.random(profiles.shape)
     labels = np.repeat([0, 1, 2], 3)
     order = order_within_clusters(profiles, labels)
@@ -40,8 +40,10 @@ def test_text_form_round_trips():
     assert describe_edit(Merge(1, 0)) == "merged C1 into C0"
 
 
-@pytest.mark.parametrize("text", ["m12", "x1.2", "m-1.2", "m01.2", "m1.2-", "-m1.2", "m1.2--s1", "s1.2.3",
-                                  "M1.2", "m1.2 ", "m1234567.1", "j1,0"])
+@pytest.mark.parametrize(
+    "text",
+    ["m12", "x1.2", "m-1.2", "m01.2", "m1.2-", "-m1.2", "m1.2--s1", "s1.2.3", "M1.2", "m1.2 ", "m1234567.1", "j1,0"],
+)
 def test_malformed_logs_are_refused(text):
     with pytest.raises(EditError):
         parse_edits(text)
@@ -66,8 +68,10 @@ def test_merge_then_ids_are_those_on_screen():
     along = result.labels[result.row_order]
     assert np.all(np.diff(along) >= 0) and along[0] == 0  # contiguous, numbered from the top
     # merging lowers the within-cluster similarity of these well separated groups
-    assert result.metrics["mean_within_cluster_similarity"] < redundancy_metrics(profiles, labels)[
-        "mean_within_cluster_similarity"]
+    assert (
+        result.metrics["mean_within_cluster_similarity"]
+        < redundancy_metrics(profiles, labels)["mean_within_cluster_similarity"]
+    )
 
 
 def test_move_to_a_new_cluster_and_back():
@@ -90,15 +94,18 @@ def test_split_makes_more_clusters_deterministically():
     assert np.array_equal(first.labels, second.labels) and np.array_equal(first.row_order, second.row_order)
 
 
-@pytest.mark.parametrize("edits, problem", [
-    ([Move(9, 0)], "no neuron 9"),
-    ([Move(0, 5)], "no cluster C5"),
-    ([Merge(0, 0)], "into itself"),
-    ([Merge(3, 0)], "no cluster C3"),
-    ([Split(7)], "no cluster C7"),
-    ([Split(0, 9)], "2..8 parts"),
-    ([Merge(1, 0), Merge(1, 0), Merge(1, 0)], "edit 3"),
-])
+@pytest.mark.parametrize(
+    "edits, problem",
+    [
+        ([Move(9, 0)], "no neuron 9"),
+        ([Move(0, 5)], "no cluster C5"),
+        ([Merge(0, 0)], "into itself"),
+        ([Merge(3, 0)], "no cluster C3"),
+        ([Split(7)], "no cluster C7"),
+        ([Split(0, 9)], "2..8 parts"),
+        ([Merge(1, 0), Merge(1, 0), Merge(1, 0)], "edit 3"),
+    ],
+)
 def test_edits_that_do_not_apply_name_the_operation(edits, problem):
     profiles, labels = three_groups()
     with pytest.raises(EditError, match=problem):

@@ -23,7 +23,7 @@ def planted(n_per: int = 15, n_classes: int = 10, seed: int = 0) -> tuple[np.nda
     rng = np.random.default_rng(seed)
     prototypes = np.zeros((2, n_classes))
     prototypes[0, : n_classes // 2] = 1.0
-    prototypes[1, n_classes // 2:] = 1.0
+    prototypes[1, n_classes // 2 :] = 1.0
     truth = np.repeat([0, 1], n_per)
     scales = rng.uniform(0.2, 3.0, size=(2 * n_per, 1))  # scale must not matter
     profiles = scales * (prototypes[truth] + 0.1 * rng.random((2 * n_per, n_classes)))
@@ -66,13 +66,17 @@ def test_fit_does_not_touch_parameters():
 
 
 @pytest.mark.parametrize("method", ["kmeans", "meanshift"])
-@pytest.mark.parametrize("profiles", [
-    np.ones((1, 5)),                       # one neuron
-    np.tile([1.0, 2.0, 0.5], (6, 1)),      # all identical
-    np.zeros((5, 4)),                      # all dead
-    np.vstack([np.zeros((3, 4)), np.tile([1.0, 0, 0, 0], (3, 1))]),  # two distinct rows
-    np.zeros((0, 4)),                      # empty layer
-], ids=["one", "identical", "zeros", "two-distinct", "empty"])
+@pytest.mark.parametrize(
+    "profiles",
+    [
+        np.ones((1, 5)),  # one neuron
+        np.tile([1.0, 2.0, 0.5], (6, 1)),  # all identical
+        np.zeros((5, 4)),  # all dead
+        np.vstack([np.zeros((3, 4)), np.tile([1.0, 0, 0, 0], (3, 1))]),  # two distinct rows
+        np.zeros((0, 4)),  # empty layer
+    ],
+    ids=["one", "identical", "zeros", "two-distinct", "empty"],
+)
 def test_degenerate_inputs(method, profiles):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -90,22 +94,31 @@ def test_fixed_k_capped_by_distinct_rows():
     assert NeuronClustering(n_clusters=5).fit(profiles).n_clusters_ == 2
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"method": "dbscan"}, "unknown clustering method"),
-    ({"n_clusters": 0}, "n_clusters"),
-    ({"n_clusters": "many"}, "n_clusters"),
-    ({"n_clusters": 50}, "exceeds the number of neurons"),
-    ({"method": "meanshift", "bandwidth": -1.0}, "bandwidth"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"method": "dbscan"}, "unknown clustering method"),
+        ({"n_clusters": 0}, "n_clusters"),
+        ({"n_clusters": "many"}, "n_clusters"),
+        ({"n_clusters": 50}, "exceeds the number of neurons"),
+        ({"method": "meanshift", "bandwidth": -1.0}, "bandwidth"),
+    ],
+)
 def test_bad_parameters(kwargs, message):
     with pytest.raises(ValueError, match=message):
         NeuronClustering(**kwargs).fit(np.random.default_rng(0).random((10, 3)))
 
 
 def test_order_within_clusters_and_renumber():
-    profiles = np.array([
-        [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.9, 0.1, 0.0], [0.0, 0.9, 0.1], [1.0, 0.05, 0.0],
-    ])
+    profiles = np.array(
+        [
+            [1.0, 0.0, 0.0],
+            [0.0, 1.0, 0.0],
+            [0.9, 0.1, 0.0],
+            [0.0, 0.9, 0.1],
+            [1.0, 0.05, 0.0],
+        ]
+    )
     labels = np.array([7, 3, 7, 3, 7])
     order = order_within_clusters(profiles, labels)
     assert sorted(order.tolist()) == list(range(5))

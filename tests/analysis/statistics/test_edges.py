@@ -41,8 +41,13 @@ def test_fold_batch_norm_matches_conv_then_eval_bn():
         with torch.no_grad():
             expected = bn(nn.functional.conv2d(images, conv.weight, bias, padding=1))
         weight, folded_bias = fold_batch_norm(
-            _np(conv.weight), None if bias is None else _np(bias),
-            _np(bn.weight), _np(bn.bias), _np(bn.running_mean), _np(bn.running_var), bn.eps,
+            _np(conv.weight),
+            None if bias is None else _np(bias),
+            _np(bn.weight),
+            _np(bn.bias),
+            _np(bn.running_mean),
+            _np(bn.running_var),
+            bn.eps,
         )
         folded = nn.functional.conv2d(images, torch.from_numpy(weight), torch.from_numpy(folded_bias), padding=1)
         torch.testing.assert_close(folded, expected)
@@ -50,8 +55,15 @@ def test_fold_batch_norm_matches_conv_then_eval_bn():
 
 def test_fold_batch_norm_hand_values_and_shape_check():
     weight = np.ones((2, 1, 1, 1))
-    w, b = fold_batch_norm(weight, np.array([1.0, 2.0]), np.array([2.0, -1.0]), np.array([0.5, 0.0]),
-                           np.array([1.0, 0.0]), np.array([4.0, 1.0]), eps=0.0)
+    w, b = fold_batch_norm(
+        weight,
+        np.array([1.0, 2.0]),
+        np.array([2.0, -1.0]),
+        np.array([0.5, 0.0]),
+        np.array([1.0, 0.0]),
+        np.array([4.0, 1.0]),
+        eps=0.0,
+    )
     np.testing.assert_array_equal(w.ravel(), [1.0, -1.0])
     np.testing.assert_array_equal(b, [0.5, -2.0])  # (1−1)·1 + 0.5; (2−0)·(−1) + 0
     with pytest.raises(ValueError, match="channels"):
@@ -60,9 +72,9 @@ def test_fold_batch_norm_hand_values_and_shape_check():
 
 def test_kernel_summed_edges_hand_weight():
     weight = np.zeros((2, 2, 3, 3))
-    weight[0, 0] = 1.0                     # 9 ones → 9
-    weight[0, 1] = -np.eye(3)              # trace −3
-    weight[1, 0, 1, 1] = 2.0               # centre tap only → 2
+    weight[0, 0] = 1.0  # 9 ones → 9
+    weight[0, 1] = -np.eye(3)  # trace −3
+    weight[1, 0, 1, 1] = 2.0  # centre tap only → 2
     weight[1, 1] = [[1, -1, 1], [-1, 1, -1], [1, -1, -2]]  # 5 − 5 − 2 = −2
     edges = kernel_summed_edges(weight)
     np.testing.assert_array_equal(edges, [[9.0, -3.0], [2.0, -2.0]])
@@ -125,8 +137,8 @@ def test_layer_edge_matrices_toy_net_folds_bn_and_flips_signs():
         # conv2 weights: output channel 1 negative, the others positive; input channel i scaled by i+1.
         base = torch.tensor([0.5, -0.25, 0.25]).view(3, 1, 1, 1)
         conv2.weight.copy_(base * torch.tensor([1.0, 2.0]).view(1, 2, 1, 1) * torch.ones(3, 2, 3, 3))
-        bn2.weight.copy_(torch.tensor([2.0, 1.0, -1.0]))   # γ < 0 on channel 2 flips its edges
-        bn2.bias.copy_(torch.tensor([5.0, -5.0, 1.0]))     # β and μ shift outputs, not edges
+        bn2.weight.copy_(torch.tensor([2.0, 1.0, -1.0]))  # γ < 0 on channel 2 flips its edges
+        bn2.bias.copy_(torch.tensor([5.0, -5.0, 1.0]))  # β and μ shift outputs, not edges
         bn2.running_mean.copy_(torch.tensor([3.0, -1.0, 0.5]))
         bn2.running_var.copy_(torch.tensor([4.0, 1.0, 1.0]))
         bn2.eps = 0.0  # exact hand values: √σ² = 2, 1, 1
@@ -215,13 +227,19 @@ def test_edge_bundling_recovers_planted_blocks(n_bundles):
     assert [(b["n_out"], b["n_in"]) for b in bundling.bundles_] == [(4, 3)] * 3
     fractions = sorted(b["positive_fraction"] for b in bundling.bundles_)
     assert fractions[0] < 0.05 and fractions[1] > 0.95
-    assert set(bundling.bundles_[0]) == {"bundle", "n_out", "n_in", "positive_mass", "negative_mass",
-                                         "positive_fraction"}
+    assert set(bundling.bundles_[0]) == {
+        "bundle",
+        "n_out",
+        "n_in",
+        "positive_mass",
+        "negative_mass",
+        "positive_fraction",
+    }
 
 
 def test_edge_bundling_handles_dead_neurons():
     edges, true_rows, _ = _planted_blocks(seed=1)
-    edges[0] = 0.0     # a dead output neuron
+    edges[0] = 0.0  # a dead output neuron
     edges[:, 2] = 0.0  # an input nobody reads
     bundling = EdgeBundling(n_bundles=3).fit(edges)
     assert bundling.row_labels_.shape == (12,)

@@ -10,8 +10,8 @@ import pytest
 
 from analysis.statistics.ordering import (
     cosine_similarity_matrix,
-    heuristic_order,
     held_karp_order,
+    heuristic_order,
     order_rows,
     path_similarity,
     two_opt,

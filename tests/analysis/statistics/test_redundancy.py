@@ -18,12 +18,14 @@ from analysis.statistics.redundancy import (
 
 # 4 neurons × 3 classes: rows 0 and 1 are the same profile at two scales, row 2 is orthogonal to
 # them, row 3 is dead.
-M = np.array([
-    [2.0, 0.0, -4.0],
-    [1.0, 0.0, -2.0],
-    [0.0, 5.0, 0.0],
-    [0.0, 0.0, 0.0],
-])
+M = np.array(
+    [
+        [2.0, 0.0, -4.0],
+        [1.0, 0.0, -2.0],
+        [0.0, 5.0, 0.0],
+        [0.0, 0.0, 0.0],
+    ]
+)
 
 
 def test_normalize_max():
@@ -35,8 +37,9 @@ def test_normalize_max():
 def test_normalize_zscore():
     matrix = np.array([[1.0, 2.0, 3.0], [4.0, 4.0, 4.0], [0.0, 0.0, 6.0], [0.1, 0.1, 0.1]])
     s = math.sqrt(2 / 3)
-    expected = np.array([[-1 / s, 0, 1 / s], [0, 0, 0], [-1 / math.sqrt(2), -1 / math.sqrt(2), math.sqrt(2)],
-                         [0, 0, 0]])
+    expected = np.array(
+        [[-1 / s, 0, 1 / s], [0, 0, 0], [-1 / math.sqrt(2), -1 / math.sqrt(2), math.sqrt(2)], [0, 0, 0]]
+    )
     result = normalize_profiles(matrix, "zscore")
     np.testing.assert_allclose(result, expected, atol=1e-12)
     assert not np.isnan(result).any()
@@ -101,8 +104,14 @@ def test_redundancy_metrics():
     # Rows 0,1 span one direction (singular value √(20+5) = 5), row 2 an orthogonal one (norm 5): 2.
     assert metrics["effective_rank"] == pytest.approx(2.0)
     assert metrics["normalized_effective_rank"] == pytest.approx(metrics["effective_rank"] / 3)
-    assert set(metrics) == {"n_neurons", "n_clusters", "mean_within_cluster_similarity", "near_duplicate_fraction",
-                            "effective_rank", "normalized_effective_rank"}
+    assert set(metrics) == {
+        "n_neurons",
+        "n_clusters",
+        "mean_within_cluster_similarity",
+        "near_duplicate_fraction",
+        "effective_rank",
+        "normalized_effective_rank",
+    }
 
 
 def test_empty_and_single_neuron():

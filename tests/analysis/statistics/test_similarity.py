@@ -68,10 +68,10 @@ def test_debiased_removes_the_high_dimension_bias():
     assert abs(linear_cka(x, y, debiased=True)) < 0.1
 
 
-def _song_unbiased_hsic(k: np.ndarray, l: np.ndarray) -> float:
+def _song_unbiased_hsic(gram_k: np.ndarray, gram_l: np.ndarray) -> float:
     """Song et al. 2012, eq. 5, written out: zero-diagonal Grams, three terms over n(n−3)."""
-    n = k.shape[0]
-    k, l = k - np.diag(np.diag(k)), l - np.diag(np.diag(l))
+    n = gram_k.shape[0]
+    k, l = gram_k - np.diag(np.diag(gram_k)), gram_l - np.diag(np.diag(gram_l))  # noqa: E741 - the paper's K, L
     ones = np.ones(n)
     return (
         np.trace(k @ l)
@@ -84,7 +84,7 @@ def test_debiased_matches_the_unbiased_hsic_formula():
     rng = np.random.default_rng(9)
     x = rng.normal(size=(9, 3))
     y = x @ rng.normal(size=(3, 2)) + rng.normal(size=(9, 2)) + 4.0  # uncentred on purpose
-    k, l = x @ x.T, y @ y.T
+    k, l = x @ x.T, y @ y.T  # noqa: E741 - the Gram matrices K, L of Song et al.
     expected = _song_unbiased_hsic(k, l) / np.sqrt(_song_unbiased_hsic(k, k) * _song_unbiased_hsic(l, l))
     assert linear_cka(x, y, debiased=True) == pytest.approx(expected, abs=1e-12)
 

@@ -65,8 +65,7 @@ def test_every_output_is_a_crop_or_flipped_crop_of_the_padded_input(dtype):
     assert torch.equal(images, original)  # input untouched
     seen_flips, seen_offsets = set(), set()
     for i in range(len(images)):
-        matches = [(dy, dx, f) for dy, dx, f, c in _candidates(images[i], padding)
-                   if torch.equal(out[i], c)]
+        matches = [(dy, dx, f) for dy, dx, f, c in _candidates(images[i], padding) if torch.equal(out[i], c)]
         assert len(matches) == 1, f"image {i} is not a single crop/flip of its padded input"
         dy, dx, flipped = matches[0]
         seen_flips.add(flipped)
@@ -113,9 +112,9 @@ def test_to_float_normalized_values_and_format():
     images = _batch(n=4, size=5)
     mean, std = (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)
     out = to_float_normalized(images, mean, std)
-    expected = (images.double() / 255 - torch.tensor(mean).double().view(1, 3, 1, 1)) / torch.tensor(
-        std
-    ).double().view(1, 3, 1, 1)
+    expected = (images.double() / 255 - torch.tensor(mean).double().view(1, 3, 1, 1)) / torch.tensor(std).double().view(
+        1, 3, 1, 1
+    )
     assert out.dtype == torch.float32 and out.shape == images.shape
     torch.testing.assert_close(out.double(), expected, atol=1e-5, rtol=0)
     cl = to_float_normalized(images.contiguous(memory_format=torch.channels_last), mean, std)
@@ -137,8 +136,6 @@ def test_cuda_matches_reference_semantics():
     for i in range(len(images)):
         assert any(torch.equal(out[i], c) for *_, c in _candidates(images[i], 2))
     normed = to_float_normalized(images, (0.5,) * 3, (0.25,) * 3)
-    torch.testing.assert_close(
-        normed.cpu(), to_float_normalized(images.cpu(), (0.5,) * 3, (0.25,) * 3)
-    )
+    torch.testing.assert_close(normed.cpu(), to_float_normalized(images.cpu(), (0.5,) * 3, (0.25,) * 3))
     with pytest.raises(ValueError):
         random_crop_flip(images, generator=torch.Generator().manual_seed(0))

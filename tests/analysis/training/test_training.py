@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from analysis.runs.checkpoints import read_checkpoint
 from analysis.data.datasets import make_synthetic
-from analysis.training.profiles import default_snapshot_epochs, get_profile
+from analysis.runs.checkpoints import read_checkpoint
 from analysis.runs.store import RunStore
+from analysis.training.profiles import default_snapshot_epochs, get_profile
 from analysis.training.trainer import RunConflictError, Trainer, learning_rate_at
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,8 +80,25 @@ def test_stop_request_leaves_a_resumable_run(tmp_path):
 
 
 def _train_command(runs: Path, epochs: int) -> list[str]:
-    return [sys.executable, "-m", "analysis", "train", "--model", "base", "--profile", "quick", "--dataset",
-            "synthetic", "--runs", str(runs), "--epochs", str(epochs), "--no-progress", "--device", "cpu"]
+    return [
+        sys.executable,
+        "-m",
+        "analysis",
+        "train",
+        "--model",
+        "base",
+        "--profile",
+        "quick",
+        "--dataset",
+        "synthetic",
+        "--runs",
+        str(runs),
+        "--epochs",
+        str(epochs),
+        "--no-progress",
+        "--device",
+        "cpu",
+    ]
 
 
 def test_sigkill_mid_training_then_resume_loses_nothing(tmp_path):
@@ -93,8 +110,9 @@ def test_sigkill_mid_training_then_resume_loses_nothing(tmp_path):
 
     runs = tmp_path / "killed"
     history_file = runs / "base-quick-synthetic" / "history.jsonl"
-    process = subprocess.Popen(_train_command(runs, epochs), env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        _train_command(runs, epochs), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if history_file.is_file() and len(history_file.read_text().splitlines()) >= 3:
@@ -113,7 +131,7 @@ def test_sigkill_mid_training_then_resume_loses_nothing(tmp_path):
     subprocess.run(_train_command(runs, epochs), check=True, env=env, capture_output=True)
     after = store.read_history("base-quick-synthetic")
     assert [row["epoch"] for row in after] == list(range(1, epochs + 1))
-    assert after[:len(before)] == before  # nothing earlier lost or rewritten
+    assert after[: len(before)] == before  # nothing earlier lost or rewritten
     for resumed, uninterrupted in zip(after, reference):
         assert resumed["test_loss"] == pytest.approx(uninterrupted["test_loss"], rel=1e-4)
         assert resumed["fit_loss"] == pytest.approx(uninterrupted["fit_loss"], rel=1e-4)
@@ -125,7 +143,8 @@ def test_killed_between_checkpoint_and_history_the_checkpoint_wins(tmp_path):
     store = RunStore(tmp_path)
     profile = get_profile("quick").with_epochs(2)
     Trainer(store, profile, device="cpu", progress=False, should_stop=iter([False, True]).__next__).fit(
-        "shallow", dataset, "r")
+        "shallow", dataset, "r"
+    )
     # Simulate a history line written for an epoch whose checkpoint never landed.
     with open(tmp_path / "r" / "history.jsonl", "a") as handle:
         handle.write(json.dumps({"epoch": 2, "test_error": 0.5}) + "\n")
@@ -163,18 +182,22 @@ def test_stop_inside_an_epoch_drops_only_that_epoch(tmp_path):
     profile = replace(get_profile("quick").with_epochs(2), batch_size=16)  # 32 steps per epoch
     checks = iter([False, False, False, True])  # epoch 1 start, then mid-epoch checks
     meta = Trainer(store, profile, device="cpu", progress=False, should_stop=lambda: next(checks, True)).fit(
-        "shallow", dataset, "r")
+        "shallow", dataset, "r"
+    )
     assert meta["status"] == "stopped" and meta["epochs_done"] == 0
     assert store.read_history("r") == [] and not (tmp_path / "r" / "last.pt").exists()
     done = Trainer(store, profile, device="cpu", progress=False).fit("shallow", dataset, "r")
     assert done["status"] == "complete" and [r["epoch"] for r in store.read_history("r")] == [1, 2]
 
 
-@pytest.mark.parametrize(("flags", "native"), [
-    ("flags\t: fpu sse2 avx2 avx512f avx512bw avx512_vnni\n", False),  # AVX512 alone: bf16 is emulated, slower
-    ("flags\t: fpu avx512f avx512_bf16\n", True),
-    ("flags\t: fpu avx512f amx_bf16 amx_tile\n", True),
-])
+@pytest.mark.parametrize(
+    ("flags", "native"),
+    [
+        ("flags\t: fpu sse2 avx2 avx512f avx512bw avx512_vnni\n", False),  # AVX512 alone: bf16 is emulated, slower
+        ("flags\t: fpu avx512f avx512_bf16\n", True),
+        ("flags\t: fpu avx512f amx_bf16 amx_tile\n", True),
+    ],
+)
 def test_bf16_autocast_only_where_the_cpu_multiplies_bf16_natively(monkeypatch, flags, native):
     from analysis.training import evaluation
 
