@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 
 import pytest
+from dash.testing.application_runners import ThreadedRunner
 
 CHROME_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROME_ARGUMENTS = (
@@ -48,6 +50,26 @@ BROWSER_MISSING = (
     + ", ".join(n for n, p in (("chromium", CHROME), ("chromedriver", CHROMEDRIVER)) if not p)
     + "); install them with scripts/ensure_test_packages.sh"
 )
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now (the OS picks it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# Dash's runner counts ports up from 58050 in every process, so two test runs on one machine (a
+# developer's and CI's, or two worktrees) would serve on each other's ports; a free port each time avoids it.
+_start_server = ThreadedRunner.start
+
+
+def _start_on_a_free_port(self, app, start_timeout=3, **kwargs):
+    kwargs.setdefault("port", free_port())
+    return _start_server(self, app, start_timeout, **kwargs)
+
+
+ThreadedRunner.start = _start_on_a_free_port
 
 
 def pytest_setup_options():
