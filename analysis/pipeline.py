@@ -30,6 +30,7 @@ from .statistics.error_rates import confusion_matrix, error_rate, per_class_erro
 from .training.evaluation import Normalization, evaluate, resolve_device, resolve_precision
 from .training.profiles import PROFILES
 
+OCCLUSION_ANALYSIS = "occlusion"
 MODELS_KEPT = 8  # loaded networks kept per analyzer (a page compares up to ~7 runs)
 TRAIN_EVAL_IMAGES = 10_000  # train-split images evaluated per checkpoint (all of digits; a fifth of CIFAR-10)
 
@@ -99,6 +100,8 @@ class RunAnalyzer:
         self._datasets: dict[tuple[str, str | None], ImageDataset] = {}
         self._models: LRU[FamilyCNN] = LRU(max_items=MODELS_KEPT)  # (run, file, stamp) -> loaded network
         self._digests: LRU[str] = LRU(max_items=64)  # (run, file, stamp) -> SHA-256 of the file
+        self._views: LRU[Result] = LRU(max_items=128)  # (checkpoint, layer, edit log) -> edited cluster view
+        self._tiles: LRU[np.ndarray] = LRU(max_items=32)  # (checkpoint, layer) -> top patches (a 2048-unit fc: 1.5 MB)
         # Kept models are shared by a web server's threads; per-image views hook into them.
         self._model_lock = threading.RLock()
 
@@ -412,41 +415,78 @@ class RunAnalyzer:
         similar = group_layers_by_similarity(cka, max(stages) + 1)
         return {"layer_names": stats["layer_names"], "stage": stages, "similar": similar}
 
-    # -- per image ----------------------------------------------------------------------------------
-    def image(self, run: str, index: int) -> tuple[torch.Tensor, int]:
-        images, labels = self.evaluation_images(run)
-        if not 0 <= index < len(images):
-            raise AnalysisError(f"image index {index} is outside 0..{len(images) - 1}")
-        return images[index], int(labels[index])
+    # -- per image (computed on demand, under the model lock) --------------------------------------------
+    def n_test_images(self, run: str) -> int:
+        """How many evaluation images the run has (the Explorer's image numbers run from 0)."""
+        return int(len(self.evaluation_images(run)[0]))
 
-    def activation_maps(self, run: str, index: int) -> Result:
+    def test_images(self, run: str, indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Evaluation images ``indices`` as uint8 ``(N, 3, H, W)`` and their labels; AnalysisError for a bad index."""
+        images, labels = self.evaluation_images(run)
+        chosen = [int(i) for i in indices]
+        for index in chosen:
+            if not 0 <= index < len(images):
+                raise AnalysisError(f"image index {index} is outside 0..{len(images) - 1}")
+        return images[chosen].numpy(), labels[chosen].numpy()
+
+    def layer_depths(self, run: str) -> list[tuple[str, float]]:
+        """The run's analysable layers, input side first, with their relative depths (0 = conv1, 1 = output)."""
+        return [(layer.name, float(layer.relative_depth)) for layer in self.model(run).analysable_layers()]
+
+    def class_names(self, run: str) -> tuple[str, ...]:
+        return tuple(self.dataset(run).class_names)
+
+    def _subject(self, run: str, image: int | np.ndarray) -> tuple[torch.Tensor, int | None]:
+        """An evaluation image by number (with its label) or a uint8 ``(3, H, W)`` array (an upload: no label)."""
+        if isinstance(image, (int, np.integer)):
+            images, labels = self.evaluation_images(run)
+            if not 0 <= int(image) < len(images):
+                raise AnalysisError(f"image index {image} is outside 0..{len(images) - 1}")
+            return images[int(image)], int(labels[int(image)])
+        array = np.asarray(image)
+        if array.dtype != np.uint8 or array.ndim != 3 or array.shape[0] != 3:
+            raise AnalysisError(f"an image must be uint8 (3, H, W), got {array.dtype} {array.shape}")
+        return torch.from_numpy(np.ascontiguousarray(array)), None
+
+    def _normalization(self, run: str) -> Normalization:
+        dataset = self.dataset(run)
+        return Normalization(dataset.channel_mean, dataset.channel_std)
+
+    def activation_maps(self, run: str, image: int | np.ndarray) -> Result:
+        """Every analysable layer's output for one image (``(C, H, W)`` maps, ``(units,)`` for FC layers), the
+        class ``probabilities`` and the image's ``label`` (None for an upload).
+
+        The forward hooks go on the run's shared network, so the pass holds the model lock: two
+        requests at once (a web server's threads) never read each other's hook outputs.
+        """
         from .probes.per_image import activation_maps
 
-        image, label = self.image(run, index)
-        dataset = self.dataset(run)
+        subject, label = self._subject(run, image)
         with self._model_lock:
-            maps = activation_maps(self.model(run), image, Normalization(dataset.channel_mean, dataset.channel_std))
+            maps = activation_maps(self.model(run), subject, self._normalization(run))
         return {**maps, "label": label}
 
-    def occlusion(self, run: str, index: int, size: int = 8, stride: int = 4) -> Result:
-        from .probes.per_image import occlusion_sensitivity
+    def occlusion(self, run: str, image: int | np.ndarray, size: int = 8, stride: int = 4) -> Result:
+        """Occlusion sensitivity (Zeiler & Fergus) of one image: per position of a grey square, the probability
+        of the target class — the true class of an evaluation image, the run's own top class for an upload —
+        and the top label. ``target`` and ``label`` say which. Cached for evaluation images."""
+        from .probes.per_image import activation_maps, occlusion_sensitivity
 
         def compute() -> Result:
-            image, label = self.image(run, index)
-            dataset = self.dataset(run)
+            subject, label = self._subject(run, image)
+            normalization = self._normalization(run)
             with self._model_lock:
-                views = occlusion_sensitivity(
-                    self.model(run),
-                    image,
-                    label,
-                    Normalization(dataset.channel_mean, dataset.channel_std),
-                    size=size,
-                    stride=stride,
-                )
-            return {**views, "label": label}
+                model = self.model(run)
+                target = label
+                if target is None:
+                    target = int(np.argmax(activation_maps(model, subject, normalization)["probabilities"]))
+                views = occlusion_sensitivity(model, subject, target, normalization, size=size, stride=stride)
+            return {**views, "label": label, "target": int(target)}
 
+        if not isinstance(image, (int, np.integer)):
+            return compute()  # an upload: never the same twice, so never cached
         params = {
-            "index": index,
+            "index": int(image),
             "size": size,
             "stride": stride,
             "dataset_hash": self.dataset_hash(run),
@@ -454,7 +494,8 @@ class RunAnalyzer:
         }
         # One image's occlusion map is cheap (a few batched forward passes): computed on demand,
         # even by the dashboard's cached-only analyzer.
-        return self.cache.get_or_compute(self.checkpoint_hash(run), "occlusion", params, compute)
+        result = self.cache.get_or_compute(self.checkpoint_hash(run), OCCLUSION_ANALYSIS, params, compute)
+        return {**result, "target": int(result["label"])}  # entries cached before "target" existed lack it
 
     def top_patches(self, run: str, layer: str | int, neuron: int, epoch: int | None = None) -> list[dict]:
         """The neuron's top-k images with the receptive-field box of its strongest response."""
@@ -482,6 +523,25 @@ class RunAnalyzer:
             )
         return patches
 
+    def layer_tiles(self, run: str, layer: str | int, epoch: int | None = None) -> np.ndarray:
+        """Every neuron's top patch in the layer, cut once per checkpoint (see :mod:`analysis.probes.mosaic`)."""
+        from .probes.mosaic import neuron_tiles, top_patch_boxes
+
+        index = self.layer_index(run, layer)
+
+        def cut() -> np.ndarray:
+            stats = self.statistics(run, epoch)
+            images, _ = self.evaluation_images(run)
+            boxes = top_patch_boxes(
+                stats[f"top_positions/{index}"][0],
+                stats["receptive_fields"].get(stats["layer_names"][index]),
+                images.shape[-1],
+                images.shape[-2],
+            )
+            return neuron_tiles(images, stats[f"top_images/{index}"][0], boxes)
+
+        return self._tiles.get_or_compute((self.checkpoint_hash(run, epoch), index), cut)
+
     def cluster_mosaic(
         self,
         run: str,
@@ -495,7 +555,7 @@ class RunAnalyzer:
         ``cluster`` names one of the analysis' clusters (its neurons in row order); ``neurons``
         gives the members directly (an edited cluster).
         """
-        from .probes.mosaic import neuron_tiles, pack_tiles, top_patch_boxes
+        from .probes.mosaic import pack_tiles
 
         index = self.layer_index(run, layer)
         if neurons is None:
@@ -505,17 +565,49 @@ class RunAnalyzer:
         members = [int(n) for n in neurons]
         if not members:
             raise AnalysisError(f"layer {layer!r} has no cluster {cluster}")
-        stats = self.statistics(run, epoch)
-        images, _ = self.evaluation_images(run)
-        name = stats["layer_names"][index]
-        boxes = top_patch_boxes(
-            stats[f"top_positions/{index}"][0][members],
-            stats["receptive_fields"].get(name),
-            images.shape[-1],
-            images.shape[-2],
-        )
-        tiles = neuron_tiles(images, stats[f"top_images/{index}"][0][members], boxes)
-        return pack_tiles(tiles, list(range(len(members))))
+        return pack_tiles(self.layer_tiles(run, index, epoch), members)
+
+    def cluster_view(self, run: str, layer: str | int, edits: str = "") -> Result:
+        """One layer's clusters as the Redundancy page draws them, after the edit log ``edits``.
+
+        ``profiles`` (neurons × classes, normalised for display), ``labels`` (cluster of each neuron,
+        numbered from the top of the matrix), ``row_order`` (neurons top to bottom, each cluster
+        contiguous), ``duplicates`` (has a near-duplicate) and the layer's redundancy ``metrics``,
+        recomputed on the edited clusters. Kept in memory per checkpoint and edit log.
+        """
+        index = self.layer_index(run, layer)
+        key = (self.checkpoint_hash(run), index, str(edits))
+        return self._views.get_or_compute(key, lambda: self._compute_cluster_view(run, index, str(edits)))
+
+    def _compute_cluster_view(self, run: str, index: int, edits: str) -> Result:
+        from .statistics.cluster_edits import apply_edit_log, parse_edits
+        from .statistics.redundancy import normalize_profiles
+
+        stats, clusters = self.statistics(run), self.clusters(run)
+        labels = np.asarray(clusters[f"labels/{index}"], dtype=int)
+        row_order = np.asarray(clusters[f"row_order/{index}"], dtype=int)
+        metrics = dict(clusters["metrics"][index])
+        if edits:
+            # The pipeline clusters z-scored class means and measures redundancy on them; edits do the same.
+            selectivity = normalize_profiles(stats[f"class_means/{index}"], "zscore")
+            edited = apply_edit_log(
+                selectivity, labels, parse_edits(edits), self.params.duplicate_threshold, row_order=row_order
+            )
+            labels, row_order = edited.labels, edited.row_order
+            metrics = _json_safe(edited.metrics)
+        return {
+            "run": run,
+            "layer": str(stats["layer_names"][index]),
+            "index": index,
+            "depth": float(stats["relative_depth"][index]),
+            "class_names": [str(c) for c in stats["class_names"]],
+            "profiles": np.asarray(clusters[f"profiles/{index}"], dtype=float),
+            "labels": labels,
+            "row_order": row_order,
+            "duplicates": np.asarray(clusters[f"duplicates/{index}"], dtype=bool),
+            "metrics": metrics,
+            "edits": edits,
+        }
 
     # -- over training -------------------------------------------------------------------------------
     def health(self, run: str) -> list[dict[str, Any]]:

@@ -13,11 +13,11 @@ from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
-import plotly.graph_objects as go
 from dash import MATCH, Input, Output, dcc, html
 
 from analysis.cache import CacheUnavailableError
 from analysis.runs.storage import StorageError
+from analysis.runs.store import RunStatus
 
 PRODUCT_NAME = "CNN family comparison"
 PRODUCT_TAGLINE = "BaseCNN and its shallower, deeper and wider siblings, after CNNVis (Liu et al., VAST 2016)"
@@ -28,8 +28,15 @@ TRAIN_DEMO_COMMAND = "python -m analysis train --model all --profile demo"
 EXPORT_BUTTON_TYPE = "cnncmp-export"
 EXPORT_FORMATS = ("png", "svg")
 
-#: Large, plain fonts: figures are shown on projectors and pasted into slides.
-FIGURE_FONT = {"family": "Lato, 'Helvetica Neue', Arial, sans-serif", "size": 15, "color": "#212529"}
+#: One Bootstrap colour per run status, wherever a status is shown (models table, Jobs page).
+STATUS_COLOURS = {
+    RunStatus.COMPLETE: "success",
+    RunStatus.TRAINING: "primary",
+    RunStatus.IMPORTED: "info",
+    RunStatus.STOPPED: "warning",
+    RunStatus.INTERRUPTED: "warning",
+    RunStatus.BROKEN: "danger",
+}
 
 
 # -- number formats --------------------------------------------------------------------------------
@@ -86,25 +93,36 @@ def message(
     return dbc.Alert(body, color=kind, className=f"cnncmp-message {subtle(kind)} {className}".strip(), **kwargs)
 
 
-def page_failure(heading: Any, title: str, body: Any, exc: BaseException, id: str) -> html.Div:  # noqa: A002 - Dash's name for a component id
+def failure_message(what: str, id: str | None = None) -> dbc.Alert:  # noqa: A002 - Dash's name for a component id
+    """The one wording of "this broke": ``what`` could not be built, and where the details are."""
+    return message(f"{what} could not be built; the server log has the details.", kind="danger", id=id)
+
+
+def page_failure(heading: Any, exc: BaseException, id: str) -> html.Div:  # noqa: A002 - Dash's name for a component id
     """What a page shows when building it failed: its heading and one danger message.
 
-    Every page's layout ends in this. When the cause is an unreachable runs store or analysis
-    cache the message names it: during an outage "see the server log" helps no one in the room.
+    When the cause is an unreachable runs store or analysis cache the message names it: during an
+    outage "see the server log" helps no one in the room.
     """
-    children = body if isinstance(body, list) else [body]
+    body: list[Any] = ["This page could not be built; the server log has the details."]
     if isinstance(exc, (StorageError, CacheUnavailableError)):
-        children = [*children, html.Div(str(exc), className="small mt-1")]
-    return html.Div([heading, message(children, kind="danger", title=title, id=id)])
+        body.append(html.Div(str(exc), className="small mt-1"))
+    return html.Div([heading, message(body, kind="danger", title="Something went wrong", id=id)])
 
 
-def runs_unreadable(runs_dir: str) -> list[Any]:
-    """The usual body of :func:`page_failure`: the runs store could not be read."""
-    return [
-        "Something in the runs folder ",
-        html.Code(str(runs_dir)),
-        " could not be read; the server log has the details.",
-    ]
+def query_message(problems: Sequence[str], id: str) -> dbc.Alert | None:  # noqa: A002 - Dash's name for a component id
+    """The refused parts of a link, each in a sentence naming its key (``None`` when the link was understood)."""
+    if not problems:
+        return None
+    return message(
+        [
+            html.Ul([html.Li(problem) for problem in problems], className="mb-1"),
+            "Showing the default for each instead.",
+        ],
+        kind="warning",
+        title="Parts of this link were not understood",
+        id=id,
+    )
 
 
 def subtle(kind: str) -> str:
@@ -158,7 +176,7 @@ def dataset_banner(runs: Sequence[Mapping[str, Any]], id: str | None = None) -> 
     was trained on which, since their errors are not comparable.
     """
     kwargs = {"id": id} if id else {}
-    runs = [run for run in runs if run.get("status") != "broken"]  # a broken run names no data
+    runs = [run for run in runs if run.get("status") != RunStatus.BROKEN]  # a broken run names no data
     groups = dataset_groups(runs)
     if not groups:
         return dbc.Alert("Data: no run chosen.", color="light", className="cnncmp-banner py-2", **kwargs)
@@ -294,6 +312,25 @@ def register_callbacks(app: Any) -> None:
     )
 
 
+def status_badge(run: Mapping[str, Any], text: str | None = None) -> dbc.Badge:
+    """A run's status as a coloured badge (``text`` replaces the status word, e.g. with its epoch)."""
+    status = RunStatus.of(run)
+    return dbc.Badge(text or status.value, color=STATUS_COLOURS[status], className="me-1")
+
+
+def run_options(runs: Iterable[Mapping[str, Any]], disable_broken: bool = False) -> list[dict[str, Any]]:
+    """Picker options for ``runs``: the name, marked (and optionally disabled) when the run is broken."""
+    options = []
+    for run in runs:
+        name = str(run.get("name"))
+        broken = run.get("status") == RunStatus.BROKEN
+        option: dict[str, Any] = {"label": f"{name} (broken)" if broken else name, "value": name}
+        if disable_broken:
+            option["disabled"] = broken
+        options.append(option)
+    return options
+
+
 def jobs_href(runs: str | Sequence[str] | None = None) -> str:
     """The Jobs page, with ``runs`` ticked for analysis."""
     try:
@@ -301,7 +338,7 @@ def jobs_href(runs: str | Sequence[str] | None = None) -> str:
     except Exception:  # noqa: BLE001 - outside a running app (unit tests)
         path = "/jobs"
     names = [runs] if isinstance(runs, str) else list(runs or [])
-    return path + (f"?run={','.join(names)}" if names else "")
+    return path + (f"?runs={','.join(names)}" if names else "")
 
 
 def problem_message(
@@ -323,23 +360,6 @@ def problem_message(
         ]
         return message(body, kind="info", title=title, id=id, className="py-2")
     return message(body, kind="warning", title=title, id=id, className="py-2")
-
-
-def empty_figure(text: str, height: int = 300) -> go.Figure:
-    """A blank figure that says why it is blank (never an empty white box)."""
-    figure = go.Figure()
-    figure.add_annotation(
-        text=text, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False, font={"size": 16, "color": "#6c757d"}
-    )
-    figure.update_layout(
-        template="plotly_white",
-        font=FIGURE_FONT,
-        height=height,
-        xaxis={"visible": False},
-        yaxis={"visible": False},
-        margin={"l": 20, "r": 20, "t": 30, "b": 20},
-    )
-    return figure
 
 
 def page_heading(title: str, blurb: str) -> html.Div:

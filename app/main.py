@@ -103,10 +103,10 @@ def page_shell(settings: Settings) -> html.Div:
 def report(settings: Settings) -> flask.Response:
     """``/report?models=a,b``: the comparison as one self-contained HTML download (all runs by default)."""
     from app.report import build_report
-    from app.selection import parse_models, read_runs
+    from app.selection import parse_runs, read_runs
 
     query = flask.request.args.get("models")
-    selection = parse_models(query, [r["name"] for r in read_runs(settings.runs_dir)])
+    selection = parse_runs(query, [r["name"] for r in read_runs(settings.runs_dir)])
     document = build_report(settings, selection.names)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M")
     response = flask.Response(document, mimetype="text/html")

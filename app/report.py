@@ -20,6 +20,7 @@ import plotly.offline
 from app import components
 from app.analysis_access import PAGE_ERRORS, analyzer
 from app.config import Settings
+from app.figures.common import FIGURE_FONT
 from app.selection import read_histories, read_runs, run_colours
 
 log = logging.getLogger(__name__)
@@ -133,7 +134,7 @@ def redundancy_figure(source: Any, series: Sequence[Any], colours: dict[str, str
         )
     figure.update_layout(
         template="plotly_white",
-        font=components.FIGURE_FONT,
+        font=FIGURE_FONT,
         height=420,
         title={"text": f"Near-duplicate neurons per layer · {label}", "x": 0.01},
         xaxis={"title": {"text": "relative depth (0 = conv1, 1 = output)"}},

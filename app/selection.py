@@ -10,15 +10,15 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
-from urllib.parse import quote, urlencode
 
 import dash_bootstrap_components as dbc
 import plotly.colors
 from dash import html
 
 from analysis.runs.storage import StorageError
-from analysis.runs.store import BrokenRunError, RunNameError, RunStore, check_run_name
+from analysis.runs.store import BrokenRunError, RunNameError, RunStatus, RunStore, check_run_name
 from app import components
+from app.query import RUNS_KEY, search, split_names
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def broken_row(name: str, problem: str) -> dict[str, Any]:
         "epochs": 0,
         "train_error": None,
         "test_error": None,
-        "status": "broken",
+        "status": RunStatus.BROKEN,
         "problem": problem,
     }
 
@@ -58,7 +58,7 @@ def read_runs(runs_dir: str | Path) -> list[dict[str, Any]]:
     for name in names:
         try:
             row = store.summary(name)
-            if row.get("status") != "broken":
+            if RunStatus.of(row) is not RunStatus.BROKEN:
                 meta = store.read_meta(name)
                 row.update(
                     title=meta.get("title"),
@@ -70,7 +70,7 @@ def read_runs(runs_dir: str | Path) -> list[dict[str, Any]]:
             log.warning("run %s is unreadable: %s", name, exc)
             row = broken_row(name, str(exc) or type(exc).__name__)
         if not isinstance(row.get("status"), str):
-            row["status"] = "broken"
+            row["status"] = RunStatus.BROKEN
             row.setdefault("problem", "run.json has no status")
         rows.append(row)
     return rows
@@ -116,20 +116,6 @@ def picked_names(value: Any) -> list[str]:
     return [name for name in value if isinstance(name, str)]
 
 
-def split_names(value: Any) -> list[str]:
-    """``"a,b"``, ``["a", "b,c"]`` (a repeated parameter) → ``["a", "b", "c"]``; blanks dropped."""
-    parts = value if isinstance(value, (list, tuple)) else [value]
-    names = []
-    for part in parts:
-        if part is None:
-            continue
-        for name in str(part).split(","):
-            name = name.strip()
-            if name and name not in names:
-                names.append(name)
-    return names
-
-
 def sort_names(value: Any, available: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     """The names in a query value split into (available runs, not run names at all, fine names without a run)."""
     chosen, invalid, missing = [], [], []
@@ -143,10 +129,10 @@ def sort_names(value: Any, available: Sequence[str]) -> tuple[tuple[str, ...], t
     return tuple(chosen), tuple(invalid), tuple(missing)
 
 
-def parse_models(value: Any, available: Sequence[str]) -> Selection:
-    """The runs named by the ``models`` query value, checked against ``available``.
+def parse_runs(value: Any, available: Sequence[str]) -> Selection:
+    """The runs named by the ``runs`` query value (see :func:`app.query.runs_value`), checked against ``available``.
 
-    No ``models`` parameter: every run. ``models=`` (empty): none. Only refused names: every run,
+    No ``runs`` parameter: every run. ``runs=`` (empty): none. Only refused names: every run,
     with ``fell_back`` set so the page can say so.
     """
     if value is None:
@@ -157,9 +143,9 @@ def parse_models(value: Any, available: Sequence[str]) -> Selection:
     return Selection(chosen, invalid, missing)
 
 
-def models_search(names: Sequence[str]) -> str:
-    """The query string that restores ``names``: ``?models=a,b`` (``+`` and the like escaped)."""
-    return "?" + urlencode({"models": ",".join(names)}, safe=",", quote_via=quote)
+def runs_search(names: Sequence[str], **params: Any) -> str:
+    """The query string that restores ``names`` and ``params``: ``?runs=a,b&depth=0.5`` (see :mod:`app.query`)."""
+    return search({RUNS_KEY: list(names), **params})
 
 
 def link_message(selection: Selection, runs_dir: str, id: str) -> dbc.Alert | None:  # noqa: A002 - Dash's name for a component id

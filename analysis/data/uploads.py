@@ -15,7 +15,6 @@ import re
 import warnings
 
 import numpy as np
-import torch
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024  # 2 MiB: a photo from a phone, re-saved; never a raw camera file
 MAX_IMAGE_SIDE = 4096  # pixels per side, checked from the header before decoding
@@ -62,8 +61,8 @@ def data_url_bytes(contents: str, max_bytes: int = MAX_UPLOAD_BYTES) -> bytes:
 
 def decode_image(
     data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_side: int = MAX_IMAGE_SIDE, size: int = IMAGE_SIZE
-) -> torch.Tensor:
-    """A PNG or JPEG file's bytes as a uint8 ``(3, size, size)`` RGB image; refuses anything else.
+) -> np.ndarray:
+    """A PNG or JPEG file's bytes as a uint8 ``(3, size, size)`` RGB array; refuses anything else.
 
     The image is turned upright (EXIF orientation), transparent pixels are laid on white, the
     central square is kept (so a round object stays round) and shrunk with an antialiasing
@@ -112,8 +111,7 @@ def decode_image(
     left, top = (rgb.width - side) // 2, (rgb.height - side) // 2
     square = rgb.crop((left, top, left + side, top + side))
     small = square.resize((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
-    array = np.asarray(small, dtype=np.uint8)
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
+    return np.ascontiguousarray(np.asarray(small, dtype=np.uint8).transpose(2, 0, 1))
 
 
 def _to_rgb(image):
@@ -132,20 +130,20 @@ def _to_rgb(image):
     return image.convert("RGB")
 
 
-def decode_upload(contents: str, max_bytes: int = MAX_UPLOAD_BYTES, max_side: int = MAX_IMAGE_SIDE) -> torch.Tensor:
+def decode_upload(contents: str, max_bytes: int = MAX_UPLOAD_BYTES, max_side: int = MAX_IMAGE_SIDE) -> np.ndarray:
     """``dcc.Upload``'s data URL → a uint8 ``(3, 32, 32)`` image (see :func:`decode_image`)."""
     return decode_image(data_url_bytes(contents, max_bytes), max_bytes=max_bytes, max_side=max_side)
 
 
-def image_to_text(image: torch.Tensor) -> str:
+def image_to_text(image: np.ndarray) -> str:
     """A uint8 ``(3, H, W)`` image as compact base64 text (to keep an upload in the browser)."""
-    if not isinstance(image, torch.Tensor) or image.dtype != torch.uint8 or image.dim() != 3 or image.shape[0] != 3:
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[0] != 3:
         raise ValueError("expected a uint8 (3, H, W) image")
     header = f"{image.shape[1]}x{image.shape[2]}:"
-    return header + base64.b64encode(image.contiguous().numpy().tobytes()).decode("ascii")
+    return header + base64.b64encode(np.ascontiguousarray(image).tobytes()).decode("ascii")
 
 
-def image_from_text(text: str) -> torch.Tensor:
+def image_from_text(text: str) -> np.ndarray:
     """The inverse of :func:`image_to_text`; refuses text it did not write."""
     if not isinstance(text, str) or ":" not in text:
         raise UploadError("the kept upload is unreadable; upload the image again")
@@ -157,4 +155,4 @@ def image_from_text(text: str) -> torch.Tensor:
         raise UploadError("the kept upload is unreadable; upload the image again") from None
     if not (0 < height <= MAX_IMAGE_SIDE and 0 < width <= MAX_IMAGE_SIDE) or len(raw) != 3 * height * width:
         raise UploadError("the kept upload is unreadable; upload the image again")
-    return torch.frombuffer(bytearray(raw), dtype=torch.uint8).reshape(3, height, width).clone()
+    return np.frombuffer(raw, dtype=np.uint8).reshape(3, height, width).copy()

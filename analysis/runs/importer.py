@@ -13,7 +13,7 @@ from model_zoo import ModelOptions, build_model, canonical_name, count_flops, co
 from ..data.datasets import ImageDataset
 from ..training.evaluation import Normalization, evaluate, resolve_device, resolve_precision
 from .checkpoints import CheckpointError, extract_state_dict, load_weights, read_checkpoint
-from .store import FINAL_WEIGHTS, RunStore, check_run_name
+from .store import FINAL_WEIGHTS, RunStatus, RunStore, check_run_name
 
 
 def infer_options(model_name: str, state_dict: dict[str, torch.Tensor], path: str | Path) -> ModelOptions:
@@ -65,7 +65,7 @@ def import_run(
         "flops": count_flops(model),
         "epochs_planned": None,
         "epochs_done": 0,
-        "status": "imported",
+        "status": RunStatus.IMPORTED,
         "dataset": None,
         "dataset_description": None,
         "train_error": None,

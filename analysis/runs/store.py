@@ -15,7 +15,8 @@ import logging
 import os
 import re
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,30 @@ SNAPSHOT_FOLDER = "snapshots"
 STAMPED_FILES = (RUN_FILE, HISTORY_FILE, FINAL_WEIGHTS)
 STALE_SECONDS = 300.0  # a training run silent this long (no heartbeat) counts as interrupted
 REMOTE_LISTING_SECONDS = 2.0  # a bucket's listing is reused this long (a page asks several times per view)
+
+
+class RunStatus(StrEnum):
+    """A run's state as ``run.json`` records it (``training``, ``complete``, ...) or a listing derives it."""
+
+    TRAINING = "training"
+    COMPLETE = "complete"
+    IMPORTED = "imported"  # weights imported from a checkpoint trained elsewhere
+    STOPPED = "stopped"  # a stop was asked for; the same training resumes it
+    INTERRUPTED = "interrupted"  # its trainer died (derived: run.json still says training)
+    BROKEN = "broken"  # its files cannot be read (derived, with the problem)
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> RunStatus:
+        """The status of a summary row or run.json; anything unknown or missing counts as broken."""
+        try:
+            return cls(row.get("status"))
+        except ValueError:
+            return cls.BROKEN
+
+    @property
+    def has_weights(self) -> bool:
+        """Whether a run in this state has final weights to analyse."""
+        return self in (RunStatus.COMPLETE, RunStatus.IMPORTED)
 
 
 class RunNameError(ValueError):
@@ -84,7 +109,7 @@ def interrupted_reason(meta: dict[str, Any], now: dt.datetime | None = None) -> 
     On the same machine the trainer's process id tells at once; elsewhere (a Celery worker on
     another machine) a heartbeat older than :data:`STALE_SECONDS` does.
     """
-    if meta.get("status") != "training":
+    if meta.get("status") != RunStatus.TRAINING:
         return ""
     done = meta.get("epochs_done", 0)
     resume = f"start the same training again to resume after epoch {done}"
@@ -300,7 +325,7 @@ class RunStore:
                 "epochs": 0,
                 "train_error": None,
                 "test_error": None,
-                "status": "broken",
+                "status": RunStatus.BROKEN,
                 "problem": str(exc),
             }
         row = {key: meta.get(key) for key in SUMMARY_KEYS}
@@ -308,11 +333,11 @@ class RunStore:
         row["epochs"] = meta.get("epochs_done", 0)
         reason = interrupted_reason(meta)
         if reason:
-            row["status"], row["problem"] = "interrupted", reason
-        if row["status"] in ("complete", "imported"):
+            row["status"], row["problem"] = RunStatus.INTERRUPTED, reason
+        if RunStatus.of(row).has_weights:
             problem = self.weights_problem(name)
             if problem:
-                row["status"], row["problem"] = "broken", problem
+                row["status"], row["problem"] = RunStatus.BROKEN, problem
         return row
 
     def weights_problem(self, name: str) -> str:

@@ -29,6 +29,7 @@ from ..runs.checkpoints import CheckpointError
 from ..runs.store import (
     FINAL_WEIGHTS,
     RESUME_CHECKPOINT,
+    RunStatus,
     RunStore,
     snapshot_key,
 )
@@ -134,7 +135,7 @@ class Trainer:
                     f"run {run_name!r} exists with another configuration (model, profile, epochs, dataset or seed); "
                     f"choose another name or delete {self.store.location(run_name)}"
                 )
-            if meta.get("status") == "complete" and self.store.has_file(run_name, FINAL_WEIGHTS):
+            if meta.get("status") == RunStatus.COMPLETE and self.store.has_file(run_name, FINAL_WEIGHTS):
                 return meta
 
         device = resolve_device(self.device)
@@ -190,7 +191,7 @@ class Trainer:
             leave=True,
             dynamic_ncols=True,
         )
-        self._emit(run_name, start_epoch, None, "training")
+        self._emit(run_name, start_epoch, None, RunStatus.TRAINING)
         try:
             for epoch in range(start_epoch + 1, profile.epochs + 1):
                 if self.should_stop and self.should_stop():
@@ -262,12 +263,12 @@ class Trainer:
                 self.store.write_meta(run_name, meta)
                 bar.update(1)
                 bar.set_postfix(test_error=f"{row['test_error']:.3f}", img_s=f"{row['images_per_s']:.0f}")
-                self._emit(run_name, epoch, row, "training")
+                self._emit(run_name, epoch, row, RunStatus.TRAINING)
         except _StopRequested:
             # The partial epoch is dropped: resuming restarts it from the last checkpoint.
-            meta["status"] = "stopped"
+            meta["status"] = RunStatus.STOPPED
             self.store.write_meta(run_name, meta)
-            self._emit(run_name, meta["epochs_done"], None, "stopped")
+            self._emit(run_name, meta["epochs_done"], None, RunStatus.STOPPED)
             return meta
         finally:
             bar.close()
@@ -280,7 +281,7 @@ class Trainer:
         )
         self.store.save_checkpoint(run_name, FINAL_WEIGHTS, model.state_dict())
         meta.update(
-            status="complete",
+            status=RunStatus.COMPLETE,
             train_error=final_train.error,
             test_error=final_test.error,
             train_loss=final_train.loss,
@@ -288,7 +289,7 @@ class Trainer:
             updated=_now(),
         )
         self.store.write_meta(run_name, meta)
-        self._emit(run_name, profile.epochs, None, "complete")
+        self._emit(run_name, profile.epochs, None, RunStatus.COMPLETE)
         return meta
 
     # -- internals ----------------------------------------------------------------------------
@@ -383,7 +384,7 @@ class Trainer:
             "flops": count_flops(model),
             "epochs_planned": profile.epochs,
             "epochs_done": start_epoch,
-            "status": "training",
+            "status": RunStatus.TRAINING,
             "device": device.type,
             "precision": precision,
             "created": previous.get("created", _now()),

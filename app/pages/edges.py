@@ -37,7 +37,8 @@ from plotly.subplots import make_subplots
 from app import components
 from app.analysis_access import PAGE_ERRORS, analyzer
 from app.config import current_settings
-from app.selection import link_message, models_search, parse_models, picked_names, read_runs, run_colours
+from app.figures.common import FIGURE_FONT
+from app.selection import link_message, parse_runs, picked_names, read_runs, run_colours, runs_search
 
 dash.register_page(__name__, path="/edges", name="Edges", title=f"Edges · {components.PRODUCT_NAME}", order=2)
 
@@ -124,7 +125,7 @@ def parse_threshold(value: Any) -> tuple[float, str | None]:
 def edges_search(names: Sequence[str], depth: Sequence[float], threshold: float) -> str:
     """The query string that restores the view: ``?models=a,b&depth=0.5,1&threshold=0.1``."""
     rest = urlencode({"depth": f"{depth[0]:g},{depth[1]:g}", "threshold": f"{threshold:g}"}, safe=",", quote_via=quote)
-    return f"{models_search(names)}&{rest}"
+    return f"{runs_search(names)}&{rest}"
 
 
 # -- the data of one run ---------------------------------------------------------------------------
@@ -500,7 +501,7 @@ def fractions_figure(
     figure.update_yaxes(title={"text": "positive share"}, col=1)
     figure.update_layout(
         template="plotly_white",
-        font=components.FIGURE_FONT,
+        font=FIGURE_FONT,
         height=420,
         title={"text": f"Edge signs per layer · {dataset}", "x": 0.01, "xanchor": "left"},
         legend={"title": {"text": "runs"}},
@@ -546,7 +547,7 @@ def cluster_matrix_figure(
     )
     figure.update_layout(
         template="plotly_white",
-        font=components.FIGURE_FONT,
+        font=FIGURE_FONT,
         title={"text": title, "x": 0.01, "xanchor": "left"},
         xaxis={"title": {"text": "class"}, "type": "category", "side": "bottom"},
         # Every neuron labelled (dtick 1), smaller type when a big cluster squeezes the rows.
@@ -709,7 +710,7 @@ def layout(models: Any = None, depth: Any = None, threshold: Any = None, **_othe
         runs = read_runs(runs_dir)
         if not runs:
             return html.Div([heading, components.no_runs_message(runs_dir, title=None, id="edges-empty")])
-        selection = parse_models(models, [r["name"] for r in runs])
+        selection = parse_runs(models, [r["name"] for r in runs])
         depth_range, depth_problem = parse_depth(depth)
         threshold_value, threshold_problem = parse_threshold(threshold)
         problems = [p for p in (depth_problem, threshold_problem) if p]
@@ -737,13 +738,7 @@ def layout(models: Any = None, depth: Any = None, threshold: Any = None, **_othe
         )
     except Exception as exc:
         log.exception("edges page failed for models=%r depth=%r threshold=%r", models, depth, threshold)
-        return components.page_failure(
-            heading,
-            "The edges page could not be built",
-            "The edge view could not be built; the server log has the details.",
-            exc,
-            "edges-error",
-        )
+        return components.page_failure(heading, exc, id="edges-error")
 
 
 def register_callbacks(app: dash.Dash) -> None:

@@ -29,16 +29,17 @@ from analysis.lru import LRU
 from app import components
 from app.analysis_access import PAGE_ERRORS, analyzer
 from app.config import current_settings
+from app.figures.common import FIGURE_FONT, empty_figure
+from app.query import split_names
 from app.selection import (
     cache_stamp,
     link_message,
-    parse_models,
+    parse_runs,
     picked_names,
     read_histories,
     read_runs,
     run_colours,
     runs_stamp,
-    split_names,
 )
 
 dash.register_page(
@@ -149,7 +150,7 @@ def over_training_figure(
     """Three panels over epochs, one colour per run: errors (every epoch), then the mean over layers of
     the near-duplicate fraction and of the positive-edge fraction (at each snapshot)."""
     if not histories and not evolutions:
-        return components.empty_figure("Pick at least one run above.")
+        return empty_figure("Pick at least one run above.")
     figure = make_subplots(
         rows=1,
         cols=3,
@@ -207,7 +208,7 @@ def over_training_figure(
     figure.update_xaxes(title_text="epoch", tickformat="d")
     figure.update_layout(
         template="plotly_white",
-        font=components.FIGURE_FONT,
+        font=FIGURE_FONT,
         title={"text": title, "x": 0.01, "xanchor": "left"},
         legend={"title": {"text": "runs"}},
         height=430,
@@ -229,7 +230,7 @@ def per_layer_figure(
     depth is what makes the layer of a shallow and a deep run comparable.
     """
     if not snapshots:
-        return components.empty_figure("No analysed snapshot to show for the chosen runs.")
+        return empty_figure("No analysed snapshot to show for the chosen runs.")
     figure = make_subplots(
         rows=1,
         cols=2,
@@ -263,7 +264,7 @@ def per_layer_figure(
     figure.update_xaxes(title_text="relative depth (0 input side, 1 output)", range=[-0.03, 1.03])
     figure.update_layout(
         template="plotly_white",
-        font=components.FIGURE_FONT,
+        font=FIGURE_FONT,
         title={"text": title, "x": 0.01, "xanchor": "left"},
         legend={"title": {"text": "runs"}},
         height=430,
@@ -304,7 +305,7 @@ def health_figure(
     matrices = {run: health_matrix(rows, metric) for run, rows in histories.items()}
     matrices = {run: m for run, m in matrices.items() if m[0] and m[1]}
     if not matrices:
-        return components.empty_figure("No training-health records in the chosen runs' histories.")
+        return empty_figure("No training-health records in the chosen runs' histories.")
     columns = max(1, min(len(matrices), PANEL_COLUMNS))
     rows = math.ceil(len(matrices) / columns)
     figure = make_subplots(
@@ -377,7 +378,7 @@ def health_figure(
     colour_axis["colorbar"].update(thickness=14, len=0.8)
     figure.update_layout(
         template="plotly_white",
-        font=components.FIGURE_FONT,
+        font=FIGURE_FONT,
         coloraxis=colour_axis,
         title={"text": title, "x": 0.01, "xanchor": "left"},
         height=110 + rows * 360,
@@ -584,7 +585,7 @@ def layout(models: Any = None, epoch: Any = None, **_other_query: Any) -> html.D
             return html.Div(
                 [heading, components.no_runs_message(runs_dir, title="Nothing to follow", id="evolution-empty")]
             )
-        selection = parse_models(models, [r["name"] for r in runs])
+        selection = parse_runs(models, [r["name"] for r in runs])
         usable = [r["name"] for r in runs if r["name"] in selection.names and r.get("status") != "broken"]
         wanted, problem = parse_epoch(epoch)
         epochs = union_epochs(usable)
@@ -625,12 +626,8 @@ def layout(models: Any = None, epoch: Any = None, **_other_query: Any) -> html.D
                 html.Div(id=MESSAGES_ID),
                 dcc.Loading(
                     [
-                        components.graph(
-                            TRAINING_GRAPH_ID, components.empty_figure("Loading…"), filename="over-training"
-                        ),
-                        components.graph(
-                            LAYERS_GRAPH_ID, components.empty_figure("Loading…"), filename="per-layer-at-snapshot"
-                        ),
+                        components.graph(TRAINING_GRAPH_ID, empty_figure("Loading…"), filename="over-training"),
+                        components.graph(LAYERS_GRAPH_ID, empty_figure("Loading…"), filename="per-layer-at-snapshot"),
                     ],
                     delay_show=400,
                 ),
@@ -648,20 +645,14 @@ def layout(models: Any = None, epoch: Any = None, **_other_query: Any) -> html.D
                     ],
                     className="d-flex align-items-center flex-wrap mb-2",
                 ),
-                components.graph(HEALTH_GRAPH_ID, components.empty_figure("Loading…"), filename="training-health"),
+                components.graph(HEALTH_GRAPH_ID, empty_figure("Loading…"), filename="training-health"),
                 html.H5("Flagged anomalies"),
                 html.Div(id=ANOMALIES_ID),
             ]
         )
     except Exception as exc:
         log.exception("evolution page failed for models=%r epoch=%r", models, epoch)
-        return components.page_failure(
-            heading,
-            "The evolution page could not be built",
-            components.runs_unreadable(runs_dir),
-            exc,
-            "evolution-error",
-        )
+        return components.page_failure(heading, exc, id="evolution-error")
 
 
 _DRAWN: LRU = LRU(max_items=32)  # figures drawn, keyed on their inputs and the runs' stamps
@@ -724,9 +715,9 @@ def register_callbacks(app: dash.Dash) -> None:
             text = "These runs could not be read; the server log has the details."
             return (
                 no_update,
-                components.empty_figure(text),
-                components.empty_figure(text),
-                components.empty_figure(text),
+                empty_figure(text),
+                empty_figure(text),
+                empty_figure(text),
                 None,
                 components.message(text, kind="danger"),
             )

@@ -41,15 +41,16 @@ from analysis.training.evaluation import Normalization
 from app import components
 from app.analysis_access import PAGE_ERRORS, analyzer
 from app.config import current_settings
+from app.figures.common import FIGURE_FONT, empty_figure
+from app.query import split_names
 from app.selection import (
     cache_stamp,
     link_message,
-    parse_models,
+    parse_runs,
     picked_names,
     read_runs,
     run_colours,
     runs_stamp,
-    split_names,
 )
 
 dash.register_page(__name__, path="/explorer", name="Explorer", title=f"Explorer · {components.PRODUCT_NAME}", order=4)
@@ -403,7 +404,7 @@ def maps_figure(
     Returns the figure and, per trace, the geometry a click needs to find its neuron.
     """
     if not panels:
-        return components.empty_figure("No activation maps: pick a run above."), []
+        return empty_figure("No activation maps: pick a run above."), []
     rows, columns = _grid(len(panels))
     names = []
     for p in panels:
@@ -463,7 +464,7 @@ def maps_figure(
     unit = "each neuron's" if scale == "neuron" else "the layer's"
     figure.update_layout(
         template="plotly_white",
-        font=components.FIGURE_FONT,
+        font=FIGURE_FONT,
         title={"text": title, "x": 0.01, "xanchor": "left"},
         coloraxis={
             "colorscale": "RdBu_r" if negative else MAP_COLOURSCALE,
@@ -487,7 +488,7 @@ def probabilities_figure(
 ) -> go.Figure:
     """Grouped bars: each run's softmax over the classes for this image; the true class is marked."""
     if not probabilities:
-        return components.empty_figure("No class probabilities: pick a run above.")
+        return empty_figure("No class probabilities: pick a run above.")
     figure = go.Figure()
     class_names: list[str] = []
     for run, probs, names in probabilities:
@@ -506,7 +507,7 @@ def probabilities_figure(
     ticks = [f"<b>{n} ✓</b>" if true_label is not None and i == true_label else n for i, n in enumerate(class_names)]
     figure.update_layout(
         template="plotly_white",
-        font=components.FIGURE_FONT,
+        font=FIGURE_FONT,
         barmode="group",
         bargap=0.25,
         title={"text": title, "x": 0.01, "xanchor": "left"},
@@ -543,7 +544,7 @@ def occlusion_figure(
     enough to read (Zeiler & Fergus' third panel); it is always in the hover text.
     """
     if not panels:
-        return components.empty_figure("No occlusion map: pick a run above.")
+        return empty_figure("No occlusion map: pick a run above.")
     rows, columns = _grid(len(panels))
     titles = []
     for p in panels:
@@ -613,7 +614,7 @@ def occlusion_figure(
         annotation.font = {"size": 14, "color": colours.get(panel.run, "#212529")}
     figure.update_layout(
         template="plotly_white",
-        font=components.FIGURE_FONT,
+        font=FIGURE_FONT,
         title={"text": title, "x": 0.01, "xanchor": "left"},
         coloraxis={
             "colorscale": OCCLUSION_COLOURSCALE,
@@ -640,7 +641,7 @@ def patches_figure(
 ) -> go.Figure:
     """The neuron's top-k images, each with the receptive-field box of its strongest response drawn on it."""
     if not patches:
-        return components.empty_figure("This neuron has no top images.")
+        return empty_figure("This neuron has no top images.")
     columns = len(patches)
     titles = [
         f"{short_label(class_names[p['label']], 8) if 0 <= p['label'] < len(class_names) else p['label']}"
@@ -674,7 +675,7 @@ def patches_figure(
     figure.update_yaxes(visible=False)
     figure.update_layout(
         template="plotly_white",
-        font=components.FIGURE_FONT,
+        font=FIGURE_FONT,
         title={
             "text": f"{title}<br><span style='font-size:14px;color:{colour}'>{run} · {layer} · neuron {neuron}: "
             f"its top {len(patches)} test images, the box is the receptive field of its strongest "
@@ -847,7 +848,7 @@ def layout(
             return html.Div(
                 [heading, components.no_runs_message(runs_dir, title="Nothing to explore", id="explorer-empty")]
             )
-        selection = parse_models(models, [r["name"] for r in runs])
+        selection = parse_runs(models, [r["name"] for r in runs])
         query = parse_query(image, layer, size, stride)
         problems = list(query.problems)
         usable = [r["name"] for r in runs if r["name"] in selection.names and r.get("status") != "broken"]
@@ -985,7 +986,7 @@ def layout(
                 options_row,
                 html.Div(id=MAPS_MESSAGE_ID),
                 dcc.Loading(
-                    components.graph(MAPS_GRAPH_ID, components.empty_figure("Loading…"), filename="activation-maps"),
+                    components.graph(MAPS_GRAPH_ID, empty_figure("Loading…"), filename="activation-maps"),
                     delay_show=400,
                 ),
                 html.Div(
@@ -996,23 +997,19 @@ def layout(
                     ),
                 ),
                 html.H4("Class probabilities", className="mt-2"),
-                components.graph(
-                    PROBABILITIES_GRAPH_ID, components.empty_figure("Loading…"), filename="class-probabilities"
-                ),
+                components.graph(PROBABILITIES_GRAPH_ID, empty_figure("Loading…"), filename="class-probabilities"),
                 html.H4("Occlusion sensitivity", className="mt-2"),
                 occlusion_row,
                 html.Div(id=OCCLUSION_MESSAGE_ID),
                 dcc.Loading(
-                    components.graph(OCCLUSION_GRAPH_ID, components.empty_figure("Loading…"), filename="occlusion"),
+                    components.graph(OCCLUSION_GRAPH_ID, empty_figure("Loading…"), filename="occlusion"),
                     delay_show=400,
                 ),
             ]
         )
     except Exception as exc:
         log.exception("explorer page failed for models=%r image=%r layer=%r", models, image, layer)
-        return components.page_failure(
-            heading, "The explorer could not be built", components.runs_unreadable(runs_dir), exc, "explorer-error"
-        )
+        return components.page_failure(heading, exc, id="explorer-error")
 
 
 # -- what the callbacks build ----------------------------------------------------------------------
@@ -1342,8 +1339,8 @@ def register_callbacks(app: dash.Dash) -> None:
         except (*PAGE_ERRORS, UploadError) as exc:
             text = str(exc)
             return (
-                components.empty_figure(text),
-                components.empty_figure(text),
+                empty_figure(text),
+                empty_figure(text),
                 [],
                 components.message(text, kind="secondary", className="py-2"),
             )
@@ -1351,8 +1348,8 @@ def register_callbacks(app: dash.Dash) -> None:
             log.exception("explorer maps failed for %r, image %r", models, index)
             text = "The activation maps could not be computed; the server log has the details."
             return (
-                components.empty_figure(text),
-                components.empty_figure(text),
+                empty_figure(text),
+                empty_figure(text),
                 [],
                 components.message(text, kind="danger"),
             )
@@ -1374,11 +1371,11 @@ def register_callbacks(app: dash.Dash) -> None:
             )
             return figure, messages or None
         except (*PAGE_ERRORS, UploadError) as exc:
-            return components.empty_figure(str(exc)), None
+            return empty_figure(str(exc)), None
         except Exception:
             log.exception("explorer occlusion failed for %r, image %r", models, index)
             text = "The occlusion map could not be computed; the server log has the details."
-            return components.empty_figure(text), components.message(text, kind="danger")
+            return empty_figure(text), components.message(text, kind="danger")
 
     @app.callback(
         Output(PATCHES_ID, "children"),

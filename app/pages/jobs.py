@@ -7,7 +7,7 @@ calls :func:`execute_job`, which calls :func:`analysis.jobs.train_job` or
 Stop is cooperative: the job ends after the current epoch or analysis step, and a stopped
 training resumes when started again.
 
-``/jobs?run=a,b`` preselects runs for analysis (the other pages' "not analysed yet" messages
+``/jobs?runs=a,b`` preselects runs for analysis (the other pages' "not analysed yet" messages
 link here); the choice is written back into the URL.
 """
 
@@ -32,7 +32,8 @@ from app import components
 from app.analysis_access import analyzer
 from app.background import MissingDependencyError, backend_problems, stop_flags
 from app.config import Settings, current_settings
-from app.selection import picked_names, read_runs, sort_names
+from app.query import runs_value
+from app.selection import picked_names, read_runs, runs_search, sort_names
 from model_zoo import get_spec, model_names
 
 PATH = "/jobs"
@@ -188,12 +189,12 @@ class RunChoice(NamedTuple):
 
 
 def parse_run_choice(value: Any, available: Sequence[str]) -> RunChoice:
-    """The runs named by the ``run`` query value among ``available``; no value: none preselected."""
+    """The runs named by the ``runs`` query value among ``available``; no value: none preselected."""
     return RunChoice(*sort_names(value, available))
 
 
 def choice_message(choice: RunChoice, runs_dir: str) -> dbc.Alert | None:
-    """A warning naming the refused parts of a ``run=`` link, or ``None``."""
+    """A warning naming the refused parts of a ``runs=`` link, or ``None``."""
     if not (choice.invalid or choice.missing):
         return None
     items = []
@@ -216,13 +217,6 @@ def choice_message(choice: RunChoice, runs_dir: str) -> dbc.Alert | None:
         title="Some runs in this link were not found",
         id=LINK_MESSAGE_ID,
     )
-
-
-def runs_search(names: Sequence[str]) -> str:
-    """The query string that restores the runs ticked for analysis: ``?run=a,b`` (empty when none)."""
-    from urllib.parse import quote, urlencode
-
-    return "?" + urlencode({"run": ",".join(names)}, safe=",", quote_via=quote) if names else ""
 
 
 # -- running a job ---------------------------------------------------------------------------------
@@ -552,8 +546,9 @@ def backend_message(problems: Sequence[str]) -> dbc.Alert | None:
     )
 
 
-def layout(run: Any = None, **_other_query: Any) -> html.Div:
-    """The page for ``/jobs?run=a,b`` (those runs ticked for analysis); other parameters are ignored."""
+def layout(**query: Any) -> html.Div:
+    """The page for ``/jobs?runs=a,b`` (those runs ticked for analysis; ``run=`` is the older spelling)."""
+    run = runs_value(query) if runs_value(query) is not None else query.get("run")
     settings = current_settings()
     runs_dir = settings.runs_dir
     heading = html.Div(
@@ -592,13 +587,7 @@ def layout(run: Any = None, **_other_query: Any) -> html.Div:
         )
     except Exception as exc:
         log.exception("jobs page failed for run=%r", run)
-        return components.page_failure(
-            heading,
-            "The jobs page could not be built",
-            ["The runs folder ", html.Code(str(runs_dir)), " could not be read; the server log has the details."],
-            exc,
-            "jobs-page-error",
-        )
+        return components.page_failure(heading, exc, id="jobs-page-error")
 
 
 def register_callbacks(app: dash.Dash) -> None:
@@ -695,5 +684,5 @@ def register_callbacks(app: dash.Dash) -> None:
             rows = [r for r in read_runs(current_settings().runs_dir) if r["name"] in names]
         except Exception:
             log.exception("jobs: cannot read runs for the banner")
-            return runs_search(names), no_update
-        return runs_search(names), components.dataset_banner(rows)
+            return (runs_search(names) if names else ""), no_update
+        return (runs_search(names) if names else ""), components.dataset_banner(rows)

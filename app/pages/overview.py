@@ -22,15 +22,16 @@ from analysis.lru import LRU
 from app import components
 from app.analysis_access import PAGE_ERRORS, analyzer
 from app.config import current_settings
+from app.figures.common import FIGURE_FONT
 from app.selection import (
     cache_stamp,
     link_message,
-    models_search,
-    parse_models,
+    parse_runs,
     picked_names,
     read_histories,
     read_runs,
     run_colours,
+    runs_search,
     runs_stamp,
 )
 
@@ -235,7 +236,7 @@ def learning_curves_figure(
         )
     figure.update_layout(
         template="plotly_white",
-        font=components.FIGURE_FONT,
+        font=FIGURE_FONT,
         title={"text": f"Learning curves · {components.dataset_label(runs)}", "x": 0.01, "xanchor": "left"},
         xaxis={
             "title": {"text": "epoch"},
@@ -302,7 +303,7 @@ def per_class_figure(errors: Mapping[str, Mapping[str, Any]], colours: Mapping[s
         )
     figure.update_layout(
         template="plotly_white",
-        font=components.FIGURE_FONT,
+        font=FIGURE_FONT,
         barmode="group",
         height=420,
         title={"text": f"Test error per class · {label}", "x": 0.01, "xanchor": "left"},
@@ -350,7 +351,7 @@ def confusion_figure(name: str | None, stats: Mapping[str, Any] | None) -> go.Fi
         )
     figure.update_layout(
         template="plotly_white",
-        font=components.FIGURE_FONT,
+        font=FIGURE_FONT,
         height=460,
         title={"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 14}},
         xaxis={"title": {"text": "predicted"}, "type": "category"},
@@ -392,7 +393,7 @@ def overview_parts(runs: Sequence[Mapping[str, Any]], chosen: Sequence[str], run
                 html.Span("Per-class errors and confusion need the analysis of: "),
                 html.Span(", ".join(missing)),
                 html.Span(". "),
-                dcc.Link("Analyse them on the Jobs page", href="/jobs?run=" + ",".join(missing)),
+                dcc.Link("Analyse them on the Jobs page", href=components.jobs_href(missing)),
             ],
             kind="info",
             title=None,
@@ -465,7 +466,7 @@ def layout(models: Any = None, confusion: Any = None, **_other_query: Any) -> ht
         runs = read_runs(runs_dir)
         if not runs:
             return html.Div([heading, empty_state(runs_dir)])
-        selection = parse_models(models, [r["name"] for r in runs])
+        selection = parse_runs(models, [r["name"] for r in runs])
         parts = overview_parts(runs, selection.names, runs_dir)
         return html.Div(
             [
@@ -502,9 +503,7 @@ def layout(models: Any = None, confusion: Any = None, **_other_query: Any) -> ht
         )
     except Exception as exc:
         log.exception("overview page failed for models=%r", models)
-        return components.page_failure(
-            heading, "The overview could not be built", components.runs_unreadable(runs_dir), exc, "overview-error"
-        )
+        return components.page_failure(heading, exc, id="overview-error")
 
 
 _DRAWN: LRU = LRU(max_items=32)  # figures drawn, keyed on their inputs and the runs' stamps
@@ -540,7 +539,7 @@ def register_callbacks(app: dash.Dash) -> None:
                 parts.per_class,
                 parts.not_analysed,
                 options,
-                models_search(chosen),
+                runs_search(chosen),
             )
         except Exception:
             log.exception("overview update failed for %r", chosen)

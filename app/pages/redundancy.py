@@ -48,7 +48,8 @@ from app import components
 from app.analysis_access import PAGE_ERRORS
 from app.analysis_access import analyzer as current_analyzer
 from app.config import current_settings
-from app.selection import link_message, parse_models, picked_names, read_runs, run_colours
+from app.figures.common import FIGURE_FONT
+from app.selection import link_message, parse_runs, picked_names, read_runs, run_colours
 
 dash.register_page(
     __name__, path="/redundancy", name="Redundancy", title=f"Redundancy · {components.PRODUCT_NAME}", order=1
@@ -519,7 +520,7 @@ def cluster_matrix_figure(
     top_px = 40 + (int(6.5 * min(longest, 14)) if longest > 2 else 16)  # title, subtitle, class names
     figure.update_layout(
         template="plotly_white",
-        font=components.FIGURE_FONT,
+        font=FIGURE_FONT,
         # Two short lines (a panel is ~170 px wide); exported alone, the figure still says what it shows.
         title={
             "text": view.run,
@@ -665,7 +666,7 @@ def metrics_figure(
     figure.update_annotations(font={"size": 14})
     figure.update_layout(
         template="plotly_white",
-        font=components.FIGURE_FONT,
+        font=FIGURE_FONT,
         title={"text": f"Redundancy per layer · {data_label}", "x": 0.01, "xanchor": "left"},
         legend={"orientation": "h", "y": -0.22, "x": 0, "title": {"text": "runs "}},
         margin={"l": 50, "r": 20, "t": 90, "b": 60},
@@ -939,7 +940,7 @@ def initial_state(
 ) -> tuple[dict, Any, list[str]]:
     """The state a link asks for, its run selection, and one problem line per refused query value."""
     problems = []
-    selection = parse_models(query.get("models"), [str(r.get("name")) for r in runs])
+    selection = parse_runs(query.get("models"), [str(r.get("name")) for r in runs])
     state: dict[str, Any] = {
         "models": list(selection.names),
         "depth": DEFAULT_DEPTH,
@@ -1454,13 +1455,7 @@ def layout(
         )
     except Exception as exc:
         log.exception("redundancy page failed for models=%r depth=%r layer=%r edits=%r", models, depth, layer, edits)
-        return components.page_failure(
-            HEADING,
-            "Something went wrong",
-            "The redundancy view could not be built; the server log has the details.",
-            exc,
-            "redundancy-error",
-        )
+        return components.page_failure(HEADING, exc, id="redundancy-error")
 
 
 def _context() -> tuple[list[dict], RunAnalyzer]:

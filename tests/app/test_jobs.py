@@ -17,6 +17,7 @@ from app.config import Settings
 # app.main first: it builds the module-level app, which registers the pages that the imports below reuse.
 from app.main import create_app
 from app.pages import jobs
+from app.selection import runs_search
 from tests.app.helpers import text_of
 
 MODEL = "base_x0.25"
@@ -104,7 +105,7 @@ def test_run_links_are_validated():
     alert = text_of(jobs.choice_message(choice, Path("/runs")))
     assert "../x" in alert and "zzz" in alert and "others are ticked" in alert
     assert jobs.choice_message(jobs.RunChoice(("a",)), Path("/runs")) is None
-    assert jobs.runs_search(["a+b", "c"]) == "?run=a%2Bb,c" and jobs.runs_search([]) == ""
+    assert runs_search(["a+b", "c"]) == "?runs=a%2Bb,c"
 
 
 def find(tree, id_: str) -> dict:
@@ -125,7 +126,7 @@ def find(tree, id_: str) -> dict:
 
 
 def test_layout_ticks_the_linked_run_and_shows_analysed_state(analysed_settings):
-    text = page(analysed_settings, run="base-quick-synthetic", other="ignored")
+    text = page(analysed_settings, runs="base-quick-synthetic", other="ignored")
     runs = find(json.loads(text), jobs.RUNS_ID)["props"]
     assert runs["value"] == ["base-quick-synthetic"]
     assert [o["value"] for o in runs["options"]] == ["base-quick-synthetic", "shallow-quick-synthetic"]
@@ -264,7 +265,7 @@ def test_train_then_analyse_from_the_page(dash_duo, tmp_path):
 def test_a_link_ticks_its_run_and_a_bad_one_says_so(dash_duo, analysed_runs, tmp_path):
     runs_dir, cache_dir = analysed_runs
     dash_duo.start_server(create_app(Settings(runs_dir=runs_dir, cache_dir=cache_dir, data_dir=tmp_path)))
-    dash_duo.driver.get(dash_duo.server_url + jobs.PATH + "?run=shallow-quick-synthetic")
+    dash_duo.driver.get(dash_duo.server_url + jobs.PATH + "?runs=shallow-quick-synthetic")
     dash_duo.wait_for_contains_text(f"#{jobs.RUNS_ID}", "shallow-quick-synthetic")
     checked = dash_duo.driver.execute_script(
         "return [...document.querySelectorAll(arguments[0])].filter(i => i.checked).length;", f"#{jobs.RUNS_ID} input"

@@ -18,6 +18,7 @@ from app.config import Settings, load_settings
 # app.main first: it builds the module-level app, which registers the pages that the imports below reuse.
 from app.main import create_app
 from app.pages import overview
+from app.query import split_names
 from tests.app.helpers import text_of
 
 QUICK_RUNS = ("base-quick-synthetic", "shallow-quick-synthetic")
@@ -175,24 +176,24 @@ def test_read_runs_marks_broken_runs_with_their_problem(damaged_runs_dir):
 
 
 # -- the choice of runs ----------------------------------------------------------------------------
-def test_parse_models():
+def test_parse_runs():
     available = ["a", "b", "c"]
-    assert selection.parse_models(None, available).names == ("a", "b", "c")
-    assert selection.parse_models("", available).names == ()
-    assert selection.parse_models("c, a", available).names == ("c", "a")
-    assert selection.parse_models(["a", "b,c", "a"], available).names == ("a", "b", "c")
-    chosen = selection.parse_models("a,../../etc/passwd,zzz", available)
+    assert selection.parse_runs(None, available).names == ("a", "b", "c")
+    assert selection.parse_runs("", available).names == ()
+    assert selection.parse_runs("c, a", available).names == ("c", "a")
+    assert selection.parse_runs(["a", "b,c", "a"], available).names == ("a", "b", "c")
+    chosen = selection.parse_runs("a,../../etc/passwd,zzz", available)
     assert chosen.names == ("a",) and chosen.invalid == ("../../etc/passwd",) and chosen.missing == ("zzz",)
     assert not chosen.fell_back
-    fallback = selection.parse_models("../../etc/passwd", available)
+    fallback = selection.parse_runs("../../etc/passwd", available)
     assert fallback.names == ("a", "b", "c") and fallback.fell_back and fallback.refused == ("../../etc/passwd",)
 
 
-def test_models_search_round_trips_through_the_query_string():
+def test_runs_search_round_trips_through_the_query_string():
     names = ["base+aug-demo", "deep_x2.0-demo"]
-    search = selection.models_search(names)
-    assert search.startswith("?models=")
-    assert selection.split_names(parse_qs(urlparse(search).query)["models"]) == names
+    search = selection.runs_search(names, depth=0.25)
+    assert search.startswith("?runs=") and search.endswith("&depth=0.25")
+    assert split_names(parse_qs(urlparse(search).query)["runs"]) == names
 
 
 # -- the models table and the curves ---------------------------------------------------------------

@@ -357,7 +357,7 @@ def test_a_run_not_analysed_says_how_and_links_to_jobs_while_others_render(not_a
     app = create_app(Settings(runs_dir=not_analysed_runs_dir, cache_dir=analysed_runs[1]))
     text = render(app)
     assert "Not analysed yet" in text and "python -m analysis analyze --run fresh-quick-synthetic" in text
-    assert '"/jobs?run=fresh-quick-synthetic"' in text  # the Jobs page opens with that run ticked
+    assert '"/jobs?runs=fresh-quick-synthetic"' in text  # the Jobs page opens with that run ticked
     assert text.count(page.MATRIX_TYPE) >= 2  # the analysed runs still have their matrices
 
 

@@ -14,6 +14,7 @@ from analysis.cache import AnalysisCache
 from analysis.pipeline import RunAnalyzer
 from analysis.runs.store import RunStore
 from app import selection
+from app.figures.similarity import cka_figure, cka_title
 from app.pages import similarity
 from tests.app.helpers import text_of, wait_until
 
@@ -27,29 +28,36 @@ pytestmark = pytest.mark.filterwarnings("ignore:HTTPResponse.getheader:Deprecati
 # -- the query string ------------------------------------------------------------------------------
 def test_parse_choice_defaults_and_valid_values():
     runs = ["a", "b", "c"]
-    assert similarity.parse_choice(None, None, None, runs) == similarity.Choice("a", "b", False)
-    assert similarity.parse_choice("c", None, None, runs) == similarity.Choice("c", "a", False)
-    assert similarity.parse_choice("b", "", "1", runs) == similarity.Choice("b", similarity.NO_RUN, True)
-    assert similarity.parse_choice(["a", "c"], "b", "false", runs) == similarity.Choice("c", "b", False)
-    assert similarity.parse_choice(None, None, None, ["only"]) == similarity.Choice("only", similarity.NO_RUN, False)
-    assert similarity.parse_choice(None, None, None, []).a == similarity.NO_RUN
+    assert similarity.parse_choice(None, None, runs) == similarity.Choice("a", "b", False)
+    assert similarity.parse_choice("c", None, runs) == similarity.Choice("c", similarity.NO_RUN, False)
+    assert similarity.parse_choice("b", "1", runs) == similarity.Choice("b", similarity.NO_RUN, True)
+    assert similarity.parse_choice(["c", "b,a"], "false", runs) == similarity.Choice("c", "b", False)
+    assert similarity.parse_choice(None, None, ["only"]) == similarity.Choice("only", similarity.NO_RUN, False)
+    assert similarity.parse_choice(None, None, []).a == similarity.NO_RUN
+    assert similarity.parse_choice("", None, runs).a == similarity.NO_RUN  # runs= : no run chosen
 
 
 def test_parse_choice_refuses_bad_values_with_reasons():
-    choice = similarity.parse_choice("../../etc/passwd", "zzz", "maybe", ["a", "b"])
+    choice = similarity.parse_choice("../../etc/passwd,zzz", "maybe", ["a", "b"])
     assert (choice.a, choice.b, choice.debiased) == ("a", "b", False)
     assert len(choice.problems) == 3
     assert "not a run name" in choice.problems[0] and "no such run" in choice.problems[1]
     assert "debiased=maybe" in choice.problems[2]
 
 
+def test_the_older_a_and_b_spelling_is_still_read():
+    runs = ["a", "b", "c"]
+    assert similarity.from_query({"a": "c", "b": "a"}, runs) == similarity.Choice("c", "a", False)
+    assert similarity.from_query({"a": "c", "b": ""}, runs) == similarity.Choice("c", similarity.NO_RUN, False)
+    assert similarity.from_query({"runs": "b", "a": "c"}, runs).a == "b"  # runs= wins
+
+
 def test_similarity_search_round_trips():
-    search = similarity.similarity_search("base+aug-demo", similarity.NO_RUN, True)
+    choice = similarity.Choice("base+aug-demo", similarity.NO_RUN, True)
+    search = similarity.similarity_search(choice)
     query = parse_qs(urlparse(search).query, keep_blank_values=True)
-    assert query == {"a": ["base+aug-demo"], "b": [""], "debiased": ["1"]}
-    assert similarity.parse_choice(query["a"], query["b"], query["debiased"], ["base+aug-demo"]) == similarity.Choice(
-        "base+aug-demo", similarity.NO_RUN, True
-    )
+    assert query == {"runs": ["base+aug-demo"], "debiased": ["1"]}
+    assert similarity.parse_choice(query["runs"], query["debiased"], ["base+aug-demo"]) == choice
 
 
 # -- the heatmaps ----------------------------------------------------------------------------------
@@ -59,20 +67,20 @@ def test_cka_figure_has_a_fixed_scale_and_layers_from_the_input():
         "rows": ["conv1", "conv2", "fc1"],
         "columns": ["conv1", "fc1"],
     }
-    figure = similarity.cka_figure(result, "t", "a", "b")
+    figure = cka_figure(result, "t", "a", "b")
     heatmap = figure.data[0]
     assert (heatmap.zmin, heatmap.zmax) == (0, 1)
     assert list(heatmap.y) == ["conv1", "conv2", "fc1"] and list(heatmap.x) == ["conv1", "fc1"]
     assert figure.layout.yaxis.autorange == "reversed" and figure.layout.yaxis.scaleanchor is None
     assert heatmap.texttemplate == "%{z:.2f}"  # small enough to print the values
-    within = similarity.cka_figure({**result, "columns": result["rows"], "matrix": np.eye(3)}, "t", "a", "a")
+    within = cka_figure({**result, "columns": result["rows"], "matrix": np.eye(3)}, "t", "a", "a")
     assert within.layout.yaxis.scaleanchor == "x"
     big = {"matrix": np.eye(22), "rows": [f"l{i}" for i in range(22)], "columns": [f"l{i}" for i in range(22)]}
-    assert similarity.cka_figure(big, "t", "a", "a").data[0].texttemplate is None
+    assert cka_figure(big, "t", "a", "a").data[0].texttemplate is None
 
 
 def test_cka_title_names_the_data_and_the_images():
-    title = similarity.cka_title("within a", "synthetic stripes", 256, debiased=True)
+    title = cka_title("within a", "synthetic stripes", 256, debiased=True)
     assert (
         title.startswith("Debiased linear CKA within a") and "synthetic stripes" in title and "256 test images" in title
     )
@@ -119,7 +127,7 @@ def test_a_run_that_is_not_analysed_links_to_the_jobs_page(tmp_path, quick_runs_
 
 def test_layout_with_a_bad_link_shows_a_message(analysed_app):
     with analysed_app.server.app_context():
-        text = text_of(similarity.layout(a="../../etc/passwd", debiased="perhaps", other="1"))
+        text = text_of(similarity.layout(runs="../../etc/passwd", debiased="perhaps", other="1"))
     assert "../../etc/passwd" in text and "debiased=perhaps" in text and "Showing the default" in text
     assert similarity.ACROSS_ID in text  # the default view: the first two runs
 
@@ -147,20 +155,20 @@ def test_page_loads_and_the_controls_redraw_and_write_the_url(dash_duo, analysed
     Select(dash_duo.find_element(f"#{similarity.RUN_B_ID}")).select_by_value(similarity.NONE_OPTION)
     wait_until(lambda: figure_title(dash_duo, similarity.ACROSS_ID) is None, message="the A × B heatmap stayed")
     query = parse_qs(urlparse(dash_duo.driver.current_url).query, keep_blank_values=True)
-    assert query == {"a": [BASE], "b": [""], "debiased": ["1"]}
+    assert query == {"runs": [BASE], "debiased": ["1"]}
     assert dash_duo.get_logs() == [], "the browser console logged errors"
 
 
 def test_a_link_restores_the_view_and_a_bad_one_says_why(dash_duo, analysed_app):
     dash_duo.start_server(analysed_app)
-    dash_duo.driver.get(dash_duo.server_url + f"/similarity?a={SHALLOW}&b={BASE}&debiased=1")
+    dash_duo.driver.get(dash_duo.server_url + f"/similarity?runs={SHALLOW},{BASE}&debiased=1")
     dash_duo.wait_for_element(f"#{similarity.ACROSS_ID} .js-plotly-plot")
     assert figure_title(dash_duo, similarity.ACROSS_ID).startswith(f"Debiased linear CKA {SHALLOW} × {BASE}")
     assert (
         Select(dash_duo.find_element(f"#{similarity.RUN_A_ID}")).first_selected_option.get_attribute("value") == SHALLOW
     )
     assert dash_duo.find_element(f"#{similarity.DEBIASED_ID}").is_selected()
-    dash_duo.driver.get(dash_duo.server_url + "/similarity?a=../../etc/passwd&debiased=perhaps")
+    dash_duo.driver.get(dash_duo.server_url + "/similarity?runs=../../etc/passwd&debiased=perhaps")
     dash_duo.wait_for_contains_text(f"#{similarity.PARAM_MESSAGE_ID}", "../../etc/passwd")
     dash_duo.wait_for_contains_text(f"#{similarity.PARAM_MESSAGE_ID}", "debiased=perhaps")
     dash_duo.wait_for_element(f"#{similarity.ACROSS_ID} .js-plotly-plot")
