@@ -6,9 +6,11 @@ raises ``NotAnalyzedError``, which pages turn into a message offering the Jobs p
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Sequence
+from typing import Any
 
 from analysis.cache import AnalysisCache, CacheUnavailableError
+from analysis.lru import LRU
 from analysis.pipeline import AnalysisError, AnalysisParams, NotAnalyzedError, RunAnalyzer
 from analysis.runs.storage import StorageError
 from analysis.runs.store import BrokenRunError, RunNameError, RunNotFoundError, RunStore
@@ -27,14 +29,32 @@ PAGE_ERRORS = (
 )
 
 
-@functools.lru_cache(maxsize=8)
-def _analyzer(runs_dir: str, cache: str, data_dir: str) -> RunAnalyzer:
-    return RunAnalyzer(
-        RunStore(runs_dir), AnalysisCache(cache), AnalysisParams(), data_dir=data_dir, allow_compute=False
-    )
+# One analyzer per (runs, cache, data) in the process: each keeps its loaded networks and decoded results.
+_ANALYZERS: LRU[RunAnalyzer] = LRU(max_items=8)
 
 
 def analyzer(settings: Settings | None = None) -> RunAnalyzer:
     """The cached-only analyzer of the app serving this request (shared by its callbacks)."""
     settings = settings or current_settings()
-    return _analyzer(str(settings.runs_dir), settings.analysis_cache, str(settings.data_dir))
+    key = (str(settings.runs_dir), settings.analysis_cache, str(settings.data_dir))
+    return _ANALYZERS.get_or_compute(
+        key,
+        lambda: RunAnalyzer(
+            RunStore(key[0]), AnalysisCache(key[1]), AnalysisParams(), data_dir=key[2], allow_compute=False
+        ),
+    )
+
+
+def class_errors(names: Sequence[str]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Per run: its cached test statistics (class names, per-class error, confusion); and why others have none."""
+    found: dict[str, dict[str, Any]] = {}
+    problems: dict[str, str] = {}
+    for name in names:
+        try:
+            stats = analyzer().statistics(name)
+        except PAGE_ERRORS as exc:
+            problems[name] = str(exc)
+            continue
+        keys = ("class_names", "per_class_error", "test_confusion", "dataset_description", "n_images")
+        found[name] = {key: stats[key] for key in keys}
+    return found, problems

@@ -367,15 +367,30 @@ def page_heading(title: str, blurb: str) -> html.Div:
     return html.Div([html.H2(title, className="mb-0"), html.P(blurb, className="text-muted mb-3")])
 
 
-def no_runs_message(runs_dir: Any, title: str | None = None, id: str | None = None) -> dbc.Alert:  # noqa: A002 - Dash's name for a component id
-    """The empty state of a page: no runs in the runs folder yet, and the command that trains some."""
+def no_runs_message(runs_dir: Any, title: str | None = "No runs to compare yet", id: str | None = None) -> dbc.Alert:  # noqa: A002 - Dash's name for a component id
+    """The empty state of every page: the runs folder holds no runs yet, the command that trains the demo
+    family, and how to point the dashboard at runs elsewhere."""
     return message(
         [
-            "No runs in ",
-            html.Code(str(runs_dir)),
-            " yet. Train the demo family with ",
-            command(TRAIN_DEMO_COMMAND),
-            ".",
+            html.P(
+                [
+                    "The runs folder ",
+                    html.Code(str(runs_dir)),
+                    " holds no runs yet. Train the demo family (BaseCNN and its shallower, deeper and wider "
+                    "siblings; minutes on 2 CPU cores) with",
+                ]
+            ),
+            html.Pre(command(TRAIN_DEMO_COMMAND), className="mb-2"),
+            html.P(
+                [
+                    "or on the ",
+                    dcc.Link("Jobs page", href=jobs_href(), className="fw-semibold link-primary"),
+                    ", then reload this page. Runs elsewhere? Start the dashboard with ",
+                    html.Code("CNNCMP_RUNS_DIR=/path/to/runs"),
+                    ".",
+                ],
+                className="mb-0",
+            ),
         ],
         kind="info",
         title=title,

@@ -28,6 +28,7 @@ import dash
 import dash_bootstrap_components as dbc
 import flask
 from dash import html
+from dash.exceptions import DependencyException
 
 from analysis.runs.store import RunStore
 from app import components
@@ -86,27 +87,19 @@ def navbar() -> dbc.Navbar:
     )
 
 
-def page_shell(settings: Settings) -> html.Div:
-    footer = html.Footer(
-        [
-            "Runs folder: ",
-            html.Code(str(settings.runs_dir)),
-            " · set ",
-            html.Code("CNNCMP_RUNS_DIR"),
-            " to read another",
-        ],
-        className="text-muted small border-top pt-2 mt-4 mb-3",
-    )
-    return html.Div([navbar(), dbc.Container([dash.page_container, footer], fluid="xxl")])
+def page_shell() -> html.Div:
+    # Where the runs live is said where it matters (the empty state, the Jobs page, /health), not on every page.
+    return html.Div([navbar(), dbc.Container([dash.page_container], fluid="xxl", className="mb-4")])
 
 
 def report(settings: Settings) -> flask.Response:
-    """``/report?models=a,b``: the comparison as one self-contained HTML download (all runs by default)."""
+    """``/report?runs=a,b``: the comparison as one self-contained HTML download (the pages' default runs without)."""
+    from app.query import runs_value
     from app.report import build_report
-    from app.selection import parse_runs, read_runs
+    from app.selection import default_runs, parse_runs, read_runs
 
-    query = flask.request.args.get("models")
-    selection = parse_runs(query, [r["name"] for r in read_runs(settings.runs_dir)])
+    runs = read_runs(settings.runs_dir)
+    selection = parse_runs(runs_value(flask.request.args), [r["name"] for r in runs], default_runs(runs))
     document = build_report(settings, selection.names)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M")
     response = flask.Response(document, mimetype="text/html")
@@ -149,6 +142,15 @@ def state_stamp() -> tuple:
     return runs_stamp(settings.runs_dir), cache_stamp(settings)
 
 
+def unknown_asset(exc: Exception) -> flask.Response:
+    """A request for a script or stylesheet Dash does not serve (a bad path, ``..%2F..%2Fetc%2Fpasswd``): 404.
+
+    Dash raises DependencyException for it, which Flask would answer with a 500 and a traceback in the log.
+    """
+    log.info("%s %s: not a served asset (%s)", flask.request.method, flask.request.path, type(exc).__name__)
+    return flask.Response("Not found\n", status=404, mimetype="text/plain")
+
+
 def outage(exc: Exception) -> flask.Response:
     """A request that needed Redis or the bucket while it is down: 503 with the reason, not a 500.
 
@@ -181,6 +183,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     install_basic_auth(app.server, parse_users(settings.auth_users))
     for error in outage_errors():
         app.server.register_error_handler(error, outage)
+    app.server.register_error_handler(DependencyException, unknown_asset)
     # Hooks run in this order: login, then malformed callback bodies refused, then repeats answered from memory.
     install_request_guard(app.server, app.callback_map, app.config.routes_pathname_prefix)
     if settings.response_cache_mb:
@@ -189,7 +192,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         )
     # Refuse oversized requests (uploads) before reading them; the Explorer allows 2 MB images.
     app.server.config["MAX_CONTENT_LENGTH"] = 4 * 1024 * 1024
-    app.layout = page_shell(settings)
+    app.layout = page_shell()
 
     components.register_callbacks(app)
     for page in dash.page_registry.values():
@@ -199,11 +202,12 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
 
     app.server.add_url_rule("/health", "cnncmp_health", lambda: health(settings))
     app.server.add_url_rule("/report", "cnncmp_report", lambda: report(settings))
-    # The Report link carries the current page's choice of runs (``?models=…``) along.
+    # The Report link carries the current page's choice of runs (``?runs=…``, or the older ``models``) along.
     report_path = app.get_relative_path("/report")
     app.clientside_callback(
-        "function(search) { var models = new URLSearchParams(search || '').get('models');"
-        f" return '{report_path}' + (models ? '?models=' + encodeURIComponent(models) : ''); }}",
+        "function(search) { var q = new URLSearchParams(search || ''); var runs = q.has('runs') ? q.get('runs')"
+        " : q.get('models');"
+        f" return '{report_path}' + (runs !== null ? '?runs=' + encodeURIComponent(runs) : ''); }}",
         dash.Output(REPORT_LINK_ID, "href"),
         dash.Input("_pages_location", "search"),
     )

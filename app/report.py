@@ -11,17 +11,20 @@ import datetime as dt
 import html as html_text
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import plotly.graph_objects as go
 import plotly.offline
 
+from analysis.runs.store import RunStatus
 from app import components
-from app.analysis_access import PAGE_ERRORS, analyzer
+from app.analysis_access import PAGE_ERRORS, analyzer, class_errors
 from app.config import Settings
 from app.figures.common import FIGURE_FONT
+from app.figures.overview import learning_curves_figure, per_class_figure
+from app.figures.similarity import cka_figure, cka_title
 from app.selection import read_histories, read_runs, run_colours
+from app.tables import TABLE_COLUMNS, table_record
 
 log = logging.getLogger(__name__)
 
@@ -47,21 +50,24 @@ def _section(title: str, body: str) -> str:
 
 def build_report(settings: Settings, names: Sequence[str] | None = None) -> str:
     """The HTML of a comparison of ``names`` (default: every run) in ``settings.runs_dir``."""
-    from app.pages import edges, overview, similarity
+    from app.pages import edges
 
-    runs_dir = Path(settings.runs_dir)
+    runs_dir = settings.runs_dir
     runs = read_runs(runs_dir)
     wanted = set(names) if names else {r["name"] for r in runs}
-    chosen = [r for r in runs if r["name"] in wanted and r.get("status") != "broken"]
+    chosen = [r for r in runs if r["name"] in wanted and r.get("status") != RunStatus.BROKEN]
     colours = run_colours([r["name"] for r in runs])
     label = components.dataset_label(chosen)
-    sections = [_section("Models", _table_html([overview.table_record(r) for r in chosen], overview.TABLE_COLUMNS))]
+    sections = [_section("Models", _table_html([table_record(r) for r in chosen], TABLE_COLUMNS))]
     histories, _problems = read_histories(runs_dir, [r["name"] for r in chosen])
+    sections.append(_section("Learning curves", _figure_html(learning_curves_figure(chosen, histories, colours))))
+    errors, missing = class_errors([r["name"] for r in chosen])
     sections.append(
-        _section("Learning curves", _figure_html(overview.learning_curves_figure(chosen, histories, colours)))
+        _section(
+            "Test error per class",
+            _figure_html(per_class_figure(errors, colours, label, "No analysed run in this report")),
+        )
     )
-    errors, missing = overview.class_errors([r["name"] for r in chosen])
-    sections.append(_section("Test error per class", _figure_html(overview.per_class_figure(errors, colours, label))))
 
     source = analyzer(settings)
     edge_series = []
@@ -83,11 +89,11 @@ def build_report(settings: Settings, names: Sequence[str] | None = None) -> str:
         second = edge_series[1].name if len(edge_series) > 1 else first
         try:
             result = source.cka(first, None if second == first else second)
-            title = similarity.cka_title("within" if second == first else "across", label, result["n_images"], False)
+            title = cka_title("within" if second == first else "across", label, result["n_images"], False)
             sections.append(
                 _section(
                     "Layer similarity (CKA)",
-                    _figure_html(similarity.cka_figure(result, f"{title}: {first} × {second}", first, second)),
+                    _figure_html(cka_figure(result, f"{title}: {first} × {second}", first, second)),
                 )
             )
         except PAGE_ERRORS as exc:

@@ -7,7 +7,7 @@ Pages never raise for a bad run or a bad link: a run whose files cannot be read 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -129,17 +129,32 @@ def sort_names(value: Any, available: Sequence[str]) -> tuple[tuple[str, ...], t
     return tuple(chosen), tuple(invalid), tuple(missing)
 
 
-def parse_runs(value: Any, available: Sequence[str]) -> Selection:
+def default_runs(runs: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The runs a page shows when its link names none: the largest set of finished runs sharing one profile and
+    dataset, the most recently updated set on a tie — the demo family, not a one-run smoke test trained since.
+    Every run when none is finished."""
+    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for run in runs:
+        if RunStatus.of(run).has_weights:
+            groups.setdefault((str(run.get("profile")), str(run.get("dataset"))), []).append(run)
+    if not groups:
+        return tuple(str(run.get("name")) for run in runs)
+    best = max(groups.values(), key=lambda members: (len(members), max(str(m.get("updated") or "") for m in members)))
+    return tuple(str(run.get("name")) for run in best)
+
+
+def parse_runs(value: Any, available: Sequence[str], default: Sequence[str] | None = None) -> Selection:
     """The runs named by the ``runs`` query value (see :func:`app.query.runs_value`), checked against ``available``.
 
-    No ``runs`` parameter: every run. ``runs=`` (empty): none. Only refused names: every run,
-    with ``fell_back`` set so the page can say so.
+    No ``runs`` parameter: ``default`` (every run when not given; pages pass :func:`default_runs`).
+    ``runs=`` (empty): none. Only refused names: the default, with ``fell_back`` set so the page can say so.
     """
+    fallback = tuple(available) if default is None else tuple(default)
     if value is None:
-        return Selection(tuple(available))
+        return Selection(fallback)
     chosen, invalid, missing = sort_names(value, available)
     if not chosen and (invalid or missing):
-        return Selection(tuple(available), invalid, missing, fell_back=True)
+        return Selection(fallback, invalid, missing, fell_back=True)
     return Selection(chosen, invalid, missing)
 
 
@@ -165,7 +180,7 @@ def link_message(selection: Selection, runs_dir: str, id: str) -> dbc.Alert | No
         )
     if selection.missing:
         parts.append(html.Li(["No such runs in ", html.Code(str(runs_dir)), ": ", _quoted(selection.missing), "."]))
-    tail = "Showing every run instead." if selection.fell_back else "Showing the others."
+    tail = "Showing the default runs instead." if selection.fell_back else "Showing the others."
     return components.message(
         [html.Ul(parts, className="mb-1"), tail], kind="warning", title="Some runs in this link were not found", id=id
     )

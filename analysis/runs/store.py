@@ -397,4 +397,5 @@ SUMMARY_KEYS = (
     "width",
     "width_scale",
     "train_seconds",
+    "updated",
 )

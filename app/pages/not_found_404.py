@@ -15,7 +15,7 @@ def layout(**_query) -> html.Div:
         components.message(
             [
                 "There is no page at this address. ",
-                html.A("Back to the overview", href=dash.get_relative_path("/"), className="alert-link"),
+                html.A("Back to the overview", href=dash.get_relative_path("/"), className="fw-semibold link-primary"),
                 ".",
             ],
             kind="warning",

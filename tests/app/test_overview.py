@@ -12,8 +12,10 @@ import dash
 import pytest
 
 from analysis.settings import SettingsError
-from app import components, selection
+from app import components, page, selection, tables
+from app.analysis_access import class_errors
 from app.config import Settings, load_settings
+from app.figures import overview as figures
 
 # app.main first: it builds the module-level app, which registers the pages that the imports below reuse.
 from app.main import create_app
@@ -199,7 +201,7 @@ def test_runs_search_round_trips_through_the_query_string():
 # -- the models table and the curves ---------------------------------------------------------------
 def test_table_record_formats_every_column(quick_runs_dir):
     base = selection.read_runs(quick_runs_dir)[0]
-    record = overview.table_record(base)
+    record = tables.table_record(base)
     assert record["run"] == "base-quick-synthetic" and record["model"] == "BaseCNN"
     assert record["depth"] == f"{base['conv_layers'] + 2} ({base['conv_layers']} conv + 2 FC)"
     assert record["width"] == "1 × 1/16"
@@ -211,10 +213,10 @@ def test_table_record_formats_every_column(quick_runs_dir):
 
 
 def test_table_record_of_a_broken_or_training_run():
-    broken = overview.table_record(selection.broken_row("x", "run.json: not JSON"))
+    broken = tables.table_record(selection.broken_row("x", "run.json: not JSON"))
     assert broken["status"] == "broken" and broken["problem"] == "run.json: not JSON"
     assert broken["params"] == broken["gap"] == broken["depth"] == "–"
-    training = overview.table_record(
+    training = tables.table_record(
         {
             "name": "t",
             "status": "training",
@@ -230,11 +232,11 @@ def test_table_record_of_a_broken_or_training_run():
 
 def test_models_table_shows_runs_and_problems(damaged_runs_dir):
     runs = selection.read_runs(damaged_runs_dir)
-    text = text_of(overview.models_table(runs, selection.run_colours([r["name"] for r in runs])))
+    text = text_of(tables.models_table(runs, selection.run_colours([r["name"] for r in runs])))
     for name in ("base-quick-synthetic", "shallow-quick-synthetic", "garbled", "no-weights"):
         assert name in text
     assert "model.pt is missing" in text and "unreadable run file" in text
-    assert "tick at least one run" in text_of(overview.models_table([], {}))
+    assert "tick at least one run" in text_of(tables.models_table([], {}))
 
 
 def test_learning_curves_overlay_train_dashed_and_test_solid(quick_runs_dir):
@@ -242,7 +244,7 @@ def test_learning_curves_overlay_train_dashed_and_test_solid(quick_runs_dir):
     histories, problems = selection.read_histories(quick_runs_dir, QUICK_RUNS)
     assert not problems
     colours = selection.run_colours(QUICK_RUNS)
-    figure = overview.learning_curves_figure(runs, histories, colours)
+    figure = figures.learning_curves_figure(runs, histories, colours)
     traces = [t for t in figure.data if t.legendgroup != "_key"]
     assert len(traces) == 4
     for name in QUICK_RUNS:
@@ -257,9 +259,9 @@ def test_learning_curves_overlay_train_dashed_and_test_solid(quick_runs_dir):
 
 
 def test_learning_curves_without_runs_or_epochs_say_so():
-    empty = overview.learning_curves_figure([], {}, {})
+    empty = figures.learning_curves_figure([], {}, {})
     assert not empty.data and "Pick at least one run" in empty.layout.annotations[0].text
-    waiting = overview.learning_curves_figure([{"name": "fresh", "status": "training"}], {"fresh": []}, {})
+    waiting = figures.learning_curves_figure([{"name": "fresh", "status": "training"}], {"fresh": []}, {})
     assert "No epoch recorded yet: fresh" in waiting.layout.annotations[0].text
 
 
@@ -280,7 +282,7 @@ def render(app: dash.Dash, **query):
 def test_layout_with_a_bad_link_shows_a_message_not_an_exception(quick_app):
     text = render(quick_app, models="../../etc/passwd,nope", unknown_parameter="1")
     assert overview.LINK_MESSAGE_ID in text and "../../etc/passwd" in text and "nope" in text
-    assert "Showing every run instead" in text
+    assert "Showing the default runs instead" in text
     assert all(name in text for name in QUICK_RUNS)
 
 
@@ -293,7 +295,7 @@ def test_layout_survives_a_failure_while_reading(quick_app, monkeypatch):
     def explode(_runs_dir):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(overview, "read_runs", explode)  # the name the page module looks up
+    monkeypatch.setattr(page, "read_runs", explode)  # the name the page skeleton looks up
     assert "could not be built" in render(quick_app)
 
 
@@ -398,7 +400,7 @@ def test_choosing_runs_redraws_the_figure_and_writes_the_url(dash_duo, quick_app
     dash_duo.wait_for_text_to_equal(f"#{overview.TABLE_ID} tbody tr:last-child td", "base-quick-synthetic")
     assert "shallow-quick-synthetic" not in dash_duo.find_element(f"#{overview.TABLE_ID}").text
     query = parse_qs(urlparse(dash_duo.driver.current_url).query)
-    assert query == {"models": ["base-quick-synthetic"]}
+    assert query == {"runs": ["base-quick-synthetic"]}  # not analysed: no confusion run to keep
     toggle(dash_duo, "shallow-quick-synthetic")
     wait_for_runs(dash_duo, list(QUICK_RUNS))
     assert dash_duo.get_logs() == []
@@ -407,7 +409,7 @@ def test_choosing_runs_redraws_the_figure_and_writes_the_url(dash_duo, quick_app
 def test_a_link_restores_the_choice(dash_duo, quick_app):
     dash_duo.start_server(quick_app)
     dash_duo.wait_for_element(PLOT)
-    dash_duo.driver.get(dash_duo.server_url + "/?models=shallow-quick-synthetic")
+    dash_duo.driver.get(dash_duo.server_url + "/?runs=shallow-quick-synthetic")
     dash_duo.wait_for_contains_text(f"#{overview.TABLE_ID}", "shallow-quick-synthetic")
     wait_for_runs(dash_duo, ["shallow-quick-synthetic"])
     assert "base-quick-synthetic" not in dash_duo.find_element(f"#{overview.TABLE_ID}").text
@@ -465,9 +467,9 @@ def test_per_class_error_and_confusion_from_the_cache(analysed_runs):
     server = Flask(__name__)
     server.config["CNNCMP_SETTINGS"] = Settings(runs_dir=runs_dir, cache_dir=cache_dir)
     with server.app_context():
-        errors, problems = overview.class_errors(list(QUICK_RUNS))
+        errors, problems = class_errors(list(QUICK_RUNS))
         assert set(errors) == set(QUICK_RUNS) and not problems
-        figure = overview.per_class_figure(errors, selection.run_colours(list(QUICK_RUNS)), "synthetic")
+        figure = figures.per_class_figure(errors, selection.run_colours(list(QUICK_RUNS)), "synthetic", "none")
         assert len(figure.data) == 2 and len(figure.data[0].x) == 10
-        confusion = overview.confusion_figure(QUICK_RUNS[0], errors[QUICK_RUNS[0]])
-        assert confusion.data[0].z.shape == (10, 10) and "not CIFAR-10" in confusion.layout.title.text
+        confusion = figures.confusion_figure(QUICK_RUNS[0], errors[QUICK_RUNS[0]])
+        assert confusion.data[0].z.shape == (10, 10) and "not CIFAR-10" in confusion.layout.title.subtitle.text

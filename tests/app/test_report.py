@@ -24,7 +24,7 @@ def analysed_settings(analysed_runs, tmp_path) -> Settings:
 def test_report_is_self_contained_with_the_figures(analysed_settings):
     app = create_app(analysed_settings)
     client = app.server.test_client()
-    response = client.get("/report?models=base-quick-synthetic,shallow-quick-synthetic")
+    response = client.get("/report?runs=base-quick-synthetic,shallow-quick-synthetic")
     assert response.status_code == 200
     assert "attachment" in response.headers["Content-Disposition"]
     document = response.get_data(as_text=True)
@@ -54,10 +54,19 @@ def test_report_link_follows_the_chosen_runs(dash_duo, analysed_settings):
     app = create_app(analysed_settings)
     dash_duo.start_server(app)
     dash_duo.wait_for_element("#cnncmp-report-link")
-    dash_duo.driver.get(dash_duo.server_url + "/?models=shallow-quick-synthetic")
+    dash_duo.driver.get(dash_duo.server_url + "/?runs=shallow-quick-synthetic")
     dash_duo.wait_for_element(".js-plotly-plot")
     link = dash_duo.find_element("#cnncmp-report-link")
     dash_duo.wait_for_text_to_equal("#cnncmp-report-link", "Report")
     href = link.get_attribute("href")
-    assert href.endswith("/report?models=shallow-quick-synthetic")
+    assert href.endswith("/report?runs=shallow-quick-synthetic")
     assert requests.get(href, timeout=60).status_code == 200
+
+
+def test_report_link_follows_the_runs_chosen_on_the_similarity_page(dash_duo, analysed_settings):
+    dash_duo.start_server(create_app(analysed_settings))
+    dash_duo.wait_for_element("#cnncmp-report-link")
+    dash_duo.driver.get(dash_duo.server_url + "/similarity?runs=shallow-quick-synthetic,base-quick-synthetic")
+    dash_duo.wait_for_element(".js-plotly-plot")
+    href = dash_duo.find_element("#cnncmp-report-link").get_attribute("href")
+    assert href.endswith("/report?runs=shallow-quick-synthetic%2Cbase-quick-synthetic"), href
