@@ -36,6 +36,8 @@ RUN_ERRORS = (AnalysisError, BrokenRunError, RunNotFoundError, RunNameError, Che
 
 #: Everything a job refuses or fails with for a reason the user can fix (shown as a message, not a traceback).
 JOB_ERRORS = (*RUN_ERRORS, UnknownModelError, RunConflictError, ValueError)
+# How a job ended (the "status" of its result); a run's own state is a RunStatus.
+JOB_COMPLETE, JOB_STOPPED, JOB_FAILED = "complete", "stopped", "failed"
 
 
 class JobInputError(ValueError):

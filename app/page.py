@@ -41,15 +41,22 @@ def page_context() -> PageContext:
     return PageContext(settings, read_runs(settings.runs_dir), analyzer(settings))
 
 
-def page_layout(name: str, heading: Any, build: Callable[[PageContext], Sequence[Any]], query: Any = None) -> html.Div:
+def page_layout(
+    name: str,
+    heading: Any,
+    build: Callable[[PageContext], Sequence[Any]],
+    query: Any = None,
+    needs_runs: bool = True,
+) -> html.Div:
     """``heading`` then what ``build(context)`` returns; the no-runs message or one failure message instead.
 
     ``name`` prefixes the ids of the messages (``<name>-empty``, ``<name>-error``) and names the page
     in the log; ``query`` is logged with a failure, so the link that broke the page can be retried.
+    A page that works without runs (the Jobs page trains the first ones) passes ``needs_runs=False``.
     """
     try:
         context = page_context()
-        if not context.runs:
+        if needs_runs and not context.runs:
             return html.Div([heading, components.no_runs_message(context.settings.runs_dir, id=f"{name}-empty")])
         return html.Div([heading, *build(context)])
     except Exception as exc:

@@ -163,8 +163,15 @@ def runs_search(names: Sequence[str], **params: Any) -> str:
     return search({RUNS_KEY: list(names), **params})
 
 
-def link_message(selection: Selection, runs_dir: str, id: str) -> dbc.Alert | None:  # noqa: A002 - Dash's name for a component id
-    """An alert naming the refused parts of the link, or ``None`` when the whole link was understood."""
+def link_message(
+    selection: Selection,
+    runs_dir: str,
+    id: str,  # noqa: A002 - Dash's name for a component id
+    tail: str | None = None,
+) -> dbc.Alert | None:
+    """An alert naming the refused parts of the link, or ``None`` when the whole link was understood.
+
+    ``tail`` says what the page shows instead (default: the default runs, or the others)."""
     if not selection.refused:
         return None
     parts: list[Any] = []
@@ -180,7 +187,8 @@ def link_message(selection: Selection, runs_dir: str, id: str) -> dbc.Alert | No
         )
     if selection.missing:
         parts.append(html.Li(["No such runs in ", html.Code(str(runs_dir)), ": ", _quoted(selection.missing), "."]))
-    tail = "Showing the default runs instead." if selection.fell_back else "Showing the others."
+    if tail is None:
+        tail = "Showing the default runs instead." if selection.fell_back else "Showing the others."
     return components.message(
         [html.Ul(parts, className="mb-1"), tail], kind="warning", title="Some runs in this link were not found", id=id
     )

@@ -26,14 +26,16 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, ctx, dcc, html, no_update
 
 from analysis.data.datasets import CIFAR10_FOLDER, DATASET_NAMES, cifar10_available
-from analysis.jobs import JOB_ERRORS, analyze_job, train_job
+from analysis.jobs import JOB_COMPLETE, JOB_ERRORS, JOB_FAILED, JOB_STOPPED, analyze_job, train_job
+from analysis.runs.store import RunStatus
 from analysis.training.profiles import PROFILES
 from app import components
 from app.analysis_access import analyzer
 from app.background import MissingDependencyError, backend_problems, stop_flags
 from app.config import Settings, current_settings
+from app.page import PageContext, guarded_callback, page_context, page_layout
 from app.query import runs_value
-from app.selection import picked_names, read_runs, runs_search, sort_names
+from app.selection import link_message, parse_runs, picked_names, read_runs, runs_search
 from model_zoo import get_spec, model_names
 
 PATH = "/jobs"
@@ -73,13 +75,11 @@ DATASET_HELP = {
     "synthetic": "coloured stripes: seconds to train, for smoke checks",
 }
 BACKEND_ID = "jobs-backend"
-RUN_STATUS_COLOURS = {
-    "training": "primary",
-    "stopped": "warning",
-    "interrupted": "warning",
-    "imported": "info",
-    "broken": "danger",
-}
+HEADING = components.page_heading(
+    "Jobs",
+    "Train models of the family or analyse runs without a terminal. The work runs in the background: "
+    "follow it here, stop it, and start it again to resume.",
+)
 
 
 # -- the forms -------------------------------------------------------------------------------------
@@ -126,21 +126,15 @@ def dataset_options(data_dir: Path) -> list[dict[str, Any]]:
 def run_badges(run: Mapping[str, Any], analysed: bool) -> list[Any]:
     """Badges of a run in the analysis list: its training status when not complete, and analysed or not."""
     badges: list[Any] = []
-    status = str(run.get("status") or "broken")
-    if status in ("training", "interrupted"):
+    status = RunStatus.of(run)
+    if status in (RunStatus.TRAINING, RunStatus.INTERRUPTED):
         text = f"{status} {run.get('epochs', 0)}/{run.get('epochs_planned', '?')}"
     else:
-        text = status
-    if status != "complete":
-        badges.append(
-            dbc.Badge(
-                text,
-                color=RUN_STATUS_COLOURS.get(status, "secondary"),
-                className="ms-2",
-                title=str(run.get("problem") or ""),
-            )
-        )
-    if status != "broken":
+        text = status.value
+    if status is not RunStatus.COMPLETE:
+        badge = components.status_badge(run, text)
+        badges.append(html.Span(badge, className="ms-1", title=str(run.get("problem") or "")))
+    if status is not RunStatus.BROKEN:
         badges.append(
             dbc.Badge(
                 "analysed" if analysed else "not analysed",
@@ -157,7 +151,7 @@ def analysed_runs(runs: Sequence[Mapping[str, Any]], settings: Settings) -> set[
     cached = analyzer(settings)
     found = set()
     for run in runs:
-        if run.get("status") == "broken":
+        if RunStatus.of(run) is RunStatus.BROKEN:
             continue
         try:
             if cached.is_analyzed(str(run["name"])):
@@ -176,47 +170,8 @@ def run_options(runs: Sequence[Mapping[str, Any]], analysed: set[str]) -> list[d
             [html.Span(name, className="fw-semibold"), *run_badges(run, name in analysed)],
             title=str(run.get("dataset_description") or run.get("dataset") or ""),
         )
-        options.append({"label": label, "value": name, "disabled": run.get("status") == "broken"})
+        options.append({"label": label, "value": name, "disabled": RunStatus.of(run) is RunStatus.BROKEN})
     return options
-
-
-class RunChoice(NamedTuple):
-    """The runs a ``run=`` link preselects, and the names refused."""
-
-    names: tuple[str, ...]
-    invalid: tuple[str, ...] = ()
-    missing: tuple[str, ...] = ()
-
-
-def parse_run_choice(value: Any, available: Sequence[str]) -> RunChoice:
-    """The runs named by the ``runs`` query value among ``available``; no value: none preselected."""
-    return RunChoice(*sort_names(value, available))
-
-
-def choice_message(choice: RunChoice, runs_dir: str) -> dbc.Alert | None:
-    """A warning naming the refused parts of a ``runs=`` link, or ``None``."""
-    if not (choice.invalid or choice.missing):
-        return None
-    items = []
-    if choice.invalid:
-        items.append(
-            html.Li(
-                [
-                    "Not run names: ",
-                    ", ".join(choice.invalid),
-                    " (a run name is letters, digits, '_', '.', '+' or '-').",
-                ]
-            )
-        )
-    if choice.missing:
-        items.append(html.Li(["No such runs in ", html.Code(str(runs_dir)), ": ", ", ".join(choice.missing), "."]))
-    tail = "The others are ticked for analysis below." if choice.names else "No run was ticked for analysis."
-    return components.message(
-        [html.Ul(items, className="mb-1"), tail],
-        kind="warning",
-        title="Some runs in this link were not found",
-        id=LINK_MESSAGE_ID,
-    )
 
 
 # -- running a job ---------------------------------------------------------------------------------
@@ -267,9 +222,9 @@ def _code_list(names: Sequence[str]) -> list[Any]:
 def outcome_message(result: Mapping[str, Any]) -> dbc.Alert:
     """The message for a job's result dict (see :mod:`analysis.jobs`), with a link to compare the runs."""
     runs = list(result.get("runs") or [])
-    stopped = result.get("status") == "stopped"
+    stopped = result.get("status") == JOB_STOPPED
     failed = result.get("failed") or {}
-    kind = "danger" if result.get("status") == "failed" else "warning" if stopped or failed else "success"
+    kind = "danger" if result.get("status") == JOB_FAILED else "warning" if stopped or failed else "success"
     body: list[Any] = []
     if result.get("kind") == "train":
         title = "Training stopped" if stopped else "Training finished"
@@ -295,7 +250,7 @@ def outcome_message(result: Mapping[str, Any]) -> dbc.Alert:
                 html.P("They are ticked under “Analyse runs”: analyse them to see their insides.", className="mb-1")
             )
     else:
-        title = {"stopped": "Analysis stopped", "failed": "Analysis failed"}.get(
+        title = {JOB_STOPPED: "Analysis stopped", JOB_FAILED: "Analysis failed"}.get(
             str(result.get("status")), "Analysis finished"
         )
         if stopped:
@@ -314,7 +269,7 @@ def outcome_message(result: Mapping[str, Any]) -> dbc.Alert:
                 )
             )
     if runs:
-        link = dcc.Link("Overview", href=f"/?models={','.join(runs)}", className=f"text-{kind}-emphasis fw-bold")
+        link = dcc.Link("Overview", href="/" + runs_search(runs), className=f"text-{kind}-emphasis fw-bold")
         body.append(html.P(["Compare them on the ", link, "."], className="mb-0"))
     return components.message(body, kind=kind, title=title, id="jobs-outcome")
 
@@ -350,7 +305,7 @@ def execute_job(
                 report=report,
                 cancelled=cancelled,
             )
-            chosen = list(dict.fromkeys([*result["runs"], *chosen])) if result["status"] == "complete" else chosen
+            chosen = list(dict.fromkeys([*result["runs"], *chosen])) if result["status"] == JOB_COMPLETE else chosen
         else:
             result = analyze_job(
                 settings.runs_dir,
@@ -548,46 +503,33 @@ def backend_message(problems: Sequence[str]) -> dbc.Alert | None:
 
 def layout(**query: Any) -> html.Div:
     """The page for ``/jobs?runs=a,b`` (those runs ticked for analysis; ``run=`` is the older spelling)."""
-    run = runs_value(query) if runs_value(query) is not None else query.get("run")
-    settings = current_settings()
-    runs_dir = settings.runs_dir
-    heading = html.Div(
-        [
-            html.H2("Jobs", className="mb-0"),
-            html.P(
-                "Train models of the family or analyse runs without a terminal. The work runs in the background: "
-                "follow it here, stop it, and start it again to resume.",
-                className="text-muted mb-3",
-            ),
-        ]
-    )
-    try:
+    value = runs_value(query) if runs_value(query) is not None else query.get("run")
+
+    def build(context: PageContext) -> list[Any]:
+        settings, runs = context.settings, context.runs
         problems = backend_problems(settings)
-        runs = read_runs(runs_dir)
-        choice = parse_run_choice(run, [str(r["name"]) for r in runs if r.get("status") != "broken"])
+        usable = [str(r["name"]) for r in runs if RunStatus.of(r) is not RunStatus.BROKEN]
+        choice = parse_runs(value, usable, default=())
         chosen_rows = [r for r in runs if r["name"] in choice.names]
         # With the shared cache down, asking it run by run would only repeat the same timeout.
         analysed = set() if problems else analysed_runs(runs, settings)
-        return html.Div(
-            [
-                heading,
-                backend_message(problems),
-                dcc.Location(id=URL_ID, refresh=False),
-                dcc.Store(id=TOKEN_ID, data=uuid.uuid4().hex),  # names this page's job for its Stop button
-                choice_message(choice, runs_dir),
-                html.Div(components.dataset_banner(chosen_rows), id=BANNER_ID),
-                dbc.Row(
-                    [
-                        dbc.Col(train_card(settings), lg=6, className="mb-4"),
-                        dbc.Col(analyse_card(runs, analysed, choice.names), lg=6, className="mb-4"),
-                    ]
-                ),
-                progress_card(),
-            ]
-        )
-    except Exception as exc:
-        log.exception("jobs page failed for run=%r", run)
-        return components.page_failure(heading, exc, id="jobs-page-error")
+        tail = "The others are ticked for analysis below." if choice.names else "No run was ticked for analysis."
+        return [
+            backend_message(problems),
+            dcc.Location(id=URL_ID, refresh=False),
+            dcc.Store(id=TOKEN_ID, data=uuid.uuid4().hex),  # names this page's job for its Stop button
+            link_message(choice, settings.runs_dir, LINK_MESSAGE_ID, tail),
+            html.Div(components.dataset_banner(chosen_rows), id=BANNER_ID),
+            dbc.Row(
+                [
+                    dbc.Col(train_card(settings), lg=6, className="mb-4"),
+                    dbc.Col(analyse_card(runs, analysed, choice.names), lg=6, className="mb-4"),
+                ]
+            ),
+            progress_card(),
+        ]
+
+    return page_layout("jobs-page", HEADING, build, query, needs_runs=False)
 
 
 def register_callbacks(app: dash.Dash) -> None:
@@ -647,24 +589,25 @@ def register_callbacks(app: dash.Dash) -> None:
             cancelled = lambda: False  # noqa: E731 - the same predicate when there are no flags
         return tuple(execute_job(kind, form, settings, set_progress, cancelled))
 
-    @app.callback(
+    @guarded_callback(
+        app,
         Output(CANCEL_NOTE_ID, "children"),
         Input(CANCEL_ID, "n_clicks"),
         State(TOKEN_ID, "data"),
+        what="The stop request",
+        message=0,
         prevent_initial_call=True,
     )
     def request_stop(_clicks, token):
-        try:
-            stop_flags(current_settings()).request(str(token))
-        except Exception as exc:
-            log.exception("stop request failed")
-            return f"Could not ask the job to stop: {exc}"
+        stop_flags(current_settings()).request(str(token))
         return "Stopping after the current epoch or analysis step…"
 
-    @app.callback(
+    @guarded_callback(
+        app,
         Output(PROFILE_HELP_ID, "children"),
         Output(EPOCHS_ID, "placeholder"),
         Input(PROFILE_ID, "value"),
+        what="The profile's description",
         prevent_initial_call=True,
     )
     def show_profile(profile):
@@ -672,17 +615,16 @@ def register_callbacks(app: dash.Dash) -> None:
         chosen = PROFILES.get(profile)
         return describe_profile(profile), f"profile's ({chosen.epochs})" if chosen else ""
 
-    @app.callback(
+    @guarded_callback(
+        app,
         Output(URL_ID, "search"),
         Output(BANNER_ID, "children"),
         Input(RUNS_ID, "value"),
+        what="The banner of the ticked runs",
+        message=1,
         prevent_initial_call=True,
     )
     def show_chosen_runs(chosen):
         names = picked_names(chosen)
-        try:
-            rows = [r for r in read_runs(current_settings().runs_dir) if r["name"] in names]
-        except Exception:
-            log.exception("jobs: cannot read runs for the banner")
-            return (runs_search(names) if names else ""), no_update
+        rows = [r for r in page_context().runs if r["name"] in names]
         return (runs_search(names) if names else ""), components.dataset_banner(rows)

@@ -12,12 +12,13 @@ import dash
 import pytest
 
 from app import background
+from app import page as page_module
 from app.config import Settings
 
 # app.main first: it builds the module-level app, which registers the pages that the imports below reuse.
 from app.main import create_app
 from app.pages import jobs
-from app.selection import runs_search
+from app.selection import Selection, link_message, parse_runs, runs_search
 from tests.app.helpers import text_of
 
 MODEL = "base_x0.25"
@@ -99,12 +100,13 @@ def test_forms_list_every_model_profile_and_dataset(tmp_path):
 
 
 def test_run_links_are_validated():
-    choice = jobs.parse_run_choice("a,../x,zzz", ["a", "b"])
-    assert choice == jobs.RunChoice(("a",), ("../x",), ("zzz",))
-    assert jobs.parse_run_choice(None, ["a"]) == jobs.RunChoice(())
-    alert = text_of(jobs.choice_message(choice, Path("/runs")))
+    choice = parse_runs("a,../x,zzz", ["a", "b"], default=())
+    assert choice == Selection(("a",), ("../x",), ("zzz",))
+    assert parse_runs(None, ["a"], default=()) == Selection(())  # no link: nothing ticked for analysis
+    tail = "The others are ticked for analysis below."
+    alert = text_of(link_message(choice, "/runs", jobs.LINK_MESSAGE_ID, tail))
     assert "../x" in alert and "zzz" in alert and "others are ticked" in alert
-    assert jobs.choice_message(jobs.RunChoice(("a",)), Path("/runs")) is None
+    assert link_message(Selection(("a",)), "/runs", jobs.LINK_MESSAGE_ID, tail) is None
     assert runs_search(["a+b", "c"]) == "?runs=a%2Bb,c"
 
 
@@ -149,7 +151,7 @@ def test_layout_survives_a_failure_while_reading(tmp_path, monkeypatch):
     def broken(*_args, **_kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(jobs, "read_runs", broken)
+    monkeypatch.setattr(page_module, "read_runs", broken)  # the name the page skeleton looks up
     assert "jobs-page-error" in page(settings_in(tmp_path))
 
 
@@ -177,7 +179,7 @@ def test_outcome_messages_name_runs_and_failures():
             "results": [{"name": "r", "status": "complete", "epochs_done": 1, "epochs_planned": 1, "test_error": 0.25}],
         }
     )
-    assert done.color == "success" and "25.0 %" in text_of(done) and "/?models=r" in text_of(done)
+    assert done.color == "success" and "25.0 %" in text_of(done) and "/?runs=r" in text_of(done)
     stopped = jobs.outcome_message({"kind": "train", "status": "stopped", "runs": [], "message": "Stopped"})
     assert stopped.color == "warning" and "Training stopped" in text_of(stopped)
     failed = jobs.outcome_message(
@@ -252,7 +254,7 @@ def test_train_then_analyse_from_the_page(dash_duo, tmp_path):
     assert "epoch 1/1" in dash_duo.find_element(f"#{jobs.LOG_ID}").get_attribute("textContent")
     assert dash_duo.find_element(f"#{jobs.TRAIN_ID}").is_enabled()
     assert not dash_duo.find_element(f"#{jobs.CANCEL_ID}").is_enabled()
-    assert f"run={RUN}" in dash_duo.driver.current_url  # the new run is ticked, and the link says so
+    assert f"runs={RUN}" in dash_duo.driver.current_url  # the new run is ticked, and the link says so
     dash_duo.wait_for_contains_text(f"#{jobs.BANNER_ID}", "synthetic")
 
     dash_duo.find_element(f"#{jobs.ANALYSE_ID}").click()
