@@ -40,6 +40,24 @@ from .lru import LRU
 from .pipeline import AnalysisError, NotAnalyzedError, RunAnalyzer
 from .runs.store import BrokenRunError, RunNotFoundError, RunStore, check_run_name
 
+__all__ = [
+    "CKA_COLUMNS",
+    "FRAMES",
+    "HEALTH_COLUMNS",
+    "HISTORY_COLUMNS",
+    "LAYERS_COLUMNS",
+    "RUNS_COLUMNS",
+    "Column",
+    "build_frame",
+    "cka_frame",
+    "health_frame",
+    "history_frame",
+    "layers_frame",
+    "read_csv",
+    "run_names",
+    "runs_frame",
+]
+
 NOT_ANALYSED = "not_analysed"  # frame.attrs key: {run: why its analyses are not there}
 UNREADABLE = "unreadable"  # frame.attrs key: {run: why its history could not be read}
 
