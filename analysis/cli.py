@@ -1,12 +1,15 @@
 """Command line: ``python -m analysis models|datasets|train|import|runs|analyze|report``.
 
-The JSON outputs are a contract the pages, scripts and checks rely on.
+The JSON outputs are a contract the pages, scripts and checks rely on. The CSV outputs are the
+frames of :mod:`analysis.frames` (``runs --csv``: runs_frame; ``report --csv``: layers_frame), so a
+sheet, a notebook and the app's tables show the same numbers.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -120,6 +123,10 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    if args.csv:
+        from .frames import runs_frame
+
+        return _print_csv(runs_frame(runs_dir=args.runs, cache=args.cache))
     rows = RunStore(args.runs).list_runs()
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -158,8 +165,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     analyzer = _analyzer(args)
-    reports = [analyzer.report(check_run_name(name)) for name in args.run]
+    reports = [analyzer.report(check_run_name(name)) for name in args.run]  # computes what is not cached yet
     document = reports[0] if len(reports) == 1 else reports
+    if args.csv:
+        from .frames import layers_frame
+
+        return _print_csv(layers_frame([report["run"] for report in reports], analyzer=analyzer))
     if args.json:
         print(json.dumps(document, indent=2))
     else:
@@ -191,6 +202,28 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def _log(message: str) -> None:
     print(message, file=sys.stderr)
+
+
+def _print_csv(frame) -> int:
+    """The frame as CSV on stdout (full float precision: it reads back equal); runs not analysed named on stderr."""
+    frame.to_csv(sys.stdout, index=False, lineterminator="\n")
+    for run, reason in frame.attrs.get("not_analysed", {}).items():
+        _log(f"{run}: not analysed: {reason}")
+    return 0
+
+
+def _add_cache(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--cache",
+        default=None,
+        help="analysis cache: a folder or a redis:// URL (default $REDIS_URL, else $CNNCMP_CACHE_DIR or ./cache)",
+    )
+
+
+def _add_formats(p: argparse.ArgumentParser) -> None:
+    formats = p.add_mutually_exclusive_group()
+    formats.add_argument("--json", action="store_true")
+    formats.add_argument("--csv", action="store_true", help="the same numbers as CSV (analysis.frames)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -255,11 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="evaluate on this dataset instead of the one the run was trained on",
         )
         p.add_argument("--data-dir", default=None, help="folder holding cifar-10-batches-py")
-        p.add_argument(
-            "--cache",
-            default=None,
-            help="analysis cache: a folder or a redis:// URL (default $REDIS_URL, else $CNNCMP_CACHE_DIR or ./cache)",
-        )
+        _add_cache(p)
         p.add_argument("--max-images", type=int, default=None, help="cap on evaluation images")
 
     p = commands.add_parser("analyze", help="compute and cache every analysis of runs (idempotent)")
@@ -270,12 +299,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("report", help="a run's errors and per-layer redundancy and edge statistics")
     add_analysis(p)
-    p.add_argument("--json", action="store_true")
+    _add_formats(p)
     p.set_defaults(func=cmd_report)
 
     p = commands.add_parser("runs", help="list the runs")
     add_runs(p)
-    p.add_argument("--json", action="store_true")
+    _add_cache(p)
+    _add_formats(p)
     p.set_defaults(func=cmd_runs)
     return parser
 
@@ -290,3 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: run the same command again to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader stopped early (`... --csv | head`): not an error; stop Python complaining at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

@@ -190,19 +190,27 @@ class RunAnalyzer:
             return cached
         return self.cache.get_or_compute(self.checkpoint_hash(run, epoch), analysis, params, compute)
 
+    def cached_only(self) -> RunAnalyzer:
+        """This analyzer in the dashboard's mode (same store, cache and parameters; raises NotAnalyzedError
+        instead of computing), sharing the loaded datasets, networks and checkpoint digests; ``self`` if it is one."""
+        if not self.allow_compute:
+            return self
+        strict = RunAnalyzer(
+            self.store,
+            self.cache,
+            self.params,
+            self.data_dir,
+            self.device,
+            self.dataset_override,
+            allow_compute=False,
+        )
+        strict._datasets, strict._models, strict._digests = self._datasets, self._models, self._digests
+        return strict
+
     def is_analyzed(self, run: str) -> bool:
         """Whether the final checkpoint's statistics, clusters and edges are all cached."""
         try:
-            strict = RunAnalyzer(
-                self.store,
-                self.cache,
-                self.params,
-                self.data_dir,
-                self.device,
-                self.dataset_override,
-                allow_compute=False,
-            )
-            strict._datasets = self._datasets
+            strict = self.cached_only()
             strict.statistics(run), strict.clusters(run), strict.edges(run)
         except (NotAnalyzedError, AnalysisError, BrokenRunError):
             return False
@@ -667,13 +675,14 @@ class RunAnalyzer:
             step()
         return {"hits": self.cache.hits - hits, "misses": self.cache.misses - misses}
 
-    def report(self, run: str) -> dict[str, Any]:
-        """The JSON summary of a run: dataset, errors, and one entry per analysable layer."""
-        meta = self.meta(run)
-        stats = self.statistics(run)
-        clusters = self.clusters(run)
-        edges = self.edges(run)
-        groups = self.layer_clusters(run)
+    def layer_metrics(self, run: str, epoch: int | None = None) -> list[dict[str, Any]]:
+        """Per analysable layer: its name, kind, relative depth, redundancy and edge-sign figures (NaN: None).
+
+        One list for the report and the analysis frames (:mod:`analysis.frames`), so they cannot disagree.
+        """
+        stats = self.statistics(run, epoch)
+        clusters = self.clusters(run, epoch)
+        edges = self.edges(run, epoch)
         layers = []
         for index, name in enumerate(stats["layer_names"]):
             metric, fraction = clusters["metrics"][index], edges["fractions"][index]
@@ -681,8 +690,6 @@ class RunAnalyzer:
                 {
                     "name": name,
                     "kind": stats["layer_kinds"][index],
-                    "stage": groups["stage"][index],
-                    "layer_cluster": groups["similar"][index],
                     "relative_depth": stats["relative_depth"][index],
                     "n_neurons": metric["n_neurons"],
                     "n_clusters": metric["n_clusters"],
@@ -694,6 +701,19 @@ class RunAnalyzer:
                     "positive_mass_fraction": fraction["positive_mass_fraction"],
                 }
             )
+        return _json_safe(layers)
+
+    def report(self, run: str) -> dict[str, Any]:
+        """The JSON summary of a run: dataset, errors, and one entry per analysable layer."""
+        meta = self.meta(run)
+        stats = self.statistics(run)
+        per_layer = self.layer_metrics(run)
+        groups = self.layer_clusters(run)
+        layers = []
+        for index, metrics in enumerate(per_layer):
+            name, kind = metrics.pop("name"), metrics.pop("kind")
+            stage, similar = groups["stage"][index], groups["similar"][index]
+            layers.append({"name": name, "kind": kind, "stage": stage, "layer_cluster": similar, **metrics})
         return _json_safe(
             {
                 "run": run,
