@@ -45,13 +45,18 @@ def analyzer(settings: Settings | None = None) -> RunAnalyzer:
     )
 
 
-def class_errors(names: Sequence[str]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-    """Per run: its cached test statistics (class names, per-class error, confusion); and why others have none."""
+def class_errors(
+    names: Sequence[str], source: RunAnalyzer | None = None
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Per run: its cached test statistics (class names, per-class error, confusion); and why others have none.
+
+    Read through ``source`` (default: the analyzer of the app serving the request)."""
+    source = source or analyzer()
     found: dict[str, dict[str, Any]] = {}
     problems: dict[str, str] = {}
     for name in names:
         try:
-            stats = analyzer().statistics(name)
+            stats = source.statistics(name)
         except PAGE_ERRORS as exc:
             problems[name] = str(exc)
             continue

@@ -31,7 +31,7 @@ from dash import html
 from dash.exceptions import DependencyException
 
 from analysis.runs.store import RunStore
-from app import components
+from app import components, tables
 from app.auth import install_basic_auth, parse_users
 from app.background import make_manager, outage_errors, redis_problem
 from app.config import SETTINGS_KEY, Settings, configure_logging, current_settings, load_settings
@@ -195,6 +195,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     app.layout = page_shell()
 
     components.register_callbacks(app)
+    tables.register_callbacks(app)
     for page in dash.page_registry.values():
         register = getattr(sys.modules.get(page["module"]), "register_callbacks", None)
         if callable(register):

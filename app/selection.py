@@ -130,17 +130,22 @@ def sort_names(value: Any, available: Sequence[str]) -> tuple[tuple[str, ...], t
 
 
 def default_runs(runs: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
-    """The runs a page shows when its link names none: the largest set of finished runs sharing one profile and
-    dataset, the most recently updated set on a tie — the demo family, not a one-run smoke test trained since.
-    Every run when none is finished."""
+    """The runs a page shows when its link names none: the profile and dataset with the most finished runs (the
+    most recently updated on a tie), every run of it whatever its state, and the runs too damaged to say theirs —
+    the demo family and what went wrong with it, not a one-run smoke test trained since. Every run when none is
+    finished."""
     groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for run in runs:
         if RunStatus.of(run).has_weights:
             groups.setdefault((str(run.get("profile")), str(run.get("dataset"))), []).append(run)
     if not groups:
         return tuple(str(run.get("name")) for run in runs)
-    best = max(groups.values(), key=lambda members: (len(members), max(str(m.get("updated") or "") for m in members)))
-    return tuple(str(run.get("name")) for run in best)
+    profile, dataset = max(groups, key=lambda g: (len(groups[g]), max(str(m.get("updated") or "") for m in groups[g])))
+    return tuple(
+        str(run.get("name"))
+        for run in runs
+        if (str(run.get("profile")), str(run.get("dataset"))) == (profile, dataset) or not run.get("profile")
+    )
 
 
 def parse_runs(value: Any, available: Sequence[str], default: Sequence[str] | None = None) -> Selection:

@@ -1,13 +1,20 @@
-"""The models table: one row per run, its cells formatted once for the page, the report and exports."""
+"""Page tables: built from the analysis layer's frames (:mod:`analysis.frames`), sortable, downloadable as CSV.
+
+The models table's rows are :func:`analysis.frames.runs_frame`'s numbers, so the page, the Python API and
+the CSV export can never disagree; :func:`table_record` formats one row as text for the HTML report.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 import dash_bootstrap_components as dbc
-from dash import html
+import pandas as pd
+from dash import MATCH, Input, Output, State, dash_table, dcc, html
+from dash.dash_table.Format import Format, Scheme, Sign, Symbol
 
 from analysis.runs.store import RunStatus
 from app import components
@@ -29,7 +36,10 @@ TABLE_COLUMNS = (
 
 
 def _number(value: Any) -> float | None:
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    """A finite number, or None (a frame's missing value is NaN)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return value
 
 
 def _fraction(value: float) -> str:
@@ -55,7 +65,7 @@ def table_record(run: Mapping[str, Any]) -> dict[str, str]:
     if status in (RunStatus.TRAINING, RunStatus.INTERRUPTED):
         status = f"{status} (epoch {run.get('epochs', 0)}/{run.get('epochs_planned', '?')})"
     return {
-        "run": str(run.get("name")),
+        "run": str(run.get("run") or run.get("name")),
         "model": str(run.get("title") or run.get("model") or "–"),
         "depth": depth,
         "width": width_text,
@@ -71,56 +81,199 @@ def table_record(run: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-def models_table(runs: Sequence[Mapping[str, Any]], colours: Mapping[str, str]) -> dbc.Table | dbc.Alert:
-    """The models table of the chosen runs; broken runs show their problem under the status."""
-    if not runs:
-        return components.message("No run chosen: tick at least one run above.", kind="secondary")
-    header = html.Thead(
-        html.Tr(
-            [
-                html.Th(label, title=hint, className="text-end text-nowrap" if key in _NUMERIC else "text-nowrap")
-                for key, label, hint in TABLE_COLUMNS
-            ]
+# -- tables built from the analysis layer's frames (one source for the page, the API and the exports) ----
+class TableColumn(NamedTuple):
+    """One column of a page table: the frame's column, its heading, how numbers show, and a tooltip."""
+
+    key: str
+    label: str
+    kind: str = (
+        "text"  # text | percent (a fraction) | points (a fraction difference, shown in pp) | count | flops | seconds
+    )
+    hint: str = ""
+
+
+MODELS_COLUMNS = (
+    TableColumn("run", "Run"),
+    TableColumn("title", "Model"),
+    TableColumn("depth", "Depth", "count", "conv + FC layers"),
+    TableColumn("width_text", "Width", "text", "family width multiplier × profile width scale"),
+    TableColumn("params", "Params", "count", "trainable parameters"),
+    TableColumn("flops", "FLOPs", "flops", "of one 32×32 forward pass (torch's counter: 2 per multiply-add)"),
+    TableColumn("train_error", "Train error", "percent", "on the whole training split, after the last epoch"),
+    TableColumn("test_error", "Test error", "percent", "on the test split, after the last epoch"),
+    TableColumn("gap", "Gap", "points", "test error − train error, in percentage points"),
+    TableColumn("train_seconds", "Train time", "seconds", "wall time of the training epochs"),
+    TableColumn("dataset", "Dataset"),
+    TableColumn("status_text", "Status"),
+    TableColumn("problem", "Problem", "text", "why a run is broken or interrupted"),
+)
+CSV_TYPE = "cnncmp-csv"  # pattern-matching ids of the CSV buttons: {"type": CSV_TYPE, "table": table id}
+
+
+def _format(kind: str) -> dict[str, Any]:
+    """A DataTable column's type and number format for ``kind`` (numbers stay numbers, so sorting works)."""
+    if kind == "percent":
+        return {"type": "numeric", "format": Format(precision=1, scheme=Scheme.percentage)}
+    if kind == "points":
+        return {
+            "type": "numeric",
+            "format": Format(
+                precision=1, scheme=Scheme.fixed, sign=Sign.positive, symbol=Symbol.yes, symbol_suffix=" pp"
+            ),
+        }
+    if kind == "count":
+        return {"type": "numeric", "format": Format(precision=3, scheme=Scheme.decimal_si_prefix)}
+    if kind == "flops":
+        return {
+            "type": "numeric",
+            "format": Format(precision=3, scheme=Scheme.decimal_si_prefix, symbol=Symbol.yes, symbol_suffix="FLOPs"),
+        }
+    if kind == "seconds":
+        return {
+            "type": "numeric",
+            "format": Format(precision=0, scheme=Scheme.fixed, symbol=Symbol.yes, symbol_suffix=" s"),
+        }
+    return {"type": "text"}
+
+
+def _cell(value: Any, kind: str) -> Any:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)) or value is pd.NA:
+        return None
+    if kind == "points":
+        return 100 * float(value)  # shown in percentage points
+    if hasattr(value, "item"):
+        return value.item()  # numpy/pandas scalars → JSON
+    return value
+
+
+def models_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The models table's rows from :func:`analysis.frames.runs_frame`: its numbers, plus two texts it shows."""
+    records = []
+    for row in frame.to_dict("records"):
+        row = {key: (None if value is pd.NA else value) for key, value in row.items()}
+        text = table_record({**row, "name": row["run"]})
+        records.append(
+            {
+                **{column.key: _cell(row.get(column.key), column.kind) for column in MODELS_COLUMNS},
+                "title": row.get("title") or row.get("model") or "–",
+                "width_text": text["width"],
+                "status": row.get("status"),
+                "status_text": text["status"],
+                "problem": row.get("problem") or "",
+            }
         )
+    return records
+
+
+def frame_table(
+    table_id: str,
+    records: Sequence[Mapping[str, Any]],
+    columns: Sequence[TableColumn],
+    csv: str,
+    filename: str,
+    sort_by: Sequence[Mapping[str, str]] = (),
+    row_styles: Sequence[Mapping[str, Any]] = (),
+    caption: Any = None,
+) -> html.Div:
+    """A sortable table of ``records`` with a CSV download of the frame it came from (``csv``: its text)."""
+    shown = [c for c in columns if any(r.get(c.key) not in (None, "") for r in records) or c.key == "run"]
+    header = html.Div(
+        [
+            html.Div(caption, className="me-auto small text-muted"),
+            dbc.Button(
+                "CSV",
+                id={"type": CSV_TYPE, "table": table_id},
+                n_clicks=0,
+                color="secondary",
+                outline=True,
+                size="sm",
+                title="Download this table as CSV (every column of the frame, full precision)",
+            ),
+        ],
+        className="d-flex align-items-center mb-1",
     )
-    body = []
-    for run in runs:
-        record = table_record(run)
-        name = record["run"]
-        cells = []
-        for key, _, _ in TABLE_COLUMNS:
-            if key == "run":
-                swatch = html.Span(
-                    className="cnncmp-swatch me-2", style={**_SWATCH, "backgroundColor": colours.get(name, "#888")}
-                )
-                cells.append(html.Td([swatch, name], className="text-nowrap fw-semibold"))
-            elif key == "status":
-                badge = components.status_badge(run, record["status"])
-                problem = (
-                    html.Div(record["problem"], className="small text-danger text-wrap") if record["problem"] else None
-                )
-                cells.append(html.Td([badge, problem], style={"maxWidth": "22rem"}))
-            elif key == "dataset":
-                cells.append(html.Td(record["dataset"], title=str(run.get("dataset_description") or "")))
-            elif key == "model":
-                cells.append(html.Td(record["model"], title=str(run.get("model") or ""), className="text-nowrap"))
-            else:
-                cells.append(
-                    html.Td(record[key], className="text-end text-nowrap" if key in _NUMERIC else "text-nowrap")
-                )
-        body.append(html.Tr(cells, id={"type": "overview-row", "run": name}))
-    return dbc.Table(
-        [header, html.Tbody(body)], hover=True, responsive=True, size="sm", className="cnncmp-models align-middle mb-4"
+    table = dash_table.DataTable(
+        id=table_id,
+        data=list(records),
+        columns=[{"id": c.key, "name": c.label, **_format(c.kind)} for c in shown],
+        tooltip_header={c.key: c.hint for c in shown if c.hint},
+        sort_action="native",
+        sort_by=list(sort_by),
+        style_as_list_view=True,
+        style_table={"overflowX": "auto"},
+        style_header={"fontWeight": "600", "backgroundColor": "#f8f9fa", "fontSize": "15px"},
+        style_cell={
+            "fontFamily": "inherit",
+            "fontSize": "15px",
+            "padding": "6px 10px",
+            "textAlign": "left",
+            "whiteSpace": "normal",
+            "height": "auto",
+            "maxWidth": "22rem",
+        },
+        style_cell_conditional=[{"if": {"column_type": "numeric"}, "textAlign": "right"}],
+        style_data_conditional=list(row_styles),
+    )
+    return html.Div(
+        [
+            header,
+            table,
+            dcc.Store(id={"type": CSV_TYPE + "-data", "table": table_id}, data={"csv": csv, "filename": filename}),
+            dcc.Download(id={"type": CSV_TYPE + "-download", "table": table_id}),
+        ],
+        className="cnncmp-table mb-4",
     )
 
 
-_SWATCH = {
-    "display": "inline-block",
-    "width": "0.8rem",
-    "height": "0.8rem",
-    "borderRadius": "2px",
-    "verticalAlign": "-0.05rem",
+def models_table(frame: pd.DataFrame, colours: Mapping[str, str], table_id: str = "models-table") -> Any:
+    """The models table of the runs in ``frame`` (:func:`analysis.frames.runs_frame`), best test error first.
+
+    Each run's name is in its colour; the finished run with the lowest test error is marked. Broken runs show
+    their problem. Sortable by any column; the CSV button downloads the frame itself.
+    """
+    if frame.empty:
+        return components.message("No run chosen: tick at least one run above.", kind="secondary")
+    records = models_records(frame)
+    finished = [r for r in records if r.get("test_error") is not None and r["status"] in ("complete", "imported")]
+    best = min(finished, key=lambda r: r["test_error"])["run"] if finished else None
+    styles: list[dict[str, Any]] = [
+        {"if": {"filter_query": f'{{run}} = "{name}"', "column_id": "run"}, "color": colour, "fontWeight": "600"}
+        for name, colour in colours.items()
+        if name in {r["run"] for r in records}
+    ]
+    styles.append({"if": {"filter_query": '{status_text} = "broken"'}, "color": "#b02a37"})
+    if best is not None:
+        styles.append({"if": {"filter_query": f'{{run}} = "{best}"'}, "backgroundColor": "#e8f4ea"})
+        for record in records:
+            if record["run"] == best:
+                record["status_text"] = f"{record['status_text']} · lowest test error"
+    return frame_table(
+        table_id,
+        records,
+        MODELS_COLUMNS,
+        frame.to_csv(index=False),
+        "models.csv",
+        sort_by=[{"column_id": "test_error", "direction": "asc"}],
+        row_styles=styles,
+        caption="Sorted by test error; click a heading to sort by it.",
+    )
+
+
+_CSV_JS = """
+function(clicks, data) {
+    if (!clicks || !data) { return window.dash_clientside.no_update; }
+    return {content: data.csv, filename: data.filename, type: "text/csv"};
 }
+"""
 
 
-_NUMERIC = {"params", "flops", "train_error", "test_error", "gap", "train_time"}
+def register_callbacks(app: Any) -> None:
+    """The CSV download behind every :func:`frame_table` (one clientside callback per app)."""
+    app.clientside_callback(
+        _CSV_JS,
+        Output({"type": CSV_TYPE + "-download", "table": MATCH}, "data"),
+        Input({"type": CSV_TYPE, "table": MATCH}, "n_clicks"),
+        State({"type": CSV_TYPE + "-data", "table": MATCH}, "data"),
+        prevent_initial_call=True,
+    )

@@ -15,7 +15,9 @@ import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import Input, Output, dcc, html
 
+from analysis.frames import runs_frame
 from analysis.lru import LRU
+from analysis.pipeline import RunAnalyzer
 from analysis.runs.store import RunStatus
 from app import components
 from app.analysis_access import class_errors
@@ -42,6 +44,7 @@ PICKER_ID = "overview-models"
 URL_ID = "overview-url"
 BANNER_ID = "overview-banner"
 TABLE_ID = "overview-table"
+MODELS_TABLE_ID = "overview-models-table"
 LINK_MESSAGE_ID = "overview-link-message"
 PER_CLASS_ID = "overview-per-class"
 CONFUSION_ID = "overview-confusion"
@@ -68,19 +71,22 @@ class OverviewParts(NamedTuple):
     not_analysed: Any
 
 
-def overview_parts(runs: Sequence[Mapping[str, Any]], chosen: Sequence[str], runs_dir: str) -> OverviewParts:
-    """Banner, table and figures for the runs ``chosen`` (names) among ``runs`` (all rows, in order)."""
+def overview_parts(runs: Sequence[Mapping[str, Any]], chosen: Sequence[str], source: RunAnalyzer) -> OverviewParts:
+    """Banner, table and figures for the runs ``chosen`` (names) among ``runs`` (all rows, in order), read
+    through ``source`` (the page's cached-only analyzer)."""
+    runs_dir = source.store.artifacts.url
     colours = run_colours([str(r.get("name")) for r in runs])
     wanted = set(chosen)
     selected = [r for r in runs if r.get("name") in wanted]
     readable = [r["name"] for r in selected if r.get("status") != RunStatus.BROKEN]
     histories, problems = read_histories(runs_dir, readable)
+    frame = runs_frame([r["name"] for r in selected], analyzer=source)
     shown = [
         {**run, "status": RunStatus.BROKEN, "problem": problems[run["name"]]} if run["name"] in problems else run
         for run in selected
     ]
     plotted = [r for r in shown if r.get("status") != RunStatus.BROKEN]
-    errors, missing = class_errors([r["name"] for r in plotted])
+    errors, missing = class_errors([r["name"] for r in plotted], source)
     not_analysed = None
     if missing:
         not_analysed = components.message(
@@ -101,7 +107,7 @@ def overview_parts(runs: Sequence[Mapping[str, Any]], chosen: Sequence[str], run
         empty = "The ticked runs have no readable test statistics"
     return OverviewParts(
         banner=components.dataset_banner(shown),
-        table=models_table(shown, colours),
+        table=models_table(frame, colours, MODELS_TABLE_ID),
         figure=learning_curves_figure(plotted, histories, colours),
         per_class=per_class_figure(errors, colours, components.dataset_label(plotted), empty),
         analysed=tuple(errors),
@@ -120,7 +126,7 @@ def drawn_parts(chosen: Sequence[str]) -> OverviewParts:
         runs_stamp(settings.runs_dir),
         cache_stamp(settings),
     )
-    return _DRAWN.get_or_compute(key, lambda: overview_parts(context.runs, chosen, settings.runs_dir))
+    return _DRAWN.get_or_compute(key, lambda: overview_parts(context.runs, chosen, context.analyzer))
 
 
 def confusion_choice(wanted: Any, analysed: Sequence[str]) -> str | None:

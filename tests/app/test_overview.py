@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlparse
 import dash
 import pytest
 
+from analysis.frames import runs_frame
 from analysis.settings import SettingsError
 from app import components, page, selection, tables
 from app.analysis_access import class_errors
@@ -230,13 +231,30 @@ def test_table_record_of_a_broken_or_training_run():
     assert training["status"] == "training (epoch 3/15)" and training["gap"] == "–" and training["params"] == "–"
 
 
-def test_models_table_shows_runs_and_problems(damaged_runs_dir):
-    runs = selection.read_runs(damaged_runs_dir)
-    text = text_of(tables.models_table(runs, selection.run_colours([r["name"] for r in runs])))
+def test_models_table_shows_runs_and_problems(damaged_runs_dir, tmp_path):
+    frame = runs_frame(runs_dir=damaged_runs_dir, cache=tmp_path / "cache")
+    names = list(frame["run"])
+    text = text_of(tables.models_table(frame, selection.run_colours(names)))
     for name in ("base-quick-synthetic", "shallow-quick-synthetic", "garbled", "no-weights"):
         assert name in text
     assert "model.pt is missing" in text and "unreadable run file" in text
-    assert "tick at least one run" in text_of(tables.models_table([], {}))
+    assert "tick at least one run" in text_of(tables.models_table(frame.iloc[0:0], {}))
+
+
+def test_the_models_table_holds_the_frames_numbers_and_marks_the_best(analysed_runs):
+    runs_dir, cache_dir = analysed_runs
+    frame = runs_frame(runs_dir=runs_dir, cache=cache_dir)
+    records = {r["run"]: r for r in tables.models_records(frame)}
+    for row in frame.to_dict("records"):
+        record = records[row["run"]]
+        assert record["test_error"] == row["test_error"] and record["params"] == row["params"]
+        assert record["gap"] == pytest.approx(100 * row["gap"])  # shown in percentage points
+    table = tables.models_table(frame, {})
+    best = frame.loc[frame["test_error"].idxmin(), "run"]
+    marked = [r["run"] for r in table.children[1].data if "lowest test error" in r["status_text"]]
+    assert marked == [best]
+    csv = table.children[2].data["csv"]
+    assert csv.splitlines()[0].startswith("run,model,") and len(csv.splitlines()) == len(frame) + 1
 
 
 def test_learning_curves_overlay_train_dashed_and_test_solid(quick_runs_dir):
@@ -265,10 +283,10 @@ def test_learning_curves_without_runs_or_epochs_say_so():
     assert "No epoch recorded yet: fresh" in waiting.layout.annotations[0].text
 
 
-def test_colours_stay_with_their_run_when_the_choice_changes(quick_runs_dir):
+def test_colours_stay_with_their_run_when_the_choice_changes(quick_runs_dir, analysed_source):
     runs = selection.read_runs(quick_runs_dir)
-    both = overview.overview_parts(runs, QUICK_RUNS, quick_runs_dir).figure
-    shallow_only = overview.overview_parts(runs, ["shallow-quick-synthetic"], quick_runs_dir).figure
+    both = overview.overview_parts(runs, QUICK_RUNS, analysed_source).figure
+    shallow_only = overview.overview_parts(runs, ["shallow-quick-synthetic"], analysed_source).figure
     colour = {t.legendgroup: t.line.color for t in both.data}["shallow-quick-synthetic"]
     assert {t.line.color for t in shallow_only.data if t.legendgroup != "_key"} == {colour}
 

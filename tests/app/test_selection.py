@@ -42,3 +42,21 @@ def test_picked_names_take_only_strings_of_a_list():
 
     assert picked_names(["a", 3, None, "b"]) == ["a", "b"]
     assert picked_names({"a": 1}) == picked_names(7) == picked_names("a,b") == picked_names(None) == []
+
+
+def test_default_runs_are_the_largest_finished_set_of_one_profile_and_dataset():
+    from app.selection import default_runs, parse_runs
+
+    def run(name, profile, status="complete", dataset="digits", updated="2026-01-01"):
+        return {"name": name, "profile": profile, "dataset": dataset, "status": status, "updated": updated}
+
+    family = [run(f"{m}-demo-digits", "demo") for m in ("base", "deep", "shallow")]
+    smoke = run("base-quick-synthetic", "quick", dataset="synthetic", updated="2026-12-01")  # the newest
+    stopped = run("wide-demo-digits", "demo", status="stopped")
+    garbled = {"name": "garbled", "status": "broken", "problem": "run.json: not JSON"}
+    runs = [*family, smoke, stopped, garbled]
+    assert default_runs(runs) == (*(r["name"] for r in family), "wide-demo-digits", "garbled")
+    assert parse_runs(None, [r["name"] for r in runs], default_runs(runs)).names == default_runs(runs)
+    older, newer = run("a", "demo"), run("b", "quick", updated="2026-02-01")
+    assert default_runs([older, newer]) == ("b",)  # a tie of set sizes: the most recent set
+    assert default_runs([stopped, garbled]) == ("wide-demo-digits", "garbled")  # nothing finished: every run
