@@ -269,7 +269,7 @@ def outcome_message(result: Mapping[str, Any]) -> dbc.Alert:
                 )
             )
     if runs:
-        link = dcc.Link("Overview", href="/" + runs_search(runs), className=f"text-{kind}-emphasis fw-bold")
+        link = dcc.Link("Review", href="/" + runs_search(runs), className=f"text-{kind}-emphasis fw-bold")
         body.append(html.P(["Compare them on the ", link, "."], className="mb-0"))
     return components.message(body, kind=kind, title=title, id="jobs-outcome")
 

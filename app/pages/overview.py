@@ -1,6 +1,6 @@
-"""Overview page: the chosen runs side by side — the models table, learning curves, per-class error, confusion.
+"""Models page (the Overview): the chosen runs side by side — models table, learning curves, per-class error, confusion.
 
-The link holds the view (``/?runs=base-demo-digits,deep-demo-digits&confusion=deep-demo-digits``); without
+The link holds the view (``/models?runs=base-demo-digits,deep-demo-digits&confusion=deep-demo-digits``); without
 ``runs`` the page shows the largest finished set of one profile and dataset (:func:`app.selection.default_runs`).
 Figures are drawn by :mod:`app.figures.overview`, the table by :mod:`app.tables`.
 """
@@ -37,7 +37,7 @@ from app.selection import (
 )
 from app.tables import models_table
 
-dash.register_page(__name__, path="/", name="Overview", title=f"Overview · {components.PRODUCT_NAME}", order=0)
+dash.register_page(__name__, path="/models", name="Models", title=f"Models · {components.PRODUCT_NAME}", order=0)
 
 GRAPH_ID = "overview-learning-curves"
 PICKER_ID = "overview-models"
@@ -52,7 +52,7 @@ CONFUSION_PICKER_ID = "overview-confusion-run"
 NOT_ANALYSED_ID = "overview-not-analysed-box"
 
 HEADING = components.page_heading(
-    "Overview", "The chosen runs side by side: size, cost and error, and how their errors fell while training."
+    "Models", "The chosen runs side by side: size, cost and error, and how their errors fell while training."
 )
 NO_RUN_TICKED = "No run ticked: tick at least one run above."
 

@@ -394,6 +394,12 @@ def wait_for_runs(dash_duo, expected: list[str], timeout: float = 10) -> None:
         time.sleep(0.1)
 
 
+def open_overview(dash_duo, app) -> None:
+    """Serve ``app`` and open the Overview (at /models: the landing page is the Review)."""
+    dash_duo.start_server(app)
+    dash_duo.driver.get(dash_duo.server_url + "/models")
+
+
 def toggle(dash_duo, run: str) -> None:
     """Click the picker's switch for ``run`` (its label)."""
     labels = dash_duo.find_elements(f"#{overview.PICKER_ID} label")
@@ -401,7 +407,7 @@ def toggle(dash_duo, run: str) -> None:
 
 
 def test_page_loads_with_the_quick_runs(dash_duo, quick_app):
-    dash_duo.start_server(quick_app)
+    open_overview(dash_duo, quick_app)
     dash_duo.wait_for_contains_text(f"#{overview.TABLE_ID}", QUICK_RUNS[0])
     dash_duo.wait_for_contains_text(f"#{overview.TABLE_ID}", QUICK_RUNS[1])
     dash_duo.wait_for_contains_text(f"#{overview.BANNER_ID}", "synthetic")
@@ -411,7 +417,7 @@ def test_page_loads_with_the_quick_runs(dash_duo, quick_app):
 
 
 def test_choosing_runs_redraws_the_figure_and_writes_the_url(dash_duo, quick_app):
-    dash_duo.start_server(quick_app)
+    open_overview(dash_duo, quick_app)
     wait_for_runs(dash_duo, list(QUICK_RUNS))
     toggle(dash_duo, "shallow-quick-synthetic")
     wait_for_runs(dash_duo, ["base-quick-synthetic"])
@@ -425,9 +431,9 @@ def test_choosing_runs_redraws_the_figure_and_writes_the_url(dash_duo, quick_app
 
 
 def test_a_link_restores_the_choice(dash_duo, quick_app):
-    dash_duo.start_server(quick_app)
+    open_overview(dash_duo, quick_app)
     dash_duo.wait_for_element(PLOT)
-    dash_duo.driver.get(dash_duo.server_url + "/?runs=shallow-quick-synthetic")
+    dash_duo.driver.get(dash_duo.server_url + "/models?runs=shallow-quick-synthetic")
     dash_duo.wait_for_contains_text(f"#{overview.TABLE_ID}", "shallow-quick-synthetic")
     wait_for_runs(dash_duo, ["shallow-quick-synthetic"])
     assert "base-quick-synthetic" not in dash_duo.find_element(f"#{overview.TABLE_ID}").text
@@ -439,16 +445,16 @@ def test_a_link_restores_the_choice(dash_duo, quick_app):
 
 
 def test_a_bad_link_shows_the_message(dash_duo, quick_app):
-    dash_duo.start_server(quick_app)
+    open_overview(dash_duo, quick_app)
     dash_duo.wait_for_element(PLOT)
-    dash_duo.driver.get(dash_duo.server_url + "/?models=../../etc/passwd")
+    dash_duo.driver.get(dash_duo.server_url + "/models?models=../../etc/passwd")
     dash_duo.wait_for_contains_text(f"#{overview.LINK_MESSAGE_ID}", "../../etc/passwd")
     wait_for_runs(dash_duo, list(QUICK_RUNS))  # every run instead
     assert dash_duo.get_logs() == []
 
 
 def test_an_unknown_path_shows_the_not_found_page(dash_duo, quick_app):
-    dash_duo.start_server(quick_app)
+    open_overview(dash_duo, quick_app)
     dash_duo.wait_for_element(PLOT)
     dash_duo.driver.get(dash_duo.server_url + "/no/such/page")
     dash_duo.wait_for_contains_text("#not-found", "no page at this address")
@@ -456,7 +462,7 @@ def test_an_unknown_path_shows_the_not_found_page(dash_duo, quick_app):
 
 @pytest.mark.parametrize(("fmt", "magic"), [("png", b"\x89PNG"), ("svg", b"<svg")])
 def test_export_buttons_download_the_figure(dash_duo, quick_app, fmt, magic):
-    dash_duo.start_server(quick_app)
+    open_overview(dash_duo, quick_app)
     dash_duo.wait_for_element(PLOT)
     buttons = dash_duo.find_elements(".cnncmp-graph .cnncmp-export button")[:2]  # the learning curves' pair
     assert [b.text for b in buttons] == ["PNG", "SVG"]
@@ -472,7 +478,7 @@ def test_export_buttons_download_the_figure(dash_duo, quick_app, fmt, magic):
 def test_health_over_http(dash_duo, quick_app):
     import requests
 
-    dash_duo.start_server(quick_app)
+    open_overview(dash_duo, quick_app)
     response = requests.get(dash_duo.server_url + "/health", timeout=10)
     assert response.status_code == 200 and response.json()["runs"] == 2
 
