@@ -38,7 +38,7 @@ from model_zoo import ModelOptions, UnknownModelError, build_model
 from .cache import AnalysisCache, default_cache_location, is_redis_url
 from .lru import LRU
 from .pipeline import AnalysisError, NotAnalyzedError, RunAnalyzer
-from .runs.store import BrokenRunError, RunNotFoundError, RunStore, check_run_name
+from .runs.store import BrokenRunError, RunNotFoundError, RunStatus, RunStore, check_run_name
 
 __all__ = [
     "CKA_COLUMNS",
@@ -374,7 +374,7 @@ def runs_frame(
             "gap": test - train if _is_number(train) and _is_number(test) else None,
             "analysed": False,
         }
-        if summary.get("status") == "broken":
+        if summary.get("status") == RunStatus.BROKEN:
             not_analysed[name] = f"the run is broken: {summary.get('problem')}"
         else:
             metrics, reason = _layer_metrics(sources, name)

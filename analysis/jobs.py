@@ -20,7 +20,7 @@ from .cache import AnalysisCache
 from .data.datasets import DATASET_NAMES, DatasetError, load_dataset
 from .pipeline import AnalysisError, AnalysisParams, RunAnalyzer
 from .runs.checkpoints import CheckpointError
-from .runs.store import BrokenRunError, RunNameError, RunNotFoundError, RunStore, check_run_name
+from .runs.store import BrokenRunError, RunNameError, RunNotFoundError, RunStatus, RunStore, check_run_name
 from .training.profiles import TrainingProfile, get_profile
 from .training.trainer import RunConflictError, Trainer, TrainingEvent, default_run_name
 
@@ -143,18 +143,18 @@ def train_job(
 
     def on_event(event: TrainingEvent) -> None:
         position["events"] += 1
-        if event.status == "complete":
+        if event.status == RunStatus.COMPLETE:
             return  # the loop below reports the final errors
         done = (position["index"] + event.epoch / max(1, event.epochs)) / len(names)
-        if event.status == "training" and event.row is None:
+        if event.status == RunStatus.TRAINING and event.row is None:
             verb = "resuming" if event.epoch else "starting"
             text = f"{event.run}: {verb} at epoch {event.epoch}/{event.epochs}"
-        elif event.status == "training":
+        elif event.status == RunStatus.TRAINING:
             text = (
                 f"{event.run}: epoch {event.epoch}/{event.epochs} · test error "
                 f"{100 * event.row['test_error']:.1f} % · {event.row['seconds']:.1f} s"
             )
-        elif event.status == "stopped":
+        elif event.status == RunStatus.STOPPED:
             text = f"{event.run}: stopped after epoch {event.epoch}/{event.epochs}; start the job again to resume"
         else:
             text = f"{event.run}: {event.status}"
@@ -162,12 +162,12 @@ def train_job(
 
     trainer = Trainer(store, chosen, device=device, seed=seed, progress=False, callback=on_event, should_stop=cancelled)
     results: list[dict[str, Any]] = []
-    status = "complete"
+    status = JOB_COMPLETE
     for index, model in enumerate(names):
         position["index"], position["events"] = index, 0
         run_name = default_run_name(model, chosen.name, data.name)
         if cancelled():
-            status = "stopped"
+            status = JOB_STOPPED
             break
         report(index / len(names), f"{run_name}: model {index + 1} of {len(names)}")
         try:
@@ -188,8 +188,8 @@ def train_job(
                 "test_error": meta.get("test_error"),
             }
         )
-        if meta.get("status") == "stopped":
-            status = "stopped"
+        if meta.get("status") == RunStatus.STOPPED:
+            status = JOB_STOPPED
             break
         error = meta.get("test_error")
         error_text = f"{100 * error:.1f} %" if isinstance(error, float) else "–"
@@ -197,7 +197,7 @@ def train_job(
         report((index + 1) / len(names), f"{run_name}: {already}, test error {error_text}")
 
     trained = [row["name"] for row in results]
-    if status == "stopped":
+    if status == JOB_STOPPED:
         message = "Stopped; the runs keep their last finished epoch. Start the same training again to resume: " + (
             ", ".join(trained) if trained else "nothing was started"
         )
@@ -242,22 +242,22 @@ def analyze_job(
     )
     done: list[str] = []
     failed: dict[str, str] = {}
-    status = "complete"
+    status = JOB_COMPLETE
     try:
         for index, name in enumerate(names):
             if cancelled():
-                status = "stopped"
+                status = JOB_STOPPED
                 break
             report(index / len(names), f"{name}: run {index + 1} of {len(names)}")
             try:
                 steps = analyzer.steps(name, snapshots)
                 for number, (label, step) in enumerate(steps):
                     if cancelled():
-                        status = "stopped"
+                        status = JOB_STOPPED
                         break
                     report((index + number / len(steps)) / len(names), f"{name}: {label}")
                     step()
-                if status == "stopped":
+                if status == JOB_STOPPED:
                     break
             except RUN_ERRORS as exc:
                 failed[name] = str(exc)
@@ -269,12 +269,12 @@ def analyze_job(
     finally:
         analyzer.cache.close()
 
-    if status == "stopped":
+    if status == JOB_STOPPED:
         message = "Stopped; finished analyses stay cached, so starting again goes on where it stopped. " + (
             f"Analysed: {', '.join(done)}" if done else "No run was finished."
         )
     elif failed and not done:
-        status = "failed"
+        status = JOB_FAILED
         message = "No run could be analysed."
     else:
         message = f"Analysed {len(done)} run(s): {', '.join(done)}" if done else "Nothing to analyse."
