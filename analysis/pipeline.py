@@ -32,6 +32,16 @@ from .training.profiles import PROFILES
 
 OCCLUSION_ANALYSIS = "occlusion"
 MODELS_KEPT = 8  # loaded networks kept per analyzer (a page compares up to ~7 runs)
+ABLATION_REPORT_KEYS = (  # what the report gives per layer of the ablation (None where nothing is flagged)
+    "n_flagged",
+    "n_dead",
+    "removed_error_change",
+    "removed_interval",
+    "merged_error_change",
+    "merged_interval",
+    "params_saved",
+    "flops_saved",
+)
 TRAIN_EVAL_IMAGES = 10_000  # train-split images evaluated per checkpoint (all of digits; a fifth of CIFAR-10)
 
 
@@ -653,6 +663,94 @@ class RunAnalyzer:
             )
         return rows
 
+    # -- the review: uncertainty, ablation, findings -------------------------------------------------------
+    def test_outcomes(self, run: str) -> Result:
+        """Per evaluation image whether the final weights get it wrong (``wrong``), and a hash of the labels,
+        so two runs are compared image by image (McNemar) only when they saw the same images."""
+        params = {**self.params.statistics_params(), "dataset_hash": self.dataset_hash(run)}
+
+        def compute() -> Result:
+            stats = self.statistics(run)
+            _, labels = self.evaluation_images(run)
+            truth = labels.numpy().astype(np.int64)
+            return {
+                "wrong": np.asarray(stats["test_predictions"], dtype=np.int64) != truth,
+                "labels_hash": hashlib.sha256(truth.tobytes()).hexdigest(),
+                "n_images": int(truth.size),
+            }
+
+        return self._cached(run, None, "test_outcomes", params, compute)
+
+    def test_error_interval(self, run: str) -> tuple[float, float]:
+        """Wilson's 95 % interval of the final weights' test error, on the evaluation images."""
+        from .statistics.uncertainty import wilson_interval
+
+        confusion = np.asarray(self.statistics(run)["test_confusion"])
+        n = int(confusion.sum())
+        return wilson_interval(n - int(np.trace(confusion)), n)
+
+    def ablation(self, run: str) -> dict[str, Any]:
+        """Test-error changes from removing or merging each layer's near-duplicate neurons, dead units, and
+        all layers' near-duplicates at once (:func:`analysis.probes.ablation.ablate`); cached."""
+        p = self.params
+        params = {
+            **p.statistics_params(),
+            "threshold": p.duplicate_threshold,
+            "dataset_hash": self.dataset_hash(run),
+            "precision": "fp32",
+        }
+
+        def compute() -> Result:
+            from .probes.ablation import ablate
+
+            stats = self.statistics(run)
+            images, labels = self.evaluation_images(run)
+            means = [stats[f"class_means/{i}"] for i in range(len(stats["layer_names"]))]
+            counts = np.asarray(stats["test_confusion"]).sum(axis=1)
+            with self._model_lock:
+                result = ablate(
+                    self.model(run), images, labels, self._normalization(run), means, counts, p.duplicate_threshold
+                )
+            return _json_safe(result)
+
+        return self._cached(run, None, "ablation", params, compute)
+
+    def is_reviewed(self, run: str) -> bool:
+        """Whether the run's ablation is cached (the Review page can show it without computing)."""
+        try:
+            self.cached_only().ablation(run)
+        except (NotAnalyzedError, AnalysisError, BrokenRunError):
+            return False
+        return True
+
+    def paired_test(self, run_a: str, run_b: str) -> dict[str, Any]:
+        """McNemar's exact test of two runs' mistakes on the same images (PairedTest as a dict, with the runs).
+
+        ValueError when the runs were not evaluated on the same images."""
+        from .statistics.uncertainty import mcnemar
+
+        a, b = self.test_outcomes(run_a), self.test_outcomes(run_b)
+        if a["labels_hash"] != b["labels_hash"] or a["n_images"] != b["n_images"]:
+            raise ValueError(
+                f"{run_a!r} and {run_b!r} were not evaluated on the same images "
+                f"({a['n_images']:,} vs {b['n_images']:,} images, or other labels): no paired test"
+            )
+        return _json_safe({"run_a": run_a, "run_b": run_b, **mcnemar(a["wrong"], b["wrong"]).to_dict()})
+
+    def review(self, runs: Sequence[str], tolerance: float = 0.005) -> dict[str, Any]:
+        """The review of runs of one dataset: errors with intervals, the Pareto front, the recommendation and
+        the findings (see :mod:`analysis.review.assemble`). ValueError for runs of different datasets."""
+        from .review.assemble import review
+
+        return _json_safe(review(self, list(runs), tolerance))
+
+    def diff(self, run_a: str, run_b: str) -> dict[str, Any]:
+        """Two runs side by side: sizes, errors (significance), per-class changes, redundancy, edges and CKA
+        by relative depth, and the same in sentences (:mod:`analysis.review.diff`)."""
+        from .review.diff import run_diff
+
+        return _json_safe(run_diff(self, run_a, run_b))
+
     # -- whole runs ---------------------------------------------------------------------------------
     def steps(self, run: str, snapshots: bool = True) -> list[tuple[str, Callable[[], Any]]]:
         """Every cached computation a page may ask for, as labelled steps (a job shows and stops between them)."""
@@ -666,6 +764,8 @@ class RunAnalyzer:
                 (f"edges ({where})", lambda e=epoch: self.edges(run, e)),
             ]
         steps.append(("CKA within the model", lambda: self.cka(run)))
+        steps.append(("test outcomes (for paired tests)", lambda: self.test_outcomes(run)))
+        steps.append(("ablation of near-duplicate and dead neurons", lambda: self.ablation(run)))
         return steps
 
     def analyze(self, run: str, snapshots: bool = True) -> dict[str, int]:
@@ -709,11 +809,17 @@ class RunAnalyzer:
         stats = self.statistics(run)
         per_layer = self.layer_metrics(run)
         groups = self.layer_clusters(run)
+        from .review.assemble import run_findings
+
+        ablation = self.ablation(run)["layers"]
         layers = []
         for index, metrics in enumerate(per_layer):
             name, kind = metrics.pop("name"), metrics.pop("kind")
             stage, similar = groups["stage"][index], groups["similar"][index]
-            layers.append({"name": name, "kind": kind, "stage": stage, "layer_cluster": similar, **metrics})
+            removal = {key: ablation[index][key] for key in ABLATION_REPORT_KEYS}
+            layers.append(
+                {"name": name, "kind": kind, "stage": stage, "layer_cluster": similar, **metrics, "ablation": removal}
+            )
         return _json_safe(
             {
                 "run": run,
@@ -725,9 +831,11 @@ class RunAnalyzer:
                 "n_images": stats["n_images"],
                 "train_error": self.train_errors(run)["train_error"],
                 "test_error": stats["test_error"],
+                "test_error_interval": list(self.test_error_interval(run)),
                 "per_class_error": dict(zip(stats["class_names"], stats["per_class_error"].tolist())),
                 "layers": layers,
                 "anomalies": self.health(run),
+                "findings": run_findings(self, run),
                 "params": self.params.to_dict(),
             }
         )
