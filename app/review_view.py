@@ -136,7 +136,7 @@ def _evidence_value(key: str, value: Any) -> str:
     if isinstance(value, bool) or value is None:
         return "–" if value is None else ("yes" if value else "no")
     if isinstance(value, float):
-        if any(word in key for word in ("change", "difference", "gap")):
+        if any(word in key for word in ("change", "difference", "gap", "interval")):
             return components.percentage_points(value, 2)
         if any(word in key for word in ("error", "fraction", "share", "rate")):
             return components.percent(value, 1)

@@ -142,7 +142,13 @@ def layout(**query: Any) -> html.Div:
                     dbc.Col(
                         [
                             html.H4("Findings", className="mb-2"),
-                            html.Div(parts.findings, id=FINDINGS_ID, className="cnncmp-findings"),
+                            html.Div(
+                                parts.findings,
+                                id=FINDINGS_ID,
+                                # Beside the Pareto plot on the first screen: the list scrolls, not the page.
+                                style={"maxHeight": "540px", "overflowY": "auto"},
+                                className="border-top border-bottom",
+                            ),
                         ],
                         lg=6,
                     ),

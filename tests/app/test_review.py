@@ -9,6 +9,7 @@ import pytest
 
 from app.figures import review as figures
 from app.review_view import diff_view, findings_list, one_dataset, recommendation_card, review_parts
+from tests.app.helpers import wait_until
 
 RUNS = [
     {
@@ -229,11 +230,10 @@ def test_diff_view_reads_aloud_and_tabulates():
 
 
 # -- in the browser, on analysed runs ----------------------------------------------------------------------
-def test_review_page_loads_links_into_its_findings_and_follows_the_pair(dash_duo, analysed_settings):
-    from app.main import create_app
+def test_review_page_loads_links_into_its_findings_and_follows_the_pair(dash_duo, analysed_app):
     from app.pages import review
 
-    dash_duo.start_server(create_app(analysed_settings))
+    dash_duo.start_server(analysed_app)
     dash_duo.wait_for_contains_text("#review-recommendation-card", "Keep")
     dash_duo.wait_for_element(f"#{review.PARETO_ID} .js-plotly-plot")
     assert dash_duo.find_element(".navbar .nav-link").text == "Review"
@@ -245,16 +245,14 @@ def test_review_page_loads_links_into_its_findings_and_follows_the_pair(dash_duo
     Select(dash_duo.find_element(f"#{review.DIFF_A_ID}")).select_by_value(second)
     Select(dash_duo.find_element(f"#{review.DIFF_B_ID}")).select_by_value(first)
     dash_duo.wait_for_contains_text(f"#{review.DIFF_ID} thead", f"{second}")
-    dash_duo.wait_for(
-        lambda: parse_qs(urlparse(dash_duo.driver.current_url).query).get("diff") == [f"{second},{first}"], timeout=10
-    )
+    wait_until(lambda: parse_qs(urlparse(dash_duo.driver.current_url).query).get("diff") == [f"{second},{first}"])
     header = dash_duo.find_element(f"#{review.DIFF_ID} thead").text.split()
     assert header.index(second) < header.index(first)
     # A finding's link opens the view that shows it.
     links = dash_duo.find_elements("#review-findings-list a")
     assert links, "the review of the analysed runs has no finding with a link (the recommendation is one)"
     href = links[0].get_attribute("href")
-    links[0].click()
-    dash_duo.wait_for(lambda: dash_duo.driver.current_url == href, timeout=10)
+    dash_duo.driver.execute_script("arguments[0].click();", links[0])  # inside the scrolling list
+    wait_until(lambda: dash_duo.driver.current_url == href)
     dash_duo.wait_for_element(".cnncmp-graph, .alert")
     assert dash_duo.get_logs() == []
