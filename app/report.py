@@ -1,8 +1,9 @@
 """A whole comparison as one self-contained HTML file for a meeting (opens without the server).
 
-The report reuses the pages' own figure builders, so it shows what the pages show: the models
-table, learning curves, per-class error, redundancy and edge signs per layer on the
-relative-depth axis, and CKA between the first two runs. plotly.js is embedded once.
+The report leads with the review (the recommendation, error against cost with the Pareto front, the
+findings with their evidence, each run's ablation), then shows what the pages show with their own
+figure builders: the models table, learning curves, per-class error, redundancy and edge signs per
+layer on the relative-depth axis, and CKA between the first two runs. plotly.js is embedded once.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from app.analysis_access import PAGE_ERRORS, analyzer, class_errors
 from app.config import Settings
 from app.figures.common import FIGURE_FONT
 from app.figures.overview import learning_curves_figure, per_class_figure
+from app.figures.review import ablation_figure, pareto_figure
 from app.figures.similarity import cka_figure, cka_title
 from app.selection import read_histories, read_runs, run_colours
 from app.tables import TABLE_COLUMNS, table_record
@@ -58,7 +60,9 @@ def build_report(settings: Settings, names: Sequence[str] | None = None) -> str:
     chosen = [r for r in runs if r["name"] in wanted and r.get("status") != RunStatus.BROKEN]
     colours = run_colours([r["name"] for r in runs])
     label = components.dataset_label(chosen)
-    sections = [_section("Models", _table_html([table_record(r) for r in chosen], TABLE_COLUMNS))]
+    source = analyzer(settings)
+    sections = review_sections(source, chosen, colours, label)
+    sections.append(_section("Models", _table_html([table_record(r) for r in chosen], TABLE_COLUMNS)))
     histories, _problems = read_histories(runs_dir, [r["name"] for r in chosen])
     sections.append(_section("Learning curves", _figure_html(learning_curves_figure(chosen, histories, colours))))
     errors, missing = class_errors([r["name"] for r in chosen])
@@ -69,7 +73,6 @@ def build_report(settings: Settings, names: Sequence[str] | None = None) -> str:
         )
     )
 
-    source = analyzer(settings)
     edge_series = []
     for run in chosen:
         try:
@@ -114,12 +117,60 @@ body {{ font-family: Lato, 'Helvetica Neue', Arial, sans-serif; margin: 2rem aut
 table {{ border-collapse: collapse; width: 100%; font-size: .95rem; }}
 th, td {{ border-bottom: 1px solid #dee2e6; padding: .35rem .5rem; text-align: left; }}
 section {{ margin-bottom: 2rem; }}
+.verdict {{ font-size: 1.3rem; }}
 </style></head><body>
 <h1>{html_text.escape(components.PRODUCT_NAME)}</h1>
 <p>{len(chosen)} runs · profile {html_text.escape(", ".join(profiles))} · written {created}</p>
 <div class="banner"><b>Data:</b> {html_text.escape(label)}</div>
 {"".join(sections)}
 </body></html>"""
+
+
+def review_sections(source: Any, chosen: Sequence[dict[str, Any]], colours: dict[str, str], label: str) -> list[str]:
+    """The review first: the recommendation, the Pareto plot, the findings, each reviewed run's ablation."""
+    from app.review_view import one_dataset
+
+    members, left_out = one_dataset(chosen)
+    names = [str(r["name"]) for r in members]
+    if not names:
+        return []
+    try:
+        review = source.review(names)
+    except PAGE_ERRORS as exc:
+        return [_section("Review", f"<p>{html_text.escape(str(exc))}</p>")]
+    recommendation = review.get("recommendation") or {}
+    verdict = (
+        f"<p class='verdict'><b>Keep {html_text.escape(str(recommendation['run']))}</b>: "
+        f"{html_text.escape(str(recommendation.get('reason', '')))}</p>"
+        if recommendation.get("run")
+        else "<p>No recommendation: the chosen runs have no test error yet.</p>"
+    )
+    if left_out:
+        verdict += f"<p>{html_text.escape(left_out)}</p>"
+    figure = pareto_figure(review.get("runs", ()), recommendation.get("run"), colours, label)
+    items = "".join(
+        f"<li><b>[{html_text.escape(str(f.get('severity')))}]</b> {html_text.escape(str(f.get('text', '')))}"
+        + (
+            "<br><small>"
+            + html_text.escape(", ".join(f"{k.replace('_', ' ')} {v}" for k, v in (f.get("evidence") or {}).items()))
+            + "</small>"
+            if f.get("evidence")
+            else ""
+        )
+        + "</li>"
+        for f in review.get("findings", ())
+    )
+    sections = [
+        _section("Review", verdict + _figure_html(figure)),
+        _section("Findings", f"<ol>{items}</ol>" if items else "<p>No findings.</p>"),
+    ]
+    not_reviewed = set(review.get("not_reviewed", ()))
+    charts = [
+        _figure_html(ablation_figure(source.ablation(name), name, label)) for name in names if name not in not_reviewed
+    ]
+    if charts:
+        sections.append(_section("What removing the redundant neurons costs", "".join(charts)))
+    return sections
 
 
 def redundancy_figure(source: Any, series: Sequence[Any], colours: dict[str, str], label: str) -> go.Figure:

@@ -30,6 +30,9 @@ def test_report_is_self_contained_with_the_figures(analysed_settings):
     document = response.get_data(as_text=True)
     assert "not CIFAR-10" in document  # names the dataset its figures came from
     for title in (
+        "Review",
+        "Findings",
+        "What removing the redundant neurons costs",
         "Learning curves",
         "Test error per class",
         "Redundancy per layer",
@@ -37,6 +40,8 @@ def test_report_is_self_contained_with_the_figures(analysed_settings):
         "Layer similarity (CKA)",
     ):
         assert f"<h2>{title}</h2>" in document
+    # The review leads: the verdict comes before the models table.
+    assert document.index("<h2>Review</h2>") < document.index("<h2>Models</h2>") and "<b>Keep " in document
     assert len(re.findall(r"Plotly\.newPlot", document)) >= 5
     assert "<script src=" not in document and len(document) > 3_000_000  # plotly.js embedded: no network needed
     assert "base-quick-synthetic" in document and "shallow-quick-synthetic" in document
