@@ -98,8 +98,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"training {len(models)} model(s) × {len(seeds)} seed(s), profile {profile.name} ({profile.epochs} epochs, "
         f"width × {profile.width_scale:g}), on {dataset.description}"
     )
-    for note in dataset.notes:
-        _log(f"{dataset.name}: {note}")
     rows = []
     for seed in seeds:
         trainer = Trainer(
