@@ -82,3 +82,22 @@ def test_seed_options_are_checked(capsys, tmp_path):
     assert code == 2 and "--name names one run" in err
     code, _, err = run_cli(capsys, "similarity", "--run", "a", "--runs", runs)
     assert code == 2 and "two runs" in err
+
+
+def test_runs_from_before_data_seed_find_their_subset_by_their_seed(tmp_path):
+    from analysis.cache import AnalysisCache
+    from analysis.data.datasets import make_synthetic
+    from analysis.pipeline import RunAnalyzer
+    from analysis.training.profiles import get_profile
+    from analysis.training.trainer import Trainer
+
+    profile = get_profile("quick").with_epochs(1)
+    # Before --data-seed the subset was drawn with the run's --seed, and run.json held no data_seed.
+    dataset = make_synthetic().subset(profile.max_train_images, profile.max_test_images, seed=3)
+    store = RunStore(tmp_path / "runs")
+    meta = Trainer(store, profile, device="cpu", seed=3, progress=False).fit("shallow", dataset)
+    assert meta["name"] == "shallow-quick-synthetic-seed3"
+    del meta["data_seed"]
+    store.write_meta(meta["name"], meta)
+    analyzer = RunAnalyzer(store, AnalysisCache(tmp_path / "cache"))
+    assert analyzer.dataset(meta["name"]).content_hash == dataset.content_hash
