@@ -19,7 +19,9 @@ $(VENV)/.installed-test: requirements-test.txt $(VENV)/.installed
 	$(PIP) -r requirements-test.txt
 	@touch $@
 
+# Installs Debian's dataset-fashion-mnist where it can when auto would otherwise fall back to digits (docs/data.md).
 data: $(VENV)/.installed
+	bash scripts/ensure_data.sh $(PY) $(DATASET)
 	$(PY) -m analysis datasets --dataset $(DATASET)
 
 train: data

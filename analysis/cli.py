@@ -1,4 +1,4 @@
-"""Command line: ``python -m analysis models|datasets|train|import|runs|analyze|report``.
+"""Command line: ``python -m analysis models|datasets|train|import|runs|analyze|report|similarity``.
 
 The JSON outputs are a contract the pages, scripts and checks rely on. The CSV outputs are the
 frames of :mod:`analysis.frames` (``runs --csv``: runs_frame; ``report --csv``: layers_frame), so a
@@ -13,14 +13,22 @@ import os
 import sys
 from collections.abc import Sequence
 
+import numpy as np
+
 from model_zoo import ModelOptions, UnknownModelError, canonical_name, describe_model, model_names
 
 from .data.datasets import DATASET_NAMES, DatasetError, load_dataset
 from .pipeline import AnalysisError
 from .runs.checkpoints import CheckpointError
 from .runs.store import BrokenRunError, RunNameError, RunNotFoundError, RunStore, check_run_name
-from .training.profiles import PROFILES, get_profile
+from .training.profiles import DATA_SEED, PROFILES, get_profile
 from .training.trainer import RunConflictError, Trainer, default_run_name
+
+DATA_DIR_HELP = (
+    "folder holding cifar-10-batches-py or the Fashion-MNIST idx files; for imagefolder, the image folder itself"
+)
+
+DOWNLOAD_HELP = "fetch CIFAR-10 (with --dataset fashion-mnist: Fashion-MNIST) with torchvision; needs internet"
 
 # Failures the user can fix: printed as one clear line, exit code 2, no traceback.
 USER_ERRORS = (
@@ -77,32 +85,36 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     models = resolve_model_names(args.model)
-    if args.name and len(models) > 1:
-        raise ValueError("--name names one run; give a single --model with it")
+    seeds = list(dict.fromkeys(args.seeds))
+    if args.name and (len(models) > 1 or len(seeds) > 1):
+        raise ValueError("--name names one run; give a single --model and a single --seed with it")
     if args.name:
         check_run_name(args.name)
     profile = get_profile(args.profile).with_epochs(args.epochs)
     dataset = load_dataset(args.dataset, data_dir=args.data_dir, download=args.download, log=_log)
-    dataset = dataset.subset(profile.max_train_images, profile.max_test_images, seed=args.seed)
+    # The subset has its own seed, so every --seed of a model trains and is evaluated on the same images.
+    dataset = dataset.subset(profile.max_train_images, profile.max_test_images, seed=args.data_seed)
     _log(
-        f"training {len(models)} model(s), profile {profile.name} ({profile.epochs} epochs, width × "
-        f"{profile.width_scale:g}), on {dataset.description}"
-    )
-    trainer = Trainer(
-        RunStore(args.runs),
-        profile,
-        device=args.device,
-        precision=args.precision,
-        seed=args.seed,
-        progress=not args.no_progress,
+        f"training {len(models)} model(s) × {len(seeds)} seed(s), profile {profile.name} ({profile.epochs} epochs, "
+        f"width × {profile.width_scale:g}), on {dataset.description}"
     )
     rows = []
-    for model in models:
-        meta = trainer.fit(model, dataset, run_name=args.name or default_run_name(model, profile.name, dataset.name))
-        rows.append(meta)
-    print(
-        _format_table(rows, ["name", "model", "dataset", "epochs_done", "train_error", "test_error", "train_seconds"])
-    )
+    for seed in seeds:
+        trainer = Trainer(
+            RunStore(args.runs),
+            profile,
+            device=args.device,
+            precision=args.precision,
+            seed=seed,
+            progress=not args.no_progress,
+        )
+        for model in models:
+            run_name = args.name or default_run_name(model, profile.name, dataset.name, seed)
+            rows.append(trainer.fit(model, dataset, run_name=run_name))
+    for row in rows:
+        row["seed"] = row.get("config", {}).get("seed")
+    print(f"on {dataset.description}")
+    print(_format_table(rows, ["name", "model", "seed", "epochs_done", "train_error", "test_error", "train_seconds"]))
     return 0
 
 
@@ -200,6 +212,49 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_similarity(args: argparse.Namespace) -> int:
+    from .statistics.similarity import identification_accuracy
+
+    runs = [check_run_name(name) for name in args.run]
+    if len(runs) != 2:
+        raise ValueError(f"similarity compares two runs: give --run A --run B (got {len(runs)})")
+    analyzer = _analyzer(args)
+    result = analyzer.cka(runs[0], runs[1], debiased=args.debiased)
+    stats = analyzer.statistics(runs[0])
+    matrix = np.asarray(result["matrix"], dtype=float)
+    document = {
+        "run_a": runs[0],
+        "run_b": runs[1],
+        "dataset": stats["dataset"],
+        "dataset_description": stats["dataset_description"],
+        "n_images": result["n_images"],
+        "debiased": result["debiased"],
+        "layers_a": list(result["rows"]),
+        "layers_b": list(result["columns"]),
+        "cka": matrix.tolist(),
+        "identification_accuracy": {
+            "logits_included": identification_accuracy(matrix, include_logits=True),
+            "logits_excluded": identification_accuracy(matrix, include_logits=False),
+        },
+    }
+    if args.json:
+        print(json.dumps(document, indent=2))
+        return 0
+    kind = "debiased linear CKA" if args.debiased else "linear CKA"
+    print(
+        f"{kind}: rows {runs[0]}, columns {runs[1]}, on {result['n_images']} images of {stats['dataset_description']}"
+    )
+    rows = [
+        {"layer": name, **dict(zip(document["layers_b"], values))} for name, values in zip(document["layers_a"], matrix)
+    ]
+    print(_format_table(rows, ["layer", *document["layers_b"]]))
+    for label, key in (("with the logits", "logits_included"), ("without the logits", "logits_excluded")):
+        value = document["identification_accuracy"][key]
+        text = "- (the two runs' layers do not correspond)" if value is None else f"{100 * value:.1f} %"
+        print(f"layer identification accuracy {label}: {text}")
+    return 0
+
+
 def _log(message: str) -> None:
     print(message, file=sys.stderr)
 
@@ -237,11 +292,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add_data(p: argparse.ArgumentParser, choices: Sequence[str] = DATASET_NAMES) -> None:
         p.add_argument(
-            "--dataset", default="auto", choices=choices, help="auto = cifar10 when its folder is present, else digits"
+            "--dataset",
+            default="auto",
+            choices=choices,
+            help="auto = cifar10 when its folder is present, else fashion-mnist when installed, else digits",
         )
-        p.add_argument(
-            "--data-dir", default=None, help="folder holding cifar-10-batches-py (default $CNNCMP_DATA_DIR or ./data)"
-        )
+        p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP + " (default $CNNCMP_DATA_DIR or ./data)")
 
     p = commands.add_parser("models", help="list the registered models")
     p.add_argument("--json", action="store_true")
@@ -250,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("datasets", help="load (and prepare) a dataset and say which one it is")
     add_data(p)
-    p.add_argument("--download", action="store_true", help="fetch CIFAR-10 with torchvision (needs internet)")
+    p.add_argument("--download", action="store_true", help=DOWNLOAD_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_datasets)
 
@@ -259,10 +315,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="demo", choices=list(PROFILES))
     add_data(p)
     add_runs(p)
-    p.add_argument("--download", action="store_true", help="fetch CIFAR-10 with torchvision (needs internet)")
+    p.add_argument("--download", action="store_true", help=DOWNLOAD_HELP)
     p.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
     p.add_argument("--name", default=None, help="run name (one model only); default MODEL-PROFILE-DATASET")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seed",
+        "--seeds",
+        dest="seeds",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="initialisation and batch-order seeds; several train every model once per seed (run names get -seedN)",
+    )
+    p.add_argument(
+        "--data-seed",
+        type=int,
+        default=DATA_SEED,
+        help=f"seed of the profile's data subset, the same for every --seed (default {DATA_SEED})",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 …")
     p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
     p.add_argument("--no-progress", action="store_true")
@@ -278,8 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-batch-norm", action="store_true", help="with --width-scale: the net has no BN")
     p.set_defaults(func=cmd_import)
 
-    def add_analysis(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--run", nargs="+", required=True, help="run names ('all' with analyze: every run)")
+    def add_analysis(p: argparse.ArgumentParser, run_help: str = "run names ('all' with analyze: every run)") -> None:
+        # extend: `--run A B` and `--run A --run B` both name two runs.
+        p.add_argument("--run", nargs="+", action="extend", required=True, help=run_help)
         add_runs(p)
         p.add_argument(
             "--dataset",
@@ -287,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
             choices=DATASET_NAMES[1:],
             help="evaluate on this dataset instead of the one the run was trained on",
         )
-        p.add_argument("--data-dir", default=None, help="folder holding cifar-10-batches-py")
+        p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
         _add_cache(p)
         p.add_argument("--max-images", type=int, default=None, help="cap on evaluation images")
 
@@ -301,6 +372,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_analysis(p)
     _add_formats(p)
     p.set_defaults(func=cmd_report)
+
+    p = commands.add_parser(
+        "similarity", help="linear CKA between the layers of two runs, and how often it identifies the same layer"
+    )
+    add_analysis(p, run_help="the two runs: --run A --run B (e.g. two seeds of one model)")
+    p.add_argument("--debiased", action="store_true", help="debiased CKA (unbiased HSIC)")
+    p.add_argument("--json", action="store_true", help="cka (rows: A's layers), layers_a, layers_b, …")
+    p.set_defaults(func=cmd_similarity)
 
     p = commands.add_parser("runs", help="list the runs")
     add_runs(p)

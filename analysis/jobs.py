@@ -21,7 +21,7 @@ from .data.datasets import DATASET_NAMES, DatasetError, load_dataset
 from .pipeline import AnalysisError, AnalysisParams, RunAnalyzer
 from .runs.checkpoints import CheckpointError
 from .runs.store import BrokenRunError, RunNameError, RunNotFoundError, RunStatus, RunStore, check_run_name
-from .training.profiles import TrainingProfile, get_profile
+from .training.profiles import DATA_SEED, TrainingProfile, get_profile
 from .training.trainer import RunConflictError, Trainer, TrainingEvent, default_run_name
 
 log = logging.getLogger(__name__)
@@ -117,6 +117,7 @@ def train_job(
     cancelled: Cancelled = _never,
     device: str = "auto",
     seed: int = 0,
+    data_seed: int = DATA_SEED,
 ) -> dict[str, Any]:
     """Train (or resume, or skip when complete) ``models`` into ``runs_dir``, one after another.
 
@@ -132,7 +133,7 @@ def train_job(
 
     report(0.0, f"loading the {dataset_name} dataset")
     data = load_dataset(dataset_name, data_dir=data_dir, log=lambda text: report(0.0, text))
-    data = data.subset(chosen.max_train_images, chosen.max_test_images, seed=seed)
+    data = data.subset(chosen.max_train_images, chosen.max_test_images, seed=data_seed)
     report(
         0.0,
         f"training {len(names)} model(s), profile {chosen.name} ({chosen.epochs} epochs, width × "
@@ -165,7 +166,7 @@ def train_job(
     status = JOB_COMPLETE
     for index, model in enumerate(names):
         position["index"], position["events"] = index, 0
-        run_name = default_run_name(model, chosen.name, data.name)
+        run_name = default_run_name(model, chosen.name, data.name, seed)
         if cancelled():
             status = JOB_STOPPED
             break

@@ -158,15 +158,16 @@ class RunAnalyzer:
             raise AnalysisError(f"run {run!r} names no dataset; analyse it with --dataset")
         key = (name, meta.get("dataset_hash"), meta.get("profile"))
         if key not in self._datasets:
+            data_dir = self.data_dir
+            if name == "imagefolder" and not self.dataset_override and meta.get("dataset_source"):
+                data_dir = meta["dataset_source"]  # an image folder is read again from where it was read
             try:
-                dataset = load_dataset(name, data_dir=self.data_dir, log=None)
+                dataset = load_dataset(name, data_dir=data_dir, log=None)
             except DatasetError as exc:
                 raise AnalysisError(f"run {run!r}: {exc}") from exc
-            profile = PROFILES.get(meta.get("profile", ""))
-            if profile is not None:
-                dataset = dataset.subset(
-                    profile.max_train_images, profile.max_test_images, seed=meta.get("config", {}).get("seed", 0)
-                )
+            limits = _subset_limits(meta)
+            if limits is not None:
+                dataset = dataset.subset(*limits, seed=_data_seed(meta))
             expected = meta.get("dataset_hash")
             if expected and dataset.content_hash != expected and not self.dataset_override:
                 raise AnalysisError(
@@ -839,6 +840,22 @@ class RunAnalyzer:
                 "params": self.params.to_dict(),
             }
         )
+
+
+def _subset_limits(meta: dict[str, Any]) -> tuple[int | None, int | None] | None:
+    """The (train, test) image limits the run was trained under: as recorded, else its profile's today."""
+    recorded = meta.get("config", {}).get("hyperparameters")
+    if isinstance(recorded, dict) and "max_train_images" in recorded:
+        return recorded.get("max_train_images"), recorded.get("max_test_images")
+    profile = PROFILES.get(meta.get("profile", ""))
+    return None if profile is None else (profile.max_train_images, profile.max_test_images)
+
+
+def _data_seed(meta: dict[str, Any]) -> int:
+    """The seed that chose the run's data subset; runs trained before ``--data-seed`` used their ``--seed``."""
+    if meta.get("data_seed") is not None:
+        return int(meta["data_seed"])
+    return int(meta.get("config", {}).get("seed", 0))
 
 
 def _stages(model: FamilyCNN) -> list[int]:

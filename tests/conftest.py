@@ -9,6 +9,14 @@ import pytest
 QUICK_MODELS = ("base", "shallow")
 
 
+@pytest.fixture(autouse=True)
+def no_system_datasets(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests see no system-wide Fashion-MNIST (Debian's package), so ``auto`` means the same on every machine."""
+    from analysis.data import fashion_mnist
+
+    monkeypatch.setattr(fashion_mnist, "SYSTEM_FOLDERS", (tmp_path_factory.getbasetemp() / "no-system-datasets",))
+
+
 def train_quick_runs(runs_dir: Path, models: tuple[str, ...] = QUICK_MODELS, epochs: int = 2) -> Path:
     """Train ``models`` with the quick profile on the synthetic set into ``runs_dir``."""
     from analysis.data.datasets import make_synthetic

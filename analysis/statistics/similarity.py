@@ -257,3 +257,33 @@ def cka_from_grams(
     if symmetric:
         result[np.diag_indices(len(side_a))] = [1.0 if norm > 0 else 0.0 for _, norm in side_a]
     return result
+
+
+def identification_accuracy(cka: np.ndarray, include_logits: bool = True) -> float | None:
+    """Kornblith et al.'s layer identification: the share of layers found again by their most similar layer.
+
+    ``cka[i, j]`` compares layer i of network A with layer j of network B, two networks of one
+    architecture (e.g. two seeds), so layer i of A corresponds to layer i of B. Layer i of A is
+    identified when row i's largest entry is the one at j = i, and layer j of B when column j's
+    largest entry is at i = j; the result is the share over both directions (2·L decisions), so
+    it does not depend on which network comes first. A tie for the largest is not an
+    identification; NaN counts as no similarity. ``include_logits=False`` drops the last layer
+    (the logits) first, as in Kornblith et al. (ICML 2019, Table 2). None when the matrix is not
+    square (different architectures have no corresponding layers) or has no layer left.
+    """
+    matrix = np.asarray(cka, dtype=np.float64)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        return None
+    if not include_logits:
+        matrix = matrix[:-1, :-1]
+    n = matrix.shape[0]
+    if n == 0:
+        return None
+    matrix = np.where(np.isnan(matrix), -np.inf, matrix)
+    diagonal = np.diag(matrix)
+    hits = 0
+    for along in (matrix, matrix.T):
+        best = along.max(axis=1)
+        unique = (along == best[:, None]).sum(axis=1) == 1
+        hits += int(np.sum((diagonal == best) & unique & np.isfinite(diagonal)))
+    return hits / (2 * n)

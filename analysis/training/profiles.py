@@ -1,12 +1,17 @@
 """Training profiles: how long, how wide and on how much data a run trains.
 
 ``quick`` runs in seconds for tests; ``demo`` trains the whole family on 2 CPU cores in
-minutes (widths ÷ 4); ``paper`` is the full-width family on full CIFAR-10, meant for a GPU.
+about ten minutes (widths ÷ 4, 5,000 training images, evaluated on the whole test split; the
+learning curves on its first 2,000 images); ``paper`` is the full-width family on full CIFAR-10,
+meant for a GPU.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+
+# The seed that picks a profile's data subset: fixed, so every seed of a model sees the same images.
+DATA_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,9 @@ class TrainingProfile:
     max_train_images: int | None = None
     max_test_images: int | None = None
     augment: bool = True
+    # Images of each split the per-epoch learning curves are measured on (None: the whole split). The final
+    # train and test errors always use every image the run has.
+    curve_images: int | None = None
     description: str = ""
 
     def with_epochs(self, epochs: int | None) -> TrainingProfile:
@@ -58,8 +66,11 @@ PROFILES: dict[str, TrainingProfile] = {
         learning_rate=0.05,
         width_scale=0.25,
         max_train_images=5000,
-        max_test_images=2000,
-        description="widths ÷ 4, the whole family on 2 CPU cores in minutes",
+        # The whole test split (10,000 images on CIFAR-10 and Fashion-MNIST): a test error's 95 % interval
+        # is about ±0.6 points there, against ±1.3 on 2,000, so models can be told apart from noise.
+        max_test_images=None,
+        curve_images=2000,
+        description="widths ÷ 4, 5,000 training images, the whole test split; the family on 2 CPU cores in minutes",
     ),
     "paper": TrainingProfile(
         "paper",

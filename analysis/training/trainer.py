@@ -64,8 +64,10 @@ class TrainingEvent:
     status: str
 
 
-def default_run_name(model: str, profile: str, dataset: str) -> str:
-    return f"{canonical_name(model)}-{profile}-{dataset}"
+def default_run_name(model: str, profile: str, dataset: str, seed: int = 0) -> str:
+    """``MODEL-PROFILE-DATASET``, with ``-seedN`` after it for seeds other than 0 (seed 0 keeps the plain name)."""
+    base = f"{canonical_name(model)}-{profile}-{dataset}"
+    return base if seed == 0 else f"{base}-seed{seed}"
 
 
 def learning_rate_at(step: int, total_steps: int, warmup_steps: int, peak: float) -> float:
@@ -125,7 +127,7 @@ class Trainer:
         """Train (or resume, or just return) the run; returns its ``run.json`` content."""
         profile = self.profile
         model_name = canonical_name(model_name)
-        run_name = run_name or default_run_name(model_name, profile.name, dataset.name)
+        run_name = run_name or default_run_name(model_name, profile.name, dataset.name, self.seed)
         config = run_config(model_name, profile, dataset, self.seed)
 
         if self.store.exists(run_name):
@@ -175,7 +177,11 @@ class Trainer:
         train_labels = dataset.train_labels.to(device)
         normalization = Normalization(dataset.channel_mean, dataset.channel_std)
         probe = train_images[:PROBE_IMAGES]
-        eval_size = min(len(dataset.train_images), max(len(dataset.test_images), 1))
+        # Learning curves on a fixed part of each split (profile.curve_images); the final errors use all of it.
+        curve_test_images = dataset.test_images[: profile.curve_images]
+        curve_test_labels = dataset.test_labels[: profile.curve_images]
+        eval_size = min(len(dataset.train_images), max(len(curve_test_images), 1))
+        meta["curve_images"] = {"train": eval_size, "test": len(curve_test_images)}
         snapshots = set(self.snapshot_epochs or default_snapshot_epochs(profile.epochs))
         meta["snapshot_epochs"] = sorted(snapshots)  # the plan: a snapshot missing later is damage, not a choice
         steps_per_epoch = math.ceil(len(train_images) / profile.batch_size)
@@ -220,7 +226,7 @@ class Trainer:
                     precision=precision,
                 )
                 test_eval = evaluate(
-                    model, dataset.test_images, dataset.test_labels, normalization, device=device, precision=precision
+                    model, curve_test_images, curve_test_labels, normalization, device=device, precision=precision
                 )
                 row = {
                     "epoch": epoch,
@@ -370,6 +376,9 @@ class Trainer:
             "dataset": dataset.name,
             "dataset_description": dataset.description,
             "dataset_hash": dataset.content_hash,
+            # Where the files came from (an image folder is read again from there) and which subset was cut.
+            "dataset_source": dataset.source,
+            "data_seed": dataset.subset_seed,
             "class_names": list(dataset.class_names),
             "n_train": len(dataset.train_images),
             "n_test": len(dataset.test_images),

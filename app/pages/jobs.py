@@ -25,7 +25,8 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, ctx, dcc, html, no_update
 
-from analysis.data.datasets import CIFAR10_FOLDER, DATASET_NAMES, cifar10_available
+from analysis.data.datasets import CIFAR10_FOLDER, DATASET_NAMES, auto_choice, cifar10_available
+from analysis.data.fashion_mnist import DEBIAN_PACKAGE, find_fashion_mnist
 from analysis.jobs import JOB_COMPLETE, JOB_ERRORS, JOB_FAILED, JOB_STOPPED, analyze_job, train_job
 from analysis.runs.store import RunStatus
 from analysis.training.profiles import PROFILES
@@ -69,8 +70,9 @@ LOG_LINES = 200  # the log area keeps the last lines only: a long training sends
 POLL_MS = 500
 
 DATASET_HELP = {
-    "auto": "CIFAR-10 when its folder is in the data folder, else digits",
+    "auto": "CIFAR-10 when its folder is in the data folder, else Fashion-MNIST when installed, else digits",
     "cifar10": "the real CIFAR-10 (32×32 colour, 10 classes)",
+    "fashion-mnist": "70,000 photos of clothing, 28×28 grey: offline, harder than digits, not CIFAR-10",
     "digits": "scikit-learn's 8×8 digits scaled to 32×32: offline, not CIFAR-10",
     "synthetic": "coloured stripes: seconds to train, for smoke checks",
 }
@@ -109,16 +111,20 @@ def describe_profile(name: str) -> str:
 
 
 def dataset_options(data_dir: Path) -> list[dict[str, Any]]:
-    """The datasets to train on; CIFAR-10 says when its files are not in ``data_dir`` (it stays choosable,
-    so training on it explains where to put them)."""
+    """The datasets to train on; CIFAR-10 and Fashion-MNIST say when their files are missing (they stay choosable,
+    so training on one explains where to put it). An image folder is named on the command line (``--data-dir``)."""
     have_cifar = cifar10_available(data_dir)
     options = []
     for name in DATASET_NAMES:
+        if name == "imagefolder":
+            continue
         hint = DATASET_HELP.get(name, "")
         if name == "cifar10" and not have_cifar:
             hint = f"not found: needs {data_dir / CIFAR10_FOLDER}"
+        elif name == "fashion-mnist" and find_fashion_mnist(data_dir) is None:
+            hint = f"not found: apt-get install {DEBIAN_PACKAGE}"
         elif name == "auto":
-            hint = f"{hint} (now: {'cifar10' if have_cifar else 'digits'})"
+            hint = f"{hint} (now: {auto_choice(data_dir)[0]})"
         options.append({"label": html.Span([name, html.Small(f" {hint}", className="text-muted")]), "value": name})
     return options
 

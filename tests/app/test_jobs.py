@@ -95,8 +95,9 @@ def test_forms_list_every_model_profile_and_dataset(tmp_path):
     assert values[:3] == ["base", "shallow", "deep"] and MODEL in values and len(values) == 7
     assert "15 epochs" in jobs.describe_profile("demo") and jobs.describe_profile("nope") == ""
     datasets = {option["value"]: text_of(option["label"]) for option in jobs.dataset_options(tmp_path)}
-    assert list(datasets) == ["auto", "cifar10", "digits", "synthetic"]
+    assert list(datasets) == ["auto", "cifar10", "fashion-mnist", "digits", "synthetic"]
     assert "not found" in datasets["cifar10"] and "now: digits" in datasets["auto"]
+    assert "apt-get install dataset-fashion-mnist" in datasets["fashion-mnist"]
 
 
 def test_run_links_are_validated():

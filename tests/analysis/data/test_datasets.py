@@ -296,7 +296,9 @@ def test_subset_keeps_balance_and_is_deterministic():
 def test_summary_is_json_able(cifar_root):
     summary = make_synthetic().summary()
     assert json.loads(json.dumps(summary)) == summary
-    assert set(summary) == {"name", "description", "hash", "n_train", "n_test", "classes"}
+    identity = {"name", "description", "hash", "n_train", "n_test", "classes"}
+    assert set(summary) == identity | {"source", "notes", "subset_seed"}
+    assert make_synthetic().subset(64, 32, seed=3).summary()["subset_seed"] == 3
     assert summary["n_train"] == 640 and len(summary["classes"]) == 10
 
 

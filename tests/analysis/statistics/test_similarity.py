@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.statistics.similarity import cka_matrix, flatten_features, linear_cka
+from analysis.statistics.similarity import cka_matrix, flatten_features, identification_accuracy, linear_cka
 
 
 def _orthogonal(p: int, rng: np.random.Generator) -> np.ndarray:
@@ -184,3 +184,32 @@ def test_cka_from_grams_matches_features():
         assert np.allclose(cka_from_grams(grams, debiased=debiased), expected, atol=1e-9)
         cross = cka_from_grams(grams[:2], grams[1:], debiased=debiased)
         assert np.allclose(cross, cka_matrix([x, y], [y, const], debiased=debiased), atol=1e-9)
+
+
+# ------------------------------------------------------------------------------ layer identification
+
+
+def test_identification_accuracy_on_hand_made_matrices():
+    # Every layer most similar to its own counterpart, both ways: all identified.
+    assert identification_accuracy(np.eye(4) * 0.5 + 0.4) == 1.0
+    # Layers 0 and 1 of A both look most like layer 1 of B; column 0's best is row 0 still.
+    cka = np.array(
+        [
+            [0.6, 0.9, 0.1],
+            [0.5, 0.95, 0.2],
+            [0.1, 0.2, 0.8],
+        ]
+    )
+    # Rows: 0 missed, 1 and 2 found. Columns: 0 (best at row 0) found, 1 (best at row 1), 2 found: 5 of 6.
+    assert identification_accuracy(cka) == pytest.approx(5 / 6)
+    # Without the logits (the last layer) only the 2×2 block counts: rows 1 of 2, columns 2 of 2.
+    assert identification_accuracy(cka, include_logits=False) == pytest.approx(3 / 4)
+
+
+def test_identification_accuracy_ties_nans_and_shapes():
+    # A tie for the largest identifies nothing; a NaN counts as no similarity.
+    assert identification_accuracy(np.full((2, 2), 0.7)) == 0.0
+    assert identification_accuracy(np.array([[np.nan, 0.2], [0.1, 0.9]])) == pytest.approx(2 / 4)
+    assert identification_accuracy(np.ones((2, 3))) is None  # different architectures: no counterparts
+    assert identification_accuracy(np.ones((1, 1)), include_logits=False) is None
+    assert identification_accuracy(np.ones((1, 1))) == 1.0
