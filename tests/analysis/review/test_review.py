@@ -102,7 +102,7 @@ def test_diff_tables_by_hand():
     assert rows["test_error"]["significant"] is True and rows["gap"]["change"] == pytest.approx(-0.05)
     assert [row["class"] for row in diff["per_class"]] == ["y", "x"]
     assert [row["cka"] for row in diff["by_depth"]] == [0.9, 0.8]
-    assert diff["sentences"][0] == "b has 4× the parameters and 1× the FLOPs of a."
+    assert diff["sentences"][0] == "Against a, b has 4× the parameters and the same FLOPs."
     assert "5.0 pp lower" in diff["sentences"][1] and "a real difference" in diff["sentences"][1]
 
 
