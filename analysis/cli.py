@@ -1,4 +1,4 @@
-"""Command line: ``python -m analysis models|datasets|train|import|runs|analyze|report|similarity``.
+"""Command line: ``python -m analysis models|datasets|train|import|runs|analyze|report|review|diff|similarity``.
 
 The JSON outputs are a contract the pages, scripts and checks rely on. The CSV outputs are the
 frames of :mod:`analysis.frames` (``runs --csv``: runs_frame; ``report --csv``: layers_frame), so a
@@ -168,7 +168,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     analyzer = _analyzer(args)
-    names = analyzer.store.names() if args.run == ["all"] else [check_run_name(n) for n in args.run]
+    names = _run_names(analyzer, args.run)
     for name in tqdm(names, desc="analyse", unit="run", disable=args.no_progress):
         counts = analyzer.analyze(name, snapshots=not args.no_snapshots)
         _log(f"{name}: {counts['misses']} computed, {counts['hits']} from the cache")
@@ -189,7 +189,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         for report in reports:
             print(
                 f"{report['run']} ({report['model']}) on {report['dataset_description']}: "
-                f"train error {report['train_error']:.4f}, test error {report['test_error']:.4f}"
+                f"train error {report['train_error']:.4f}, test error {report['test_error']:.4f} "
+                f"(95 % interval {report['test_error_interval'][0]:.4f}–{report['test_error_interval'][1]:.4f})"
             )
             print(
                 _format_table(
@@ -207,8 +208,80 @@ def cmd_report(args: argparse.Namespace) -> int:
                     ],
                 )
             )
-            for anomaly in report["anomalies"]:
-                print(f"  [{anomaly['severity']}] {anomaly['message']}")
+            for finding in report["findings"]:
+                print(f"  [{finding['severity']}] {finding['text']}")
+    return 0
+
+
+def _run_names(analyzer, names: Sequence[str]) -> list[str]:
+    return analyzer.store.names() if list(names) == ["all"] else [check_run_name(n) for n in names]
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f} %"
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    analyzer = _analyzer(args)
+    names = _run_names(analyzer, args.run)
+    if not names:
+        raise ValueError(f"there are no runs in {analyzer.store.artifacts.describe()} to review")
+    review = analyzer.review(names, tolerance=args.tolerance)
+    if args.json:
+        print(json.dumps(review, indent=2))
+        return 0
+    print(f"Review of {len(names)} run(s) on {review['dataset']}")
+    recommendation = review["recommendation"]
+    print(f"Recommendation: {recommendation['run']} ({recommendation['reason']})")
+    print(f"Pareto front (test error against FLOPs): {', '.join(review['pareto']) or '-'}")
+    rows = [
+        {
+            **row,
+            "test_error": _percent(row["test_error"]),
+            "interval": "–".join(map(_percent, row["interval"])) if row["interval"] else "-",
+        }
+        for row in review["runs"]
+    ]
+    print(_format_table(rows, ["run", "model", "test_error", "interval", "params", "flops", "on_front", "reviewed"]))
+    print("Findings, most severe first:")
+    for finding in review["findings"]:
+        print(f"  [{finding['severity']}] {finding['text']}  → {finding['view']}")
+    if review["not_reviewed"]:
+        print(
+            f"not reviewed (no ablation cached): {', '.join(review['not_reviewed'])}; run "
+            "`python -m analysis analyze --run ...`"
+        )
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    if len(args.run) != 2:
+        raise ValueError(f"diff compares two runs: give --run A --run B (got {len(args.run)})")
+    analyzer = _analyzer(args)
+    diff = analyzer.diff(*(check_run_name(name) for name in args.run))
+    if args.json:
+        print(json.dumps(diff, indent=2))
+        return 0
+    print(f"{diff['run_a']} → {diff['run_b']} on {diff['dataset']}")
+    print(_format_table(diff["rows"], ["quantity", "a", "b", "change", "significant"]))
+    print(_format_table(diff["per_class"][:5], ["class", "a", "b", "change"]))
+    print(
+        _format_table(
+            diff["by_depth"],
+            [
+                "depth",
+                "layer_a",
+                "layer_b",
+                "near_duplicate_a",
+                "near_duplicate_b",
+                "positive_edges_a",
+                "positive_edges_b",
+                "cka",
+            ],
+        )  # fmt: skip
+    )
+    for sentence in diff["sentences"]:
+        print(f"  {sentence}")
     return 0
 
 
@@ -348,7 +421,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-batch-norm", action="store_true", help="with --width-scale: the net has no BN")
     p.set_defaults(func=cmd_import)
 
-    def add_analysis(p: argparse.ArgumentParser, run_help: str = "run names ('all' with analyze: every run)") -> None:
+    def add_analysis(
+        p: argparse.ArgumentParser,
+        run_help: str = "run names, as --run A B or --run A --run B ('all' with analyze and review: every run)",
+    ) -> None:
         # extend: `--run A B` and `--run A --run B` both name two runs.
         p.add_argument("--run", nargs="+", action="extend", required=True, help=run_help)
         add_runs(p)
@@ -380,6 +456,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--debiased", action="store_true", help="debiased CKA (unbiased HSIC)")
     p.add_argument("--json", action="store_true", help="cka (rows: A's layers), layers_a, layers_b, …")
     p.set_defaults(func=cmd_similarity)
+
+    p = commands.add_parser("review", help="the findings, the Pareto front and the recommendation over runs")
+    add_analysis(p)
+    p.add_argument(
+        "--tolerance", type=float, default=0.005, help="test error the recommendation may give up (0.005 = 0.5 pp)"
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_review)
+
+    p = commands.add_parser("diff", help="two runs compared: sizes, errors with significance, layers by depth")
+    add_analysis(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_diff)
 
     p = commands.add_parser("runs", help="list the runs")
     add_runs(p)

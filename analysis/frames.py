@@ -41,15 +41,19 @@ from .pipeline import AnalysisError, NotAnalyzedError, RunAnalyzer
 from .runs.store import BrokenRunError, RunNotFoundError, RunStatus, RunStore, check_run_name
 
 __all__ = [
+    "ABLATION_COLUMNS",
     "CKA_COLUMNS",
+    "FINDINGS_COLUMNS",
     "FRAMES",
     "HEALTH_COLUMNS",
     "HISTORY_COLUMNS",
     "LAYERS_COLUMNS",
     "RUNS_COLUMNS",
     "Column",
+    "ablation_frame",
     "build_frame",
     "cka_frame",
+    "findings_frame",
     "health_frame",
     "history_frame",
     "layers_frame",
@@ -167,12 +171,47 @@ CKA_COLUMNS: tuple[Column, ...] = (
     Column("dataset", STR, "", "dataset of those images"),
 )
 
+ABLATION_COLUMNS: tuple[Column, ...] = (
+    Column("run", STR, "", "run name"),
+    Column("dataset", STR, "", "dataset the ablation was evaluated on"),
+    Column("layer", STR, "", "layer name; 'all' for every layer's flagged neurons removed at once"),
+    Column("index", INT, "", "position among the run's analysable layers (missing for 'all')"),
+    Column("relative_depth", FLOAT, "fraction", "the layer's relative depth (missing for 'all')"),
+    Column("n_neurons", INT, "count", "neurons of the layer (for 'all': of every layer but the output)"),
+    Column("n_flagged", INT, "count", "near-duplicates removed: correlated ≥ the threshold with a kept neuron"),
+    Column("n_dead", INT, "count", "units that never fire on the evaluation images"),
+    Column("params_saved", INT, "count", "parameters the flagged neurons take (missing: none flagged)"),
+    Column("flops_saved", INT, "count", "FLOPs per image the flagged neurons take (missing: none flagged)"),
+    Column("removed_error_change", FLOAT, "fraction", "test error change with the flagged neurons zeroed (BN folded)"),
+    Column("removed_low", FLOAT, "fraction", "low end of its 95 % paired interval (Newcombe)"),
+    Column("removed_high", FLOAT, "fraction", "high end of its 95 % paired interval"),
+    Column("merged_error_change", FLOAT, "fraction", "test error change with them merged into their kept partners"),
+    Column("merged_low", FLOAT, "fraction", "low end of its 95 % paired interval (Newcombe)"),
+    Column("merged_high", FLOAT, "fraction", "high end of its 95 % paired interval"),
+    Column("dead_error_change", FLOAT, "fraction", "test error change with the dead units removed (missing: none)"),
+    Column("n_images", INT, "images", "evaluation images of the ablation"),
+    Column("analysed", BOOL, "", "the run's ablation is cached; when False the other columns are missing"),
+)
+
+FINDINGS_COLUMNS: tuple[Column, ...] = (
+    Column("run", STR, "", "the run the finding is about"),
+    Column("dataset", STR, "", "dataset of the reviewed runs"),
+    Column("kind", STR, "", "recommendation, training_health, overfitting, redundant_layer, dead_units, …"),
+    Column("layer", STR, "", "the layer it is about (missing: the whole run)"),
+    Column("severity", STR, "", "high, medium or info"),
+    Column("text", STR, "", "the finding in one sentence"),
+    Column("view", STR, "", "the app's URL (path and query) that shows it"),
+    Column("evidence", STR, "", "the numbers behind it, as a JSON object"),
+)
+
 FRAMES: dict[str, tuple[Column, ...]] = {
     "runs_frame": RUNS_COLUMNS,
     "layers_frame": LAYERS_COLUMNS,
     "history_frame": HISTORY_COLUMNS,
     "health_frame": HEALTH_COLUMNS,
     "cka_frame": CKA_COLUMNS,
+    "ablation_frame": ABLATION_COLUMNS,
+    "findings_frame": FINDINGS_COLUMNS,
 }
 
 
@@ -539,3 +578,90 @@ def cka_frame(
         for j, (layer_b, depth_b) in enumerate(layers_b)
     ]
     return build_frame(rows, CKA_COLUMNS, not_analysed=not_analysed)
+
+
+def _interval(row: Mapping[str, Any], key: str) -> tuple[Any, Any]:
+    interval = row.get(key)
+    return tuple(interval) if isinstance(interval, (list, tuple)) and len(interval) == 2 else (None, None)
+
+
+def ablation_frame(
+    runs: str | Sequence[str] | None = None,
+    runs_dir: str | Path | None = None,
+    cache: str | Path | None = None,
+    *,
+    analyzer: RunAnalyzer | None = None,
+) -> pd.DataFrame:
+    """One row per (run, layer) and one per run for every layer at once (:data:`ABLATION_COLUMNS`): the test
+    error without each layer's near-duplicate neurons (removed, merged) and dead units, with 95 % intervals.
+
+    The figures of ``RunAnalyzer.ablation`` (computed by ``python -m analysis analyze``); a run whose
+    ablation is not cached is one row with ``analysed`` False, and ``attrs["not_analysed"]`` says why.
+    Parameters as in :func:`runs_frame`.
+    """
+    sources = _sources(runs_dir, cache, analyzer)
+    rows, not_analysed = [], {}
+    for name in run_names(sources.store, runs):
+        meta, _ = _meta(sources.store, name)
+        try:
+            if sources.analyzer is None:
+                raise NotAnalyzedError(name, "ablation")
+            ablation = sources.analyzer.ablation(name)
+        except (*_EXPECTED, NotAnalyzedError) as exc:
+            not_analysed[name] = sources.no_cache or str(exc)
+            rows.append({"run": name, "dataset": meta.get("dataset"), "analysed": False})
+            continue
+        whole = {**ablation["whole_model"], "layer": "all"}
+        for layer in [*ablation["layers"], whole]:
+            removed, merged = _interval(layer, "removed_interval"), _interval(layer, "merged_interval")
+            rows.append(
+                {
+                    **layer,
+                    "run": name,
+                    "dataset": meta.get("dataset"),
+                    "relative_depth": layer.get("depth"),
+                    "removed_low": removed[0],
+                    "removed_high": removed[1],
+                    "merged_low": merged[0],
+                    "merged_high": merged[1],
+                    "n_images": ablation["n_images"],
+                    "analysed": True,
+                }
+            )
+    return build_frame(rows, ABLATION_COLUMNS, not_analysed=not_analysed)
+
+
+def findings_frame(
+    runs: str | Sequence[str] | None = None,
+    runs_dir: str | Path | None = None,
+    cache: str | Path | None = None,
+    *,
+    tolerance: float = 0.005,
+    analyzer: RunAnalyzer | None = None,
+) -> pd.DataFrame:
+    """One row per finding of the review (:data:`FINDINGS_COLUMNS`), most severe first, runs of each dataset
+    reviewed together (``RunAnalyzer.review``); ``evidence`` is a JSON object.
+
+    Read from the cache: a run whose ablation is not cached is reviewed without it (no redundancy
+    or dead-unit findings) and named in ``attrs["not_analysed"]``. Parameters as in :func:`runs_frame`;
+    ``tolerance`` is the recommendation's (0.005 = 0.5 pp).
+    """
+    sources = _sources(runs_dir, cache, analyzer)
+    by_dataset: dict[str, list[str]] = {}
+    not_analysed: dict[str, str] = {}
+    for name in run_names(sources.store, runs):
+        meta, problem = _meta(sources.store, name)
+        if problem:
+            not_analysed[name] = f"the run is broken: {problem}"
+        else:
+            by_dataset.setdefault(str(meta.get("dataset")), []).append(name)
+    rows = []
+    for dataset, names in by_dataset.items():
+        if sources.analyzer is None:
+            not_analysed.update({name: sources.no_cache for name in names})
+            continue
+        review = sources.analyzer.review(names, tolerance=tolerance)
+        for name in review["not_reviewed"]:
+            not_analysed[name] = f"run {name!r} has no cached ablation: run `python -m analysis analyze --run {name}`"
+        rows += [{**f, "dataset": dataset, "evidence": json.dumps(f["evidence"])} for f in review["findings"]]
+    return build_frame(rows, FINDINGS_COLUMNS, not_analysed=not_analysed)

@@ -117,6 +117,8 @@ def _ratio(a: Any, b: Any) -> str | None:
     a, b = _number(a), _number(b)
     if not a or not b:
         return None
+    if f"{b / a:.2g}" == "1":
+        return "the same"
     return f"{b / a:.2g}× the" if b >= a else f"{a / b:.2g}× fewer"
 
 
@@ -133,7 +135,7 @@ def diff_sentences(
     sentences = []
     params, flops = _ratio(a.get("params"), b.get("params")), _ratio(a.get("flops"), b.get("flops"))
     if params and flops:
-        sentences.append(f"{name_b} has {params} parameters and {flops} FLOPs of {name_a}.")
+        sentences.append(f"Against {name_a}, {name_b} has {params} parameters and {flops} FLOPs.")
     by_quantity = {row["quantity"]: row for row in rows}
     test = by_quantity["test_error"]
     if test["change"] is not None:

@@ -36,8 +36,10 @@ def wilson_interval(errors: int, n: int, confidence: float = 0.95) -> tuple[floa
     denominator = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denominator
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    # Rounding can push an endpoint a hair past the exact bound at 0 or n errors.
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # At 0 (or n) errors the bound is exactly 0 (or 1); rounding would leave a hair beside it.
+    low = 0.0 if errors == 0 else max(0.0, centre - half)
+    high = 1.0 if errors == n else min(1.0, centre + half)
+    return low, high
 
 
 @dataclass(frozen=True)

@@ -132,3 +132,51 @@ def test_import_of_a_pickle_that_runs_code_is_refused_and_leaves_nothing(capsys,
     assert code == 2 and "refused" in err and "weights_only" in err and str(evil) in err
     assert not marker.exists(), "the pickle ran code"
     assert not (tmp_path / "runs" / "evil").exists(), "a refused import must not leave a run behind"
+
+
+BASE, SHALLOW = "base-quick-synthetic", "shallow-quick-synthetic"
+
+
+def _analysed(analysed_runs) -> list[str]:
+    runs_dir, cache_dir = analysed_runs
+    return ["--runs", str(runs_dir), "--cache", str(cache_dir)]
+
+
+def test_review_json_has_findings_front_and_recommendation(capsys, analysed_runs):
+    code, out, _ = run_cli(capsys, "review", "--run", "all", "--json", *_analysed(analysed_runs))
+    review = json.loads(out)
+    assert code == 0 and {row["run"] for row in review["runs"]} == {BASE, SHALLOW}
+    assert review["pareto"] and set(review["pareto"]) <= {BASE, SHALLOW}
+    assert set(review["recommendation"]) >= {"run", "reason"} and review["recommendation"]["run"] in review["pareto"]
+    for finding in review["findings"]:
+        assert set(finding) == {"kind", "run", "layer", "severity", "text", "evidence", "view"}
+    code, out, _ = run_cli(capsys, "review", "--run", "all", *_analysed(analysed_runs))
+    assert code == 0 and "Recommendation: " in out and "Findings, most severe first:" in out
+
+
+def test_report_json_gains_the_interval_findings_and_ablation(capsys, analysed_runs):
+    code, out, _ = run_cli(capsys, "report", "--run", BASE, "--json", *_analysed(analysed_runs))
+    report = json.loads(out)
+    low, high = report["test_error_interval"]
+    assert code == 0 and low <= report["test_error"] <= high
+    assert isinstance(report["findings"], list)
+    for layer in report["layers"]:
+        ablation = layer["ablation"]
+        assert {"n_flagged", "removed_error_change", "merged_error_change", "params_saved"} <= set(ablation)
+        if ablation["n_flagged"] == 0:
+            assert ablation["merged_error_change"] is None and ablation["params_saved"] is None
+        else:
+            assert ablation["params_saved"] > 0 and -1 <= ablation["merged_error_change"] <= 1
+    assert report["layers"][-1]["ablation"]["n_flagged"] == 0  # the output layer's units are the classes
+
+
+def test_diff_json_and_its_errors(capsys, analysed_runs):
+    code, out, _ = run_cli(capsys, "diff", "--run", BASE, "--run", SHALLOW, "--json", *_analysed(analysed_runs))
+    diff = json.loads(out)
+    assert code == 0 and (diff["run_a"], diff["run_b"]) == (BASE, SHALLOW)
+    assert {row["quantity"] for row in diff["rows"]} >= {"params", "flops", "test_error"}
+    assert diff["per_class"] and diff["by_depth"] and diff["sentences"]
+    code, out, _ = run_cli(capsys, "diff", "--run", BASE, SHALLOW, *_analysed(analysed_runs))
+    assert code == 0 and "CKA" in out
+    code, _, err = run_cli(capsys, "diff", "--run", BASE, *_analysed(analysed_runs))
+    assert code == 2 and "diff compares two runs" in err and "Traceback" not in err

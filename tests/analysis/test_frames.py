@@ -302,3 +302,31 @@ def test_the_docs_five_lines_load_the_family_and_plot(where, monkeypatch):
     figure = namespace["figure"]
     assert {trace.name for trace in figure.data} == {BASE, SHALLOW}
     assert "not CIFAR-10" in figure.layout.title.text
+
+
+def test_ablation_and_findings_frames_match_the_analyzer(where, analyzer):
+    ablation = frames.ablation_frame(**where)
+    check_columns(ablation, frames.ABLATION_COLUMNS)
+    assert ablation.groupby("run").size().to_dict() == {BASE: 13, SHALLOW: 10}  # each layer, then 'all'
+    assert ablation["analysed"].all() and ablation.attrs["not_analysed"] == {}
+    expected = analyzer.ablation(BASE)
+    whole = ablation[(ablation["run"] == BASE) & (ablation["layer"] == "all")].iloc[0]
+    assert whole["n_flagged"] == expected["whole_model"]["n_flagged"] and pd.isna(whole["index"])
+    assert same(whole["merged_error_change"], expected["whole_model"]["merged_error_change"])
+    for layer, (_, row) in zip(expected["layers"], ablation[ablation["run"] == BASE].iterrows()):
+        assert row["layer"] == layer["layer"] and same(row["params_saved"], layer["params_saved"])
+        assert same(row["merged_low"], (layer["merged_interval"] or [None])[0])
+
+    findings = frames.findings_frame(**where)
+    check_columns(findings, frames.FINDINGS_COLUMNS)
+    review = analyzer.review([BASE, SHALLOW])
+    assert findings["text"].tolist() == [f["text"] for f in review["findings"]]
+    assert [json.loads(e) for e in findings["evidence"]] == [f["evidence"] for f in review["findings"]]
+
+
+def test_ablation_and_findings_frames_without_a_cached_ablation(quick_runs_dir, tmp_path):
+    computing = RunAnalyzer(RunStore(quick_runs_dir), AnalysisCache(tmp_path / "empty"))
+    ablation = frames.ablation_frame(analyzer=computing)
+    assert len(ablation) == 2 and not ablation["analysed"].any()
+    findings = frames.findings_frame(analyzer=computing)
+    assert set(findings.attrs["not_analysed"]) == {BASE, SHALLOW} and computing.cache.misses == 0
