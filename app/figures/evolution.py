@@ -53,6 +53,15 @@ def _epoch_line(figure: go.Figure, epoch: int | None, rows: int, columns: int) -
             )
 
 
+def _epoch_axes(figure: go.Figure, epochs: Sequence[int]) -> None:
+    """Whole epochs on every x axis: one tick per epoch for a short training (no "1 1 2 2"), else integers."""
+    figure.update_xaxes(title_text="epoch", tickfont={"size": LAYER_FONT_SIZE})
+    if epochs and max(epochs) - min(epochs) <= 20:
+        figure.update_xaxes(tickmode="linear", tick0=min(epochs), dtick=1)
+    else:
+        figure.update_xaxes(tickformat="d")
+
+
 def _panel_titles(figure: go.Figure, colours: Mapping[str, str] | None = None, runs: Sequence[str] = ()) -> None:
     """Subplot titles at a readable size (in the run's colour for per-run panels)."""
     for index, annotation in enumerate(figure.layout.annotations):
@@ -126,7 +135,7 @@ def over_training_figure(
     _epoch_line(figure, epoch, 1, 3)
     _panel_titles(figure)
     figure.update_yaxes(tickformat=".0%", rangemode="tozero")
-    figure.update_xaxes(title_text="epoch", tickformat="d")
+    _epoch_axes(figure, [int(x) for trace in figure.data for x in (trace.x or ()) if isinstance(x, (int, float))])
     figure.update_layout(
         template="plotly_white",
         font=FIGURE_FONT,
@@ -311,7 +320,7 @@ def health_figure(
     figure.update_yaxes(
         type="category", autorange="reversed", dtick=1, tickfont={"size": LAYER_FONT_SIZE}, automargin=True
     )
-    figure.update_xaxes(title_text="epoch", tickformat="d", tickfont={"size": LAYER_FONT_SIZE})
+    _epoch_axes(figure, [e for _layers, epochs, _z in matrices.values() for e in epochs])
     figure.update_layout(
         template="plotly_white",
         font=FIGURE_FONT,

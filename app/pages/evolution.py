@@ -107,6 +107,7 @@ def epoch_slider(epochs: Sequence[int], epoch: int | None) -> dcc.Slider:
         value=view.slider_position(epoch, epochs),
         included=False,
         disabled=not epochs,
+        allow_direct_input=False,  # a typed value is a position, not an epoch: the marks name the epochs
     )
 
 

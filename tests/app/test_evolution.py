@@ -125,6 +125,7 @@ def test_over_training_figure_has_errors_and_snapshot_means_per_run():
     assert sum(1 for t in figure.data if t.showlegend) == 2  # one legend entry per run
     assert len(figure.layout.shapes) == 3 and all(s.x0 == 3 for s in figure.layout.shapes)
     assert figure.layout.title.text == "Over training" and figure.layout.title.subtitle.text == "synthetic"
+    assert figure.layout.xaxis.dtick == 1 and figure.layout.xaxis.tick0 == 1  # whole epochs, each once
     assert min(font_sizes(figure)) >= MIN_FONT_SIZE
     empty = figures.over_training_figure({}, {}, COLOURS, None, "t")
     assert "Pick at least one run" in empty.layout.annotations[0].text
@@ -155,6 +156,7 @@ def test_health_matrix_and_figure():
     figure = figures.health_figure({"a": history(3, 0.75), "b": history(2)}, "dead_fraction", COLOURS, 2, "Health")
     assert [t.name for t in figure.data] == ["a", "b"]
     assert figure.layout.coloraxis.cmax == 1 and figure.layout.yaxis.autorange == "reversed"
+    assert figure.layout.xaxis.dtick == 1 and figure.layout.xaxis2.dtick == 1
     assert len(figure.layout.shapes) == 2  # the chosen epoch boxed in both runs
     grads = figures.health_figure({"a": history(3)}, "grad_norm", COLOURS, None, "Health")
     assert np.nanmin(np.asarray(grads.data[0].z, dtype=float)) == pytest.approx(-3)  # log10 colours
