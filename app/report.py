@@ -21,7 +21,9 @@ from analysis.runs.store import RunStatus
 from app import components
 from app.analysis_access import PAGE_ERRORS, analyzer, class_errors
 from app.config import Settings
+from app.edges_view import load_run_edges
 from app.figures.common import FIGURE_FONT
+from app.figures.edges import fractions_figure
 from app.figures.overview import learning_curves_figure, per_class_figure
 from app.figures.review import ablation_figure, pareto_figure
 from app.figures.similarity import cka_figure, cka_title
@@ -52,8 +54,6 @@ def _section(title: str, body: str) -> str:
 
 def build_report(settings: Settings, names: Sequence[str] | None = None) -> str:
     """The HTML of a comparison of ``names`` (default: every run) in ``settings.runs_dir``."""
-    from app.pages import edges
-
     runs_dir = settings.runs_dir
     runs = read_runs(runs_dir)
     wanted = set(names) if names else {r["name"] for r in runs}
@@ -76,7 +76,7 @@ def build_report(settings: Settings, names: Sequence[str] | None = None) -> str:
     edge_series = []
     for run in chosen:
         try:
-            edge_series.append(edges.load_run_edges(source, run["name"]))
+            edge_series.append(load_run_edges(source, run["name"]))
         except PAGE_ERRORS as exc:
             missing.setdefault(run["name"], str(exc))
     if edge_series:
@@ -84,9 +84,7 @@ def build_report(settings: Settings, names: Sequence[str] | None = None) -> str:
             _section("Redundancy per layer", _figure_html(redundancy_figure(source, edge_series, colours, label)))
         )
         sections.append(
-            _section(
-                "Edge signs per layer", _figure_html(edges.fractions_figure(edge_series, colours, (0.0, 1.0), label))
-            )
+            _section("Edge signs per layer", _figure_html(fractions_figure(edge_series, colours, (0.0, 1.0), label)))
         )
         first = edge_series[0].name
         second = edge_series[1].name if len(edge_series) > 1 else first

@@ -1,12 +1,32 @@
-"""What every figure shares: fonts sized for a projector, the blank figure that says why it is blank."""
+"""What every figure shares: fonts sized for a projector, two-line titles, the blank figure that says why."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import plotly.graph_objects as go
 
 #: Large, plain fonts: figures are shown on projectors and pasted into slides.
 FIGURE_FONT = {"family": "Lato, 'Helvetica Neue', Arial, sans-serif", "size": 15, "color": "#212529"}
 MUTED = "#6c757d"
+SUBTITLE_FONT = {"size": 14, "color": "#495057"}
+#: The smallest type any figure may use: readable on a projector at 1600×1000.
+MIN_FONT_SIZE = 12
+
+
+def two_line_title(text: str, subtitle: str) -> dict[str, Any]:
+    """A title on two lines, the second in a smaller grey: long names never run under the modebar.
+
+    Give the figure a top margin of about 90 px for it (the modebar sits above the plot, right).
+    """
+    return {
+        "text": text,
+        "subtitle": {"text": subtitle, "font": SUBTITLE_FONT},
+        "x": 0.01,
+        "xanchor": "left",
+        "y": 0.97,
+        "yanchor": "top",
+    }
 
 
 def empty_figure(text: str, height: int = 300) -> go.Figure:

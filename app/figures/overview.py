@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 
 from app.components import dataset_label
 from app.figures.common import FIGURE_FONT, empty_figure
+from app.figures.common import two_line_title as _title
 
 
 def _number(value: Any) -> float | None:
@@ -102,18 +103,6 @@ def learning_curves_figure(
         figure.update_xaxes(showticklabels=False, showgrid=False)
         figure.update_yaxes(showticklabels=False, showgrid=False)
     return figure
-
-
-def _title(text: str, subtitle: str) -> dict[str, Any]:
-    """A title on two lines, the second in a smaller grey: long names never run under the modebar."""
-    return {
-        "text": text,
-        "subtitle": {"text": subtitle, "font": {"size": 14, "color": "#495057"}},
-        "x": 0.01,
-        "xanchor": "left",
-        "y": 0.97,
-        "yanchor": "top",
-    }
 
 
 def per_class_figure(

@@ -46,3 +46,21 @@ def wait_for_title(dash_duo: Any, selector: str, words: str, timeout: float = 20
         if time.monotonic() > deadline:
             raise AssertionError(f"{selector} title is {plot_title(dash_duo, selector)!r}, expected {words!r}")
         time.sleep(0.1)
+
+
+def font_sizes(figure: Any) -> list[float]:
+    """Every font size a plotly figure sets (layout, axes, titles, annotations, traces): none may be under 12 px."""
+    sizes: list[float] = []
+
+    def walk(node: Any, key: str = "") -> None:
+        if isinstance(node, dict):
+            if key.endswith("font") and isinstance(node.get("size"), (int, float)):
+                sizes.append(float(node["size"]))
+            for name, value in node.items():
+                walk(value, name)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                walk(value, key)
+
+    walk(figure.to_plotly_json())
+    return sizes
