@@ -13,9 +13,10 @@ import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import dcc, html
 
+from analysis.frames import ablation_frame, findings_frame
 from analysis.pipeline import RunAnalyzer
 from analysis.runs.store import RunStatus
-from app import components
+from app import components, tables
 from app.figures.common import empty_figure
 from app.figures.review import ablation_figure, pareto_figure
 from app.selection import run_colours
@@ -32,6 +33,7 @@ PAGE_NAMES = {
     "evolution": "Evolution",
     "jobs": "Jobs",
 }
+ABLATION_TABLE_ID = "review-ablation-table"
 SHOWN_PER_CLASS = 5  # the largest per-class changes in the diff
 
 
@@ -42,6 +44,7 @@ class ReviewParts(NamedTuple):
     recommendation: Any
     pareto: go.Figure
     findings: Any
+    findings_csv: str  # analysis.frames.findings_frame of the same runs, for the CSV button
     not_reviewed: Any
     reviewed: tuple[str, ...]  # the runs with a cached ablation, for the ablation picker
     compared: tuple[str, ...]  # the runs the review covered, for the diff pickers
@@ -76,7 +79,14 @@ def review_parts(
     if not names:
         empty = "No finished run chosen: tick runs above, or train the family on the Jobs page"
         return ReviewParts(
-            banner, components.message(empty, kind="info", id="review-nothing"), empty_figure(empty), None, None, (), ()
+            banner,
+            components.message(empty, kind="info", id="review-nothing"),
+            empty_figure(empty),
+            None,
+            "",
+            None,
+            (),
+            (),
         )
     review = source.review(names)
     label = components.dataset_label(members)
@@ -87,6 +97,7 @@ def review_parts(
         recommendation=recommendation_card(review, label),
         pareto=pareto_figure(review.get("runs", ()), recommended, colours, label, cost),
         findings=findings_list(review.get("findings", ())),
+        findings_csv=findings_frame(names, analyzer=source).to_csv(index=False),
         not_reviewed=not_reviewed_message(not_reviewed),
         reviewed=tuple(n for n in names if n not in not_reviewed),
         compared=tuple(names),
@@ -215,10 +226,12 @@ def not_reviewed_message(names: Sequence[str]) -> Any:
     )
 
 
-def ablation_view(source: RunAnalyzer, run: str | None, data_label: str) -> go.Figure:
+def ablation_view(source: RunAnalyzer, run: str | None, data_label: str) -> tuple[go.Figure, Any]:
+    """One run's ablation: the chart, and the table of the same numbers (with its CSV) below it."""
     if run is None:
-        return empty_figure("No reviewed run: analyse the runs on the Jobs page")
-    return ablation_figure(source.ablation(run), run, data_label)
+        return empty_figure("No reviewed run: analyse the runs on the Jobs page"), None
+    table = tables.ablation_table(ablation_frame([run], analyzer=source), ABLATION_TABLE_ID, f"ablation-{run}")
+    return ablation_figure(source.ablation(run), run, data_label), table
 
 
 def diff_view(source: RunAnalyzer, run_a: str | None, run_b: str | None) -> Any:

@@ -179,18 +179,7 @@ def frame_table(
     """A sortable table of ``records`` with a CSV download of the frame it came from (``csv``: its text)."""
     shown = [c for c in columns if any(r.get(c.key) not in (None, "") for r in records) or c.key == "run"]
     header = html.Div(
-        [
-            html.Div(caption, className="me-auto small text-muted"),
-            dbc.Button(
-                "CSV",
-                id={"type": CSV_TYPE, "table": table_id},
-                n_clicks=0,
-                color="secondary",
-                outline=True,
-                size="sm",
-                title="Download this table as CSV (every column of the frame, full precision)",
-            ),
-        ],
+        [html.Div(caption, className="me-auto small text-muted"), csv_button(table_id)],
         className="d-flex align-items-center mb-1",
     )
     table = dash_table.DataTable(
@@ -215,14 +204,59 @@ def frame_table(
         style_cell_conditional=[{"if": {"column_type": "numeric"}, "textAlign": "right"}],
         style_data_conditional=list(row_styles),
     )
-    return html.Div(
-        [
-            header,
-            table,
-            dcc.Store(id={"type": CSV_TYPE + "-data", "table": table_id}, data={"csv": csv, "filename": filename}),
-            dcc.Download(id={"type": CSV_TYPE + "-download", "table": table_id}),
-        ],
-        className="cnncmp-table mb-4",
+    return html.Div([header, table, *csv_data(table_id, csv, filename)], className="cnncmp-table mb-4")
+
+
+def csv_button(table_id: str) -> dbc.Button:
+    """The CSV button of the table (or list) ``table_id``; :func:`csv_data` holds what it downloads."""
+    return dbc.Button(
+        "CSV",
+        id={"type": CSV_TYPE, "table": table_id},
+        n_clicks=0,
+        color="secondary",
+        outline=True,
+        size="sm",
+        title="Download this table as CSV (every column of the frame, full precision)",
+    )
+
+
+def csv_data(table_id: str, csv: str, filename: str) -> list[Any]:
+    """The frame's CSV text and the download it goes to, for :func:`csv_button` of the same ``table_id``."""
+    return [
+        dcc.Store(id={"type": CSV_TYPE + "-data", "table": table_id}, data={"csv": csv, "filename": filename}),
+        dcc.Download(id={"type": CSV_TYPE + "-download", "table": table_id}),
+    ]
+
+
+ABLATION_COLUMNS = (
+    TableColumn("layer", "Layer", "text", "'all': every layer's near-duplicates taken out at once"),
+    TableColumn("n_neurons", "Neurons", "count"),
+    TableColumn("n_flagged", "Near-duplicates", "count", "correlated with a kept neuron above the threshold"),
+    TableColumn("n_dead", "Dead", "count", "never fire on the evaluation images"),
+    TableColumn("params_saved", "Params saved", "count", "parameters the near-duplicates take"),
+    TableColumn("merged_error_change", "Merged: Δ test error", "points", "merged into their kept twin, then removed"),
+    TableColumn("removed_error_change", "Removed: Δ test error", "points", "output zeroed, batch norm folded"),
+    TableColumn("dead_error_change", "Dead removed: Δ", "points", "the dead units removed"),
+)
+
+
+def ablation_table(frame: pd.DataFrame, table_id: str, filename: str) -> Any:
+    """One run's ablation (:func:`analysis.frames.ablation_frame`) per layer, the whole model last."""
+    rows = [
+        {
+            column.key: _cell(None if row.get(column.key) is pd.NA else row.get(column.key), column.kind)
+            for column in ABLATION_COLUMNS
+        }
+        for row in frame.to_dict("records")
+        if row.get("analysed") is not False
+    ]
+    return frame_table(
+        table_id,
+        rows,
+        ABLATION_COLUMNS,
+        frame.to_csv(index=False),
+        filename,
+        row_styles=[{"if": {"filter_query": '{layer} = "all"'}, "fontWeight": "600"}],
     )
 
 

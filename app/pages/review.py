@@ -19,7 +19,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, dcc, html
 
 from analysis.lru import LRU
-from app import components
+from app import components, tables
 from app.page import PageContext, guarded_callback, page_context, page_layout
 from app.query import last, parse_choice, problems_of, runs_value, split_names
 from app.review_view import ReviewParts, ablation_view, diff_view, review_parts
@@ -39,6 +39,9 @@ RECOMMENDATION_ID = "review-recommendation"
 PARETO_ID = "review-pareto"
 COST_ID = "review-cost"
 FINDINGS_ID = "review-findings"
+FINDINGS_CSV_ID = "review-findings-csv"
+FINDINGS_TABLE = "review-findings-table"  # the CSV button's table id
+ABLATION_TABLE_BOX_ID = "review-ablation-table-box"
 NOT_REVIEWED_ID = "review-not-reviewed-box"
 ABLATION_PICKER_ID = "review-ablation-run"
 ABLATION_ID = "review-ablation"
@@ -100,6 +103,7 @@ def layout(**query: Any) -> html.Div:
         ablation_run = pick(query.get("ablation"), parts.reviewed)
         diff_a, diff_b = diff_pair(query.get("diff"), parts.compared)
         label = components.dataset_label([r for r in context.runs if r.get("name") in parts.compared])
+        ablation_chart, ablation_table = ablation_view(context.analyzer, ablation_run, label)
         return [
             dcc.Location(id=URL_ID, refresh=False),
             link_message(selection, context.settings.runs_dir, LINK_MESSAGE_ID),
@@ -141,7 +145,13 @@ def layout(**query: Any) -> html.Div:
                     ),
                     dbc.Col(
                         [
-                            html.H4("Findings", className="mb-2"),
+                            html.Div(
+                                [html.H4("Findings", className="mb-0 me-auto"), tables.csv_button(FINDINGS_TABLE)],
+                                className="d-flex align-items-center mb-2",
+                            ),
+                            html.Div(
+                                tables.csv_data(FINDINGS_TABLE, parts.findings_csv, "findings"), id=FINDINGS_CSV_ID
+                            ),
                             html.Div(
                                 parts.findings,
                                 id=FINDINGS_ID,
@@ -167,11 +177,8 @@ def layout(**query: Any) -> html.Div:
                                 ],
                                 className="mb-1",
                             ),
-                            components.graph(
-                                ABLATION_ID,
-                                ablation_view(context.analyzer, ablation_run, label),
-                                filename="review-ablation",
-                            ),
+                            components.graph(ABLATION_ID, ablation_chart, filename="review-ablation"),
+                            html.Div(ablation_table, id=ABLATION_TABLE_BOX_ID),
                         ],
                         lg=6,
                     ),
@@ -208,6 +215,7 @@ def register_callbacks(app: dash.Dash) -> None:
         Output(NOT_REVIEWED_ID, "children"),
         Output(PARETO_ID, "figure"),
         Output(FINDINGS_ID, "children"),
+        Output(FINDINGS_CSV_ID, "children"),
         Output(ABLATION_PICKER_ID, "options"),
         Output(ABLATION_PICKER_ID, "value"),
         Output(DIFF_A_ID, "options"),
@@ -233,6 +241,7 @@ def register_callbacks(app: dash.Dash) -> None:
             parts.not_reviewed,
             parts.pareto,
             parts.findings,
+            tables.csv_data(FINDINGS_TABLE, parts.findings_csv, "findings"),
             options(parts.reviewed),
             pick(ablation_run, parts.reviewed),
             options(parts.compared),
@@ -244,8 +253,10 @@ def register_callbacks(app: dash.Dash) -> None:
     @guarded_callback(
         app,
         Output(ABLATION_ID, "figure"),
+        Output(ABLATION_TABLE_BOX_ID, "children"),
         Input(ABLATION_PICKER_ID, "value"),
         what="The ablation chart",
+        message=1,
         prevent_initial_call=True,
     )
     def show_ablation(run: Any):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -206,7 +207,10 @@ def test_recommendation_card_names_the_run_its_interval_and_cost():
     assert "Keep " in card and "'base'" in card and "9.00 %" in card and "8.50 %" in card and "80 k" in card
 
 
-def test_review_parts_cover_one_dataset_and_list_the_unreviewed():
+def test_review_parts_cover_one_dataset_and_list_the_unreviewed(monkeypatch):
+    import pandas as pd
+
+    monkeypatch.setattr("app.review_view.findings_frame", lambda runs, analyzer: pd.DataFrame({"run": list(runs)}))
     source = HandBuiltSource()
     runs = rows("shallow", "base", "wide") + rows("digits-run", dataset="digits")
     parts = review_parts(runs, ["shallow", "base", "wide", "digits-run"], source, "flops")
@@ -214,6 +218,7 @@ def test_review_parts_cover_one_dataset_and_list_the_unreviewed():
     assert "leaves out digits-run" in str(parts.banner)
     assert parts.reviewed == ("shallow", "base") and parts.compared == ("shallow", "base", "wide")
     assert "Not reviewed yet" in str(parts.not_reviewed) and "wide" in str(parts.not_reviewed)
+    assert parts.findings_csv.splitlines() == ["run", "shallow", "base", "wide"]
     nothing = review_parts(runs, [], source, "flops")
     assert "No finished run chosen" in str(nothing.recommendation)
 
@@ -248,6 +253,13 @@ def test_review_page_loads_links_into_its_findings_and_follows_the_pair(dash_duo
     wait_until(lambda: parse_qs(urlparse(dash_duo.driver.current_url).query).get("diff") == [f"{second},{first}"])
     header = dash_duo.find_element(f"#{review.DIFF_ID} thead").text.split()
     assert header.index(second) < header.index(first)
+    # The findings download as the frame's CSV; the ablation shows as a table too.
+    csv_button = dash_duo.find_element("button[id*='review-findings-table']")
+    dash_duo.driver.execute_script("arguments[0].click();", csv_button)
+    target = Path(dash_duo.download_path) / "findings.csv"
+    wait_until(lambda: target.is_file() and target.stat().st_size > 0)
+    assert target.read_text().splitlines()[0].startswith("run,dataset,kind")
+    dash_duo.wait_for_contains_text(f"#{review.ABLATION_TABLE_BOX_ID}", "Near-duplicates")
     # A finding's link opens the view that shows it.
     links = dash_duo.find_elements("#review-findings-list a")
     assert links, "the review of the analysed runs has no finding with a link (the recommendation is one)"
