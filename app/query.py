@@ -194,3 +194,11 @@ def search(params: Mapping[str, Any], safe: str = ",:~") -> str:
 def problems_of(*parsed: Parsed) -> list[str]:
     """The refusals among ``parsed``, in order."""
     return [p.problem for p in parsed if p.problem]
+
+
+def nearest_layer(depths: Sequence[float], depth: float) -> int:
+    """What ``depth=`` means for one run: the index of its layer whose relative depth is nearest ``depth``
+    (the shallower one on a tie; depths run input side first). ValueError for a run without layers."""
+    if not depths:
+        raise ValueError("a run without analysable layers")
+    return min(range(len(depths)), key=lambda i: (round(abs(float(depths[i]) - depth), 9), i))
