@@ -21,7 +21,7 @@ from app.images import png_data_url
 from app.main import create_app
 from app.pages import explorer
 from app.query import nearest_layer
-from tests.app.helpers import text_of, wait_for_title
+from tests.app.helpers import text_of, wait_for_title, wait_until
 
 QUICK_RUNS = ("base-quick-synthetic", "shallow-quick-synthetic")
 COLOURS = {"a": "#111111", "b": "#222222"}
@@ -388,6 +388,15 @@ def test_layout_of_an_empty_runs_folder(tmp_path):
 
 # -- in the browser --------------------------------------------------------------------------------
 MAPS = f"#{explorer.MAPS_GRAPH_ID} .js-plotly-plot"
+PATCHES = f"#{explorer.PATCHES_GRAPH_ID} .js-plotly-plot"
+CLICK_FIRST_MAP = """
+    const gd = document.querySelector(arguments[0]);
+    const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+    const box = gd.querySelector('.nsewdrag').getBoundingClientRect();
+    const x = box.left + xa.d2p(1), y = box.top + ya.d2p(1);
+    for (const type of ['mousemove', 'mousedown', 'mouseup', 'click']) {
+        gd.querySelector('.nsewdrag').dispatchEvent(new MouseEvent(type, {clientX: x, clientY: y, bubbles: true}));
+    }"""
 
 
 def query_of(dash_duo) -> dict[str, list[str]]:
@@ -416,25 +425,51 @@ def test_page_loads_draws_and_steps_through_images(dash_duo, explorer_app):
 
 def test_clicking_a_neuron_shows_its_top_images(dash_duo, explorer_app):
     dash_duo.start_server(explorer_app)
-    dash_duo.driver.get(dash_duo.server_url + "/explorer?models=base-quick-synthetic&layer=0")
+    dash_duo.driver.get(dash_duo.server_url + "/explorer?runs=base-quick-synthetic&depth=0")
     wait_for_title(dash_duo, MAPS, "test image 0")
     # A real click on the first map: plotly turns it into clickData, the callback into the top images.
-    dash_duo.driver.execute_script(
-        """
-        const gd = document.querySelector(arguments[0]);
-        const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
-        const box = gd.querySelector('.nsewdrag').getBoundingClientRect();
-        const x = box.left + xa.d2p(1), y = box.top + ya.d2p(1);
-        for (const type of ['mousemove', 'mousedown', 'mouseup', 'click']) {
-            gd.querySelector('.nsewdrag').dispatchEvent(new MouseEvent(type, {clientX: x, clientY: y, bubbles: true}));
-        }""",
+    dash_duo.driver.execute_script(CLICK_FIRST_MAP, MAPS)
+    wait_for_title(dash_duo, PATCHES, "neuron 0")
+    images = dash_duo.driver.execute_script("return document.querySelector(arguments[0]).data.length;", PATCHES)
+    assert images >= 1
+    wait_until(
+        lambda: query_of(dash_duo).get("neuron") == ["base-quick-synthetic:conv1:0"], message="neuron= in the URL"
+    )
+    frames = dash_duo.driver.execute_script("return document.querySelector(arguments[0]).layout.shapes.length;", MAPS)
+    assert frames == 1  # the clicked map is framed
+    assert dash_duo.get_logs() == []
+
+
+def test_a_link_restores_the_clicked_neuron_and_the_map_options(dash_duo, explorer_app):
+    run = QUICK_RUNS[0]  # at depth 0.64: conv8, 32 neurons
+    link = f"/explorer?runs={run}&image=4&depth=0.64&neurons=16&scale=neuron&size=4&stride=2&neuron={run}:conv8:2"
+    dash_duo.start_server(explorer_app)
+    dash_duo.driver.get(dash_duo.server_url + link)
+    wait_for_title(dash_duo, MAPS, "test image 4")
+    wait_for_title(dash_duo, PATCHES, "neuron 2")  # the clicked neuron's top images, without a click
+    layout = dash_duo.driver.execute_script(
+        "const l = document.querySelector(arguments[0]).layout; return [l.annotations[0].text, "
+        "l.coloraxis.colorbar.title.text, l.shapes.length];",
         MAPS,
     )
-    wait_for_title(dash_duo, f"#{explorer.PATCHES_GRAPH_ID} .js-plotly-plot", "neuron 0")
-    images = dash_duo.driver.execute_script(
-        "return document.querySelector(arguments[0]).data.length;", f"#{explorer.PATCHES_GRAPH_ID} .js-plotly-plot"
-    )
-    assert images >= 1
+    assert "conv8" in layout[0] and "· 16 of 32" in layout[0]  # neurons=16
+    assert "each neuron" in layout[1] and layout[2] == 1  # scale=neuron; neuron 2 framed
+    assert dash_duo.find_element(f"#{explorer.SCALE_ID} input[value='neuron']").is_selected()
+    assert "first 16" in dash_duo.find_element(f"#{explorer.NEURONS_ID}").text
+    wait_for_title(dash_duo, f"#{explorer.OCCLUSION_GRAPH_ID} .js-plotly-plot", "4 px square every 2 px")
+    dash_duo.driver.execute_script(CLICK_FIRST_MAP, MAPS)  # another neuron: written back with everything else
+    wait_for_title(dash_duo, PATCHES, "neuron 0")
+    expected = {
+        "runs": [run],
+        "image": ["4"],
+        "depth": ["0.64"],
+        "neurons": ["16"],
+        "scale": ["neuron"],
+        "size": ["4"],
+        "stride": ["2"],
+        "neuron": [f"{run}:conv8:0"],
+    }
+    wait_until(lambda: query_of(dash_duo) == expected, message=f"the URL to be {expected}, not {query_of(dash_duo)}")
     assert dash_duo.get_logs() == []
 
 
