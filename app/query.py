@@ -15,7 +15,8 @@ key           value                                                           pa
 ``image``     a test image number                                             Explorer
 ``epoch``     a training epoch (the nearest snapshot is shown)                Evolution
 others        page options (``view``, ``edits``, ``metric``, ``threshold``,   their page
-              ``size``, ``stride``, ``neurons``, ``scale``, ``debiased``)
+              ``size``, ``stride``, ``neurons``, ``scale``, ``neuron``,
+              ``debiased``)
 ============  ==============================================================  ==========================
 
 Each parser takes the raw value Dash passes to ``layout(**query)`` — a string, a list when the

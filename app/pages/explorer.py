@@ -21,6 +21,7 @@ from dash.exceptions import PreventUpdate
 
 from analysis.data.uploads import MAX_IMAGE_SIDE, MAX_UPLOAD_BYTES
 from app import components
+from app import explorer_strip as strip
 from app import explorer_view as view
 from app.figures.common import empty_figure
 from app.figures.explorer import highlight_shapes
@@ -296,7 +297,7 @@ def register_callbacks(app: dash.Dash) -> None:
         message=1,
     )
     def show_strip(picked: Any, index: Any, uploaded: Any):
-        return view.strip_parts(picked, index, uploaded, THUMB_TYPE, CLEAR_UPLOAD_ID)
+        return strip.strip_parts(picked, index, uploaded, THUMB_TYPE, CLEAR_UPLOAD_ID)
 
     @guarded_callback(
         app,

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from app import explorer_strip
 from app import explorer_view as view
 from app.config import Settings
 from app.figures import explorer as figures
@@ -226,12 +227,14 @@ def test_patches_figure_draws_the_receptive_field_boxes():
 def test_thumbnail_strip_shows_truth_and_wrong_predictions_in_red():
     images = np.zeros((3, 3, 32, 32), dtype=np.uint8)
     predictions = {"a": np.array([0] * 10 + [0, 0, 1]), "b": None}
-    strip = view.thumbnail_strip(images, [0, 1, 1], [10, 11, 12], ["cat", "dog"], predictions, 11, COLOURS, "thumb")
+    strip = explorer_strip.thumbnail_strip(
+        images, [0, 1, 1], [10, 11, 12], ["cat", "dog"], predictions, 11, COLOURS, "thumb"
+    )
     text = text_of(strip)
     assert '"index": 11' in text and "data:image/png;base64," in text
     assert "a predicts cat (wrong)" in text and "text-danger" in text and "not analysed yet" in text
     assert text.count("3px solid") == 1  # the chosen image is outlined
-    assert view.strip_range(25, 30) == range(20, 30) and view.strip_range(3, 360) == range(0, 20)
+    assert explorer_strip.strip_range(25, 30) == range(20, 30) and explorer_strip.strip_range(3, 360) == range(0, 20)
 
 
 def test_png_data_url_round_trips():
@@ -243,7 +246,7 @@ def test_png_data_url_round_trips():
 
 # -- the parts the callbacks build, on the analysed quick runs ----------------------------------------
 def strip_parts(*arguments):
-    return view.strip_parts(*arguments, explorer.THUMB_TYPE, explorer.CLEAR_UPLOAD_ID)
+    return explorer_strip.strip_parts(*arguments, explorer.THUMB_TYPE, explorer.CLEAR_UPLOAD_ID)
 
 
 def test_maps_parts_compare_both_runs_at_one_depth(explorer_app):
