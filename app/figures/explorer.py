@@ -22,6 +22,7 @@ OCCLUSION_COLOURSCALE = "RdBu"  # red: hiding this square destroys the evidence 
 HIGHLIGHT = "#ff00ff"  # the clicked neuron's frame: apart from viridis and red-blue alike
 PANEL_TITLE_SIZE = 14
 CELL_TEXT_SIZE = 12
+READABLE_CELLS = 8  # occlusion grids up to 8 × 8 get each cell's top label written in (6 characters at 12 px)
 TITLE_MARGIN = 130  # a two-line title above two-line panel titles, clear of the plotly toolbar
 
 
@@ -351,14 +352,14 @@ def occlusion_figure(
             [str(panel.class_names[int(v)]) if 0 <= int(v) < len(panel.class_names) else str(int(v)) for v in row]
             for row in np.asarray(result["top_label"])
         ]
-        readable = len(centres_x) <= 10 and len(centres_y) <= 10
+        readable = max(len(centres_x), len(centres_y)) <= READABLE_CELLS
         row, column = divmod(i, columns)
         figure.add_trace(
             go.Heatmap(
                 z=np.asarray(result["correct_probability"], dtype=float),
                 x=centres_x,
                 y=centres_y,
-                text=[[short_label(t, 5) for t in r] for r in labels] if readable else None,
+                text=[[short_label(t) for t in r] for r in labels] if readable else None,
                 texttemplate="%{text}" if readable else None,
                 textfont={"size": CELL_TEXT_SIZE},
                 customdata=labels,
