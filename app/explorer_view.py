@@ -62,6 +62,7 @@ ALL_NEURONS = 10**9
 UPLOAD_NAME_SHOWN = 40  # characters of an upload's file name in titles
 NUMBER = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*$")
 NO_RUN = "Pick at least one run above."
+ALL_FAILED = "none of the chosen runs could show this image; the messages above say why"
 
 
 # -- the link ----------------------------------------------------------------------------------------
@@ -346,10 +347,11 @@ def maps_parts(
         panels.append(MapsPanel(view.run, name, relative, maps[name]))
         probabilities.append((view.run, maps["probabilities"], view.class_names))
     colours = shown.colours()
-    maps_fig, geometry = maps_figure(
-        panels, neuron_count(neurons), scale, colours, shown.title(f"Activation maps at depth {depth:.2f}"), selected
+    title = shown.title(f"Activation maps at depth {depth:.2f}")
+    maps_fig, geometry = maps_figure(panels, neuron_count(neurons), scale, colours, title, selected, ALL_FAILED)
+    probs_fig = probabilities_figure(
+        probabilities, shown.subject.label, colours, shown.title("Class probabilities"), ALL_FAILED
     )
-    probs_fig = probabilities_figure(probabilities, shown.subject.label, colours, shown.title("Class probabilities"))
     return maps_fig, probs_fig, geometry, messages
 
 
@@ -369,7 +371,7 @@ def occlusion_parts(picked: Any, index: Any, size: Any, stride: Any, uploaded: A
     kind = "true class" if shown.subject.label is not None else "run's top class"
     title = shown.title(f"Occlusion, {size} px square every {stride} px · P({kind})")
     image_size = int(shown.subject.image.shape[-1])
-    return occlusion_figure(panels, kind, shown.colours(), title, image_size), messages
+    return occlusion_figure(panels, kind, shown.colours(), title, image_size, ALL_FAILED), messages
 
 
 def _empty_parts(exc: BaseException, figures: int) -> tuple:

@@ -181,11 +181,12 @@ def maps_figure(
     colours: Mapping[str, str],
     title: Mapping[str, Any] | str,
     selected: Selected | None = None,
+    empty: str = "pick a run above",
 ) -> tuple[go.Figure, list[dict[str, Any]]]:
     """Each run's activation maps as one mosaic, side by side, with one shared colour bar; the ``selected``
     neuron framed. Returns the figure and, per trace, the geometry a click needs to find its neuron."""
     if not panels:
-        return empty_figure("No activation maps: pick a run above."), []
+        return empty_figure(f"No activation maps: {empty}."), []
     rows, columns = grid(len(panels))
     names = []
     for p in panels:
@@ -266,10 +267,11 @@ def probabilities_figure(
     true_label: int | None,
     colours: Mapping[str, str],
     title: Mapping[str, Any] | str,
+    empty: str = "pick a run above",
 ) -> go.Figure:
     """Grouped bars: each run's softmax over the classes for this image; the true class is marked."""
     if not probabilities:
-        return empty_figure("No class probabilities: pick a run above.")
+        return empty_figure(f"No class probabilities: {empty}.")
     figure = go.Figure()
     class_names: list[str] = []
     for run, probs, names in probabilities:
@@ -322,6 +324,7 @@ def occlusion_figure(
     colours: Mapping[str, str],
     title: Mapping[str, Any] | str,
     image_size: int = 32,
+    empty: str = "pick a run above",
 ) -> go.Figure:
     """Per run, the target-class probability with a grey square centred at each position.
 
@@ -329,7 +332,7 @@ def occlusion_figure(
     enough to read (Zeiler & Fergus' third panel); it is always in the hover text.
     """
     if not panels:
-        return empty_figure("No occlusion map: pick a run above.")
+        return empty_figure(f"No occlusion map: {empty}.")
     rows, columns = grid(len(panels))
     titles = []
     for p in panels:

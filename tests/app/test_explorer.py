@@ -302,6 +302,20 @@ def test_bad_image_numbers_and_no_runs_raise_page_errors(explorer_app):
         assert not figure.data and "Pick at least one run" in figure.layout.annotations[0].text
 
 
+def test_runs_that_cannot_show_the_image_get_a_message_each(explorer_app, monkeypatch):
+    from analysis.pipeline import AnalysisError, RunAnalyzer
+
+    def refuse(self, run, image):
+        raise AnalysisError(f"run {run!r} cannot look at images today")
+
+    monkeypatch.setattr(RunAnalyzer, "activation_maps", refuse)
+    with explorer_app.server.app_context():
+        maps, probabilities, geometry, messages = view.maps_parts(list(QUICK_RUNS), 5, 0.5, "16", "layer", None)
+    assert geometry == [] and len(messages) == 2 and "cannot look at images today" in text_of(messages)
+    for figure in (maps, probabilities):
+        assert not figure.data and "none of the chosen runs could show this image" in figure.layout.annotations[0].text
+
+
 def test_patches_parts_from_a_click(explorer_app):
     with explorer_app.server.app_context():
         _, _, geometry, _ = view.maps_parts(["shallow-quick-synthetic"], 0, 0.0, "all", "layer", None)
