@@ -40,7 +40,7 @@ def two_line_title(what: str, detail: str) -> dict[str, Any]:
         "yref": "container",
         "y": 1,
         "yanchor": "top",
-        "pad": {"t": 10},
+        "pad": {"t": 26},  # plotly anchors a two-line title by its first baseline: room for the first line
         "font": {"size": 17},
     }
 

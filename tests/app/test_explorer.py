@@ -528,6 +528,14 @@ def test_uploads_are_checked_and_shown(dash_duo, explorer_app, tmp_path):
     dash_duo.find_element(f"#{explorer.UPLOAD_ID} input[type=file]").send_keys(str(good))
     wait_for_title(dash_duo, MAPS, "uploaded red.png")
     wait_for_title(dash_duo, f"#{explorer.OCCLUSION_GRAPH_ID} .js-plotly-plot", "run's top class")
+    # The two-line title lies inside the figure, clear of the plotly toolbar (the upload's name makes it long).
+    title, plot, toolbar = dash_duo.driver.execute_script(
+        "const g = document.querySelector(arguments[0]); const box = e => e.getBoundingClientRect().toJSON();"
+        "return [box(g.querySelector('.gtitle')), box(g), box(g.querySelector('.modebar'))];",
+        f"#{explorer.OCCLUSION_GRAPH_ID} .js-plotly-plot",
+    )
+    assert plot["top"] <= title["top"] and title["bottom"] <= plot["top"] + 130
+    assert title["right"] < toolbar["left"] or title["top"] > toolbar["bottom"]
     dash_duo.wait_for_contains_text(f"#{explorer.SUBJECT_ID}", "Uploaded")
     assert dash_duo.find_element(f"#{explorer.UPLOAD_MESSAGE_ID}").text == ""
     dash_duo.find_element(f"#{explorer.SUBJECT_ID} button").click()  # back to the test images
