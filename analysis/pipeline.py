@@ -42,6 +42,7 @@ ABLATION_REPORT_KEYS = (  # what the report gives per layer of the ablation (Non
     "params_saved",
     "flops_saved",
 )
+MAPS_BYTES = 64 * 1024 * 1024  # activation maps of evaluation images kept per analyzer
 TRAIN_EVAL_IMAGES = 10_000  # train-split images evaluated per checkpoint (all of digits; a fifth of CIFAR-10)
 
 
@@ -112,6 +113,8 @@ class RunAnalyzer:
         self._digests: LRU[str] = LRU(max_items=64)  # (run, file, stamp) -> SHA-256 of the file
         self._views: LRU[Result] = LRU(max_items=128)  # (checkpoint, layer, edit log) -> edited cluster view
         self._tiles: LRU[np.ndarray] = LRU(max_items=32)  # (checkpoint, layer) -> top patches (a 2048-unit fc: 1.5 MB)
+        # (checkpoint, image) -> every layer's maps of one evaluation image (BaseCNN: about 1 MB each)
+        self._maps: LRU[Result] = LRU(max_items=64, max_bytes=MAPS_BYTES, size=_result_bytes)
         # Kept models are shared by a web server's threads; per-image views hook into them.
         self._model_lock = threading.RLock()
 
@@ -216,6 +219,8 @@ class RunAnalyzer:
             allow_compute=False,
         )
         strict._datasets, strict._models, strict._digests = self._datasets, self._models, self._digests
+        # The networks are shared, so their lock must be too; so are the per-image maps computed on them.
+        strict._model_lock, strict._maps = self._model_lock, self._maps
         return strict
 
     def is_analyzed(self, run: str) -> bool:
@@ -476,14 +481,23 @@ class RunAnalyzer:
         class ``probabilities`` and the image's ``label`` (None for an upload).
 
         The forward hooks go on the run's shared network, so the pass holds the model lock: two
-        requests at once (a web server's threads) never read each other's hook outputs.
+        requests at once (a web server's threads) never read each other's hook outputs. An evaluation
+        image's maps are kept in memory (read-only arrays, shared by every request for it).
         """
         from .probes.per_image import activation_maps
 
-        subject, label = self._subject(run, image)
-        with self._model_lock:
-            maps = activation_maps(self.model(run), subject, self._normalization(run))
-        return {**maps, "label": label}
+        def compute() -> Result:
+            subject, label = self._subject(run, image)
+            with self._model_lock:
+                maps = activation_maps(self.model(run), subject, self._normalization(run))
+            for array in maps.values():
+                array.flags.writeable = False  # shared by every request for this image
+            return {**maps, "label": label}
+
+        if not isinstance(image, (int, np.integer)):
+            return compute()  # an upload: never the same twice, so never kept
+        key = (self.checkpoint_hash(run), self.dataset_hash(run), self.params.max_images, int(image))
+        return self._maps.get_or_compute(key, compute)
 
     def occlusion(self, run: str, image: int | np.ndarray, size: int = 8, stride: int = 4) -> Result:
         """Occlusion sensitivity (Zeiler & Fergus) of one image: per position of a grey square, the probability
@@ -882,6 +896,11 @@ def _first_layer_edges(layer) -> np.ndarray:
             bn.eps,
         )
     return kernel_summed_edges(weight)
+
+
+def _result_bytes(result: Result) -> int:
+    """The bytes of a result's arrays (what an LRU bounded in bytes counts)."""
+    return sum(value.nbytes for value in result.values() if isinstance(value, np.ndarray))
 
 
 def json_string(value: Any) -> str:

@@ -15,7 +15,8 @@ key           value                                                           pa
 ``image``     a test image number                                             Explorer
 ``epoch``     a training epoch (the nearest snapshot is shown)                Evolution
 others        page options (``view``, ``edits``, ``metric``, ``threshold``,   their page
-              ``size``, ``stride``, ``neurons``, ``scale``, ``debiased``)
+              ``size``, ``stride``, ``neurons``, ``scale``, ``neuron``,
+              ``debiased``)
 ============  ==============================================================  ==========================
 
 Each parser takes the raw value Dash passes to ``layout(**query)`` — a string, a list when the
@@ -194,3 +195,11 @@ def search(params: Mapping[str, Any], safe: str = ",:~") -> str:
 def problems_of(*parsed: Parsed) -> list[str]:
     """The refusals among ``parsed``, in order."""
     return [p.problem for p in parsed if p.problem]
+
+
+def nearest_layer(depths: Sequence[float], depth: float) -> int:
+    """What ``depth=`` means for one run: the index of its layer whose relative depth is nearest ``depth``
+    (the shallower one on a tie; depths run input side first). ValueError for a run without layers."""
+    if not depths:
+        raise ValueError("a run without analysable layers")
+    return min(range(len(depths)), key=lambda i: (round(abs(float(depths[i]) - depth), 9), i))

@@ -11,7 +11,7 @@ import torch
 
 from analysis.cache import AnalysisCache, CorruptEntryError, cache_key, pack_result, unpack_result
 from analysis.cli import main
-from analysis.pipeline import NotAnalyzedError, RunAnalyzer
+from analysis.pipeline import AnalysisError, NotAnalyzedError, RunAnalyzer
 from analysis.probes.activations import ActivationPass, receptive_fields, receptive_patch
 from analysis.runs.store import RunStore
 from analysis.statistics.redundancy import near_duplicate_mask, normalize_profiles
@@ -158,6 +158,20 @@ def test_per_image_views(analyzer):
         assert 0 <= top < bottom <= 32 and 0 <= left < right <= 32
     mosaic = analyzer.cluster_mosaic(RUN, "conv3", 0)
     assert mosaic.dtype == np.uint8 and mosaic.shape[2] == 3
+
+
+def test_activation_maps_of_test_images_are_kept_read_only_and_uploads_never(analyzer):
+    first = analyzer.activation_maps(RUN, 3)
+    assert analyzer.activation_maps(RUN, 3) is first and first["label"] == int(analyzer.test_images(RUN, [3])[1][0])
+    assert not first["conv1"].flags.writeable  # shared by every request for the image
+    strict = analyzer.cached_only()
+    assert strict.activation_maps(RUN, 3) is first and strict._model_lock is analyzer._model_lock
+    image = analyzer.test_images(RUN, [3])[0][0]
+    upload = analyzer.activation_maps(RUN, image)  # the same pixels, as an upload: computed afresh, no label
+    assert upload is not first and upload["label"] is None
+    np.testing.assert_allclose(upload["probabilities"], first["probabilities"], rtol=1e-6)
+    with pytest.raises(AnalysisError, match="outside"):
+        analyzer.activation_maps(RUN, 10**6)
 
 
 def test_evolution_has_one_row_per_snapshot(analyzer):
