@@ -11,7 +11,7 @@ from pathlib import Path
 import dash
 import pytest
 
-from app import background
+from app import background, jobs_view
 from app import page as page_module
 from app.config import Settings
 
@@ -158,7 +158,7 @@ def test_layout_survives_a_failure_while_reading(tmp_path, monkeypatch):
 
 def test_progress_reporter_sends_bar_step_and_the_last_lines():
     sent = []
-    report = jobs.progress_reporter(sent.append, lines=2)
+    report = jobs_view.progress_reporter(sent.append, lines=2)
     for index in range(3):
         report(index / 2, f"step {index}")
     value, label, step, log = sent[-1]
@@ -171,7 +171,7 @@ def test_progress_reporter_sends_bar_step_and_the_last_lines():
 
 
 def test_outcome_messages_name_runs_and_failures():
-    done = jobs.outcome_message(
+    done = jobs_view.outcome_message(
         {
             "kind": "train",
             "status": "complete",
@@ -181,9 +181,9 @@ def test_outcome_messages_name_runs_and_failures():
         }
     )
     assert done.color == "success" and "25.0 %" in text_of(done) and "/?runs=r" in text_of(done)
-    stopped = jobs.outcome_message({"kind": "train", "status": "stopped", "runs": [], "message": "Stopped"})
+    stopped = jobs_view.outcome_message({"kind": "train", "status": "stopped", "runs": [], "message": "Stopped"})
     assert stopped.color == "warning" and "Training stopped" in text_of(stopped)
-    failed = jobs.outcome_message(
+    failed = jobs_view.outcome_message(
         {"kind": "analyze", "status": "failed", "runs": [], "message": "No run", "failed": {"x": "no model.pt"}}
     )
     assert failed.color == "danger" and "no model.pt" in text_of(failed)
