@@ -35,6 +35,7 @@ from app.figures.explorer import (
     probabilities_figure,
     two_line_title,
 )
+from app.page import drawn as page_drawn
 from app.page import page_context
 from app.query import (
     LAYER_NAME,
@@ -48,7 +49,7 @@ from app.query import (
     parse_number,
     problems_of,
 )
-from app.selection import cache_stamp, picked_names, run_colours, runs_search, runs_stamp
+from app.selection import picked_names, run_colours, runs_search
 
 NEURON_CHOICES = ("16", "32", "64", "all")
 DEFAULT_NEURONS = "32"
@@ -432,17 +433,7 @@ _DRAWN: LRU = LRU(max_items=32)  # figures drawn, keyed on their inputs and the 
 
 def drawn(inputs: tuple, compute: Callable[[], Any]) -> Any:
     """``compute()``, kept while the inputs, the chosen runs' files and the analysis cache are unchanged."""
-    settings = page_context().settings
-    names = tuple(picked_names(inputs[1]))
-    key = (
-        str(settings.runs_dir),
-        settings.analysis_cache,
-        names,
-        repr(inputs),
-        runs_stamp(settings.runs_dir, names),
-        cache_stamp(settings),
-    )
-    return _DRAWN.get_or_compute(key, compute)
+    return page_drawn(_DRAWN, page_context().settings, picked_names(inputs[1]), inputs, compute)
 
 
 # -- the link, checked against the runs ------------------------------------------------------------

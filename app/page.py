@@ -18,11 +18,12 @@ import dash
 from dash import Output, html, no_update
 from dash.exceptions import PreventUpdate
 
+from analysis.lru import LRU
 from analysis.pipeline import RunAnalyzer
 from app import components
 from app.analysis_access import PAGE_ERRORS, analyzer
 from app.config import Settings, current_settings
-from app.selection import read_runs
+from app.selection import cache_stamp, read_runs, runs_stamp
 
 log = logging.getLogger(__name__)
 
@@ -108,3 +109,18 @@ def guarded_callback(
         return app.callback(*dependencies, **kwargs)(guarded)
 
     return decorate
+
+
+def drawn(memo: LRU, settings: Settings, names: Sequence[str] | None, inputs: Any, compute: Callable[[], Any]) -> Any:
+    """``compute()``, kept in ``memo`` while ``inputs``, the runs ``names``' files (``None``: every run's, for
+    parts that show every run, as pickers and colours do) and the analysis cache are unchanged: the one memo
+    key of every page's drawn parts (the app's settings are part of it: tests serve several apps at once)."""
+    key = (
+        str(settings.runs_dir),
+        settings.analysis_cache,
+        None if names is None else tuple(names),
+        repr(inputs),
+        runs_stamp(settings.runs_dir, None if names is None else list(names)),
+        cache_stamp(settings),
+    )
+    return memo.get_or_compute(key, compute)

@@ -25,9 +25,9 @@ from app import components
 from app import evolution_view as view
 from app.figures.common import empty_figure
 from app.figures.evolution import HEALTH_METRICS
-from app.page import PageContext, guarded_callback, page_context, page_layout
+from app.page import PageContext, drawn, guarded_callback, page_context, page_layout
 from app.query import problems_of, runs_value
-from app.selection import cache_stamp, default_runs, link_message, parse_runs, picked_names, runs_stamp
+from app.selection import default_runs, link_message, parse_runs, picked_names
 
 dash.register_page(
     __name__, path="/evolution", name="Evolution", title=f"Evolution · {components.PRODUCT_NAME}", order=5
@@ -69,17 +69,11 @@ def evolution_parts(models: Any, epoch: Any, metric: Any) -> view.EvolutionParts
     context = page_context()
     settings = context.settings
     names = tuple(picked_names(models))
-    key = (
-        str(settings.runs_dir),
-        settings.analysis_cache,
+    return drawn(
+        _DRAWN,
+        settings,
         names,
-        repr(epoch),
-        repr(metric),
-        runs_stamp(settings.runs_dir, names),
-        cache_stamp(settings),
-    )
-    return _DRAWN.get_or_compute(
-        key,
+        (epoch, metric),
         lambda: view.evolution_parts(context.runs, settings.runs_dir, context.analyzer, names, epoch, metric),
     )
 

@@ -22,10 +22,9 @@ from analysis.runs.store import RunStatus
 from app import components
 from app.analysis_access import class_errors
 from app.figures.overview import confusion_figure, learning_curves_figure, per_class_figure
-from app.page import PageContext, guarded_callback, page_context, page_layout
+from app.page import PageContext, drawn, guarded_callback, page_context, page_layout
 from app.query import last, runs_value
 from app.selection import (
-    cache_stamp,
     default_runs,
     link_message,
     parse_runs,
@@ -33,7 +32,6 @@ from app.selection import (
     read_histories,
     run_colours,
     runs_search,
-    runs_stamp,
 )
 from app.tables import models_table
 
@@ -118,15 +116,9 @@ def overview_parts(runs: Sequence[Mapping[str, Any]], chosen: Sequence[str], sou
 def drawn_parts(chosen: Sequence[str]) -> OverviewParts:
     """:func:`overview_parts`, redrawn only when the choice, a run's files or the analysis cache change."""
     context = page_context()
-    settings = context.settings
-    key = (
-        str(settings.runs_dir),
-        settings.analysis_cache,
-        tuple(chosen),
-        runs_stamp(settings.runs_dir),
-        cache_stamp(settings),
+    return drawn(
+        _DRAWN, context.settings, None, tuple(chosen), lambda: overview_parts(context.runs, chosen, context.analyzer)
     )
-    return _DRAWN.get_or_compute(key, lambda: overview_parts(context.runs, chosen, context.analyzer))
 
 
 def confusion_choice(wanted: Any, analysed: Sequence[str]) -> str | None:

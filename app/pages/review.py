@@ -20,10 +20,10 @@ from dash import Input, Output, dcc, html
 
 from analysis.lru import LRU
 from app import components, tables
-from app.page import PageContext, guarded_callback, page_context, page_layout
+from app.page import PageContext, drawn, guarded_callback, page_context, page_layout
 from app.query import last, parse_choice, problems_of, runs_value, split_names
 from app.review_view import ReviewParts, ablation_view, diff_view, review_parts
-from app.selection import cache_stamp, default_runs, link_message, parse_runs, picked_names, runs_search, runs_stamp
+from app.selection import default_runs, link_message, parse_runs, picked_names, runs_search
 
 dash.register_page(__name__, path="/", name="Review", title=f"Review · {components.PRODUCT_NAME}", order=-1)
 
@@ -57,16 +57,13 @@ _DRAWN: LRU = LRU(max_items=32)  # the parts drawn, keyed on the choice and the 
 def drawn_parts(chosen: Sequence[str], cost: str) -> ReviewParts:
     """:func:`review_parts`, rebuilt only when the choice, a run's files or the analysis cache change."""
     context = page_context()
-    settings = context.settings
-    key = (
-        str(settings.runs_dir),
-        settings.analysis_cache,
-        tuple(chosen),
-        cost,
-        runs_stamp(settings.runs_dir),
-        cache_stamp(settings),
+    return drawn(
+        _DRAWN,
+        context.settings,
+        None,
+        (tuple(chosen), cost),
+        lambda: review_parts(context.runs, chosen, context.analyzer, cost),
     )
-    return _DRAWN.get_or_compute(key, lambda: review_parts(context.runs, chosen, context.analyzer, cost))
 
 
 def pick(wanted: Any, among: Sequence[str], fallback: int = 0) -> str | None:
