@@ -14,9 +14,12 @@ key           value                                                           pa
 ``layer``     a layer name (``conv7``, ``fc1``)                                Redundancy, Explorer
 ``image``     a test image number                                             Explorer
 ``epoch``     a training epoch (the nearest snapshot is shown)                Evolution
+``cluster``   a clicked cluster ``run:layer:c2``                               Edges
+``neuron``    a clicked neuron ``run:layer:number``                            Explorer
+``diff``      two run names ``a,b``: the pair the diff compares                Review
 others        page options (``view``, ``edits``, ``metric``, ``threshold``,   their page
-              ``size``, ``stride``, ``neurons``, ``scale``, ``neuron``,
-              ``debiased``)
+              ``size``, ``stride``, ``neurons``, ``scale``, ``debiased``,
+              ``confusion``, ``cost``, ``ablation``)
 ============  ==============================================================  ==========================
 
 Each parser takes the raw value Dash passes to ``layout(**query)`` — a string, a list when the
