@@ -17,6 +17,7 @@ from analysis.frames import ablation_frame, findings_frame
 from analysis.pipeline import RunAnalyzer
 from analysis.runs.store import RunStatus
 from app import components, tables
+from app.analysis_access import PAGE_ERRORS
 from app.figures.common import empty_figure
 from app.figures.review import ablation_figure, pareto_figure
 from app.selection import run_colours
@@ -100,8 +101,20 @@ def review_parts(
         findings_csv=findings_frame(names, analyzer=source).to_csv(index=False),
         not_reviewed=not_reviewed_message(not_reviewed),
         reviewed=tuple(n for n in names if n not in not_reviewed),
-        compared=tuple(names),
+        compared=by_merit(names, review, recommended),
     )
+
+
+def by_merit(names: Sequence[str], review: Mapping[str, Any], recommended: str | None) -> tuple[str, ...]:
+    """The runs the recommended one first, then by test error: the diff's default pair is the verdict and its
+    closest rival."""
+    errors = {r.get("run"): r.get("test_error") for r in review.get("runs", ())}
+
+    def merit(name: str) -> tuple[int, float]:
+        error = errors.get(name)
+        return (name != recommended, error if isinstance(error, (int, float)) else float("inf"))
+
+    return tuple(sorted(names, key=merit))
 
 
 def recommendation_card(review: Mapping[str, Any], data_label: str) -> dbc.Card:
@@ -230,15 +243,22 @@ def ablation_view(source: RunAnalyzer, run: str | None, data_label: str) -> tupl
     """One run's ablation: the chart, and the table of the same numbers (with its CSV) below it."""
     if run is None:
         return empty_figure("No reviewed run: analyse the runs on the Jobs page"), None
+    try:
+        ablation = source.ablation(run)
+    except PAGE_ERRORS as exc:
+        return ablation_figure(None, run, data_label), components.problem_message(exc)
     table = tables.ablation_table(ablation_frame([run], analyzer=source), ABLATION_TABLE_ID, f"ablation-{run}")
-    return ablation_figure(source.ablation(run), run, data_label), table
+    return ablation_figure(ablation, run, data_label), table
 
 
 def diff_view(source: RunAnalyzer, run_a: str | None, run_b: str | None) -> Any:
     """The two-run diff as sentences and a table; a message when the pair is not two different runs."""
     if not run_a or not run_b or run_a == run_b:
         return components.message("Pick two different runs to compare.", kind="info", id="review-diff-empty")
-    diff = source.diff(run_a, run_b)
+    try:
+        diff = source.diff(run_a, run_b)
+    except PAGE_ERRORS as exc:  # a run not analysed yet: say so, with the Jobs link, and keep the page
+        return components.problem_message(exc)
     rows = [
         html.Tr(
             [

@@ -73,4 +73,10 @@ def browser(profile: str, window: tuple[int, int] = WINDOW) -> Any:
     chrome = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if chrome:
         options.binary_location = chrome
-    return webdriver.Chrome(options=options)
+    driver = webdriver.Chrome(options=options)
+    # --window-size counts the window, not the page: pin the viewport itself to what a projector shows.
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": window[0], "height": window[1], "deviceScaleFactor": 1, "mobile": False},
+    )
+    return driver
