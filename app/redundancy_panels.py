@@ -86,7 +86,7 @@ def numbers_block(run: str, numbers: CardNumbers) -> html.Div:
             html.Div(f"{numbers.n_neurons} neurons{dead}", className="text-muted"),
         ],
         id={"type": NUMBERS_TYPE, "run": run},
-        className="small mt-1",
+        className="small mt-1 d-flex flex-wrap column-gap-3",
     )
 
 
@@ -96,9 +96,8 @@ def run_panel(
     """One run's card: name, the layer taken, its redundancy numbers, the per-cluster switches and its matrix."""
     run = data.shown.run
     name = html.Span(run, className="fw-semibold text-break lh-sm", title=run)
-    header: list[Any] = [html.Div([_swatch(colour), name], className="d-flex align-items-center")]
-    if most_redundant:
-        header.append(dbc.Badge("most redundant", color="dark", className="mt-1", id=f"redundancy-most-{run}"))
+    badge = dbc.Badge("most redundant", color="dark", className="ms-2") if most_redundant else None
+    header: list[Any] = [html.Div([_swatch(colour), name, badge], className="d-flex align-items-center flex-wrap")]
     if data.view is None:
         title = "Not analysed yet" if isinstance(data.problem, NotAnalyzedError) else "Cannot show this run"
         body: list[Any] = [components.problem_message(data.problem, title=title)]
@@ -170,15 +169,19 @@ def grid_style(n_panels: int) -> dict[str, str]:
     }
 
 
-def duplicate_caption(threshold: float) -> html.P:
-    """What the ≈ bars and the card numbers measure, in words, under the matrices' heading."""
-    return html.P(
+def duplicate_caption(threshold: float) -> html.Div:
+    """What the ≈ bars and the card numbers measure, in words, beside the per-layer chart."""
+    return html.Div(
         [
-            DUPLICATE_CAPTION.format(threshold=threshold),
-            " Effective rank: how many independent class profiles the layer's neurons span (at most one per "
-            "class); low means redundant. A cluster marked dead never fires on the test images.",
+            html.P(DUPLICATE_CAPTION.format(threshold=threshold), className="mb-2"),
+            html.P(
+                "Effective rank: how many independent class profiles the layer's neurons span (at most one per "
+                "class); low means redundant.",
+                className="mb-2",
+            ),
+            html.P("A cluster marked dead never fires on the test images.", className="mb-0"),
         ],
-        className="small text-muted mb-2",
+        className="small text-muted",
         id="redundancy-caption",
     )
 

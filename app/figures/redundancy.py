@@ -36,9 +36,9 @@ GAP_PX = 5  # white gap between clusters: the cluster separators
 LABEL_COLOUR = "#495057"
 #: The caption under the matrices: what the ≈ column measures, in words.
 DUPLICATE_CAPTION = (
-    "≈ column: a dark bar marks a neuron that has a near-duplicate in its layer, another neuron whose "
-    "class profile is almost the same (correlation ≥ {threshold:g} across the classes). Many bars: "
-    "the layer spends neurons on the same thing."
+    "≈ column of each matrix: a dark bar marks a neuron with a near-duplicate, another neuron of its layer "
+    "whose class profile is almost the same (correlation ≥ {threshold:g} across the classes). The card's "
+    "near-duplicates number is the share of such neurons."
 )
 
 
@@ -372,7 +372,7 @@ def metrics_figure(
         font=FIGURE_FONT,
         title={"text": f"Redundancy per layer · {data_label}", "x": 0.01, "xanchor": "left", "font": {"size": 16}},
         legend={"title": {"text": "runs"}, "font": {"size": 13}, "x": 1.01, "y": 1, "yanchor": "top"},
-        margin={"l": 50, "r": 20, "t": 80, "b": 50},
+        margin={"l": 50, "r": 20, "t": 70, "b": 50},
         height=height,
         hovermode="closest",
     )

@@ -84,7 +84,7 @@ LAYER_ID = "redundancy-layer"
 VIEW_ID = "redundancy-view"
 PANELS_ID = "redundancy-panels"
 METRICS_ID = "redundancy-metrics"
-METRICS_HEIGHT = 330  # px: with the controls above, the chart and the cards' numbers fit a 1600×1000 screen
+METRICS_HEIGHT = 300  # px: with the controls above, the chart and the cards' numbers fit a 1600×1000 screen
 #: The control of :func:`app.redundancy_view.next_state` each component changes.
 CONTROL_OF = {
     PICKER_ID: "runs",
@@ -104,8 +104,8 @@ FORM = (EDIT_RUN_ID, NEURON_ID, MOVE_TO_ID, MERGE_FROM_ID, MERGE_INTO_ID, SPLIT_
 
 HEADING = components.page_heading(
     "Redundancy",
-    "Which run spends its neurons on the same thing: per run, one layer's neurons (rows, grouped into "
-    "clusters) against the classes (columns), its redundancy numbers, and every layer's redundancy across runs.",
+    "Which run spends its neurons on the same thing: redundancy per layer, then each run's numbers and its "
+    "neurons × classes matrix, clustered.",
 )
 
 
@@ -250,8 +250,18 @@ def layout(**query: Any) -> html.Div:
             components.query_message(problems, id=QUERY_MESSAGE_ID),
             html.Div(parts.banner, id=BANNER_ID),
             controls(runs, state, layer_control(state, runs, analyzer)),
-            components.graph(METRICS_ID, parts.metrics, filename="redundancy-per-layer", height=METRICS_HEIGHT),
-            duplicate_caption(analyzer.params.duplicate_threshold),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        components.graph(
+                            METRICS_ID, parts.metrics, filename="redundancy-per-layer", height=METRICS_HEIGHT
+                        ),
+                        xl=9,
+                    ),
+                    dbc.Col(duplicate_caption(analyzer.params.duplicate_threshold), xl=3, className="pt-xl-5"),
+                ],
+                className="g-2",
+            ),
             dcc.Loading(html.Div(parts.panels, id=PANELS_ID, className="mb-4"), delay_show=400),
             edit_card(parts.edit_runs, edit_run, parts.edits_list),
         ]

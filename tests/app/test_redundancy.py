@@ -657,6 +657,74 @@ def test_edit_buttons_merge_then_reset(dash_duo, quick_app, context):
 def test_a_bad_link_shows_the_message(dash_duo, quick_app):
     dash_duo.start_server(quick_app)
     dash_duo.driver.get(dash_duo.server_url + "/redundancy?depth=7&edits=oops")
-    dash_duo.wait_for_contains_text(f"#{page.QUERY_MESSAGE_ID}", "depth='7'")
+    dash_duo.wait_for_contains_text(f"#{page.QUERY_MESSAGE_ID}", "depth=7 is not a number")
     assert "edits in this link were ignored" in dash_duo.find_element(f"#{page.QUERY_MESSAGE_ID}").text
     wait_until(lambda: len(dash_duo.find_elements(f"#{page.PANELS_ID} .js-plotly-plot")) == 2, message="matrices")
+
+
+def matrix_labels(dash_duo, run: str) -> list[str]:
+    """The cluster labels the browser drew in the left margin of ``run``'s matrix."""
+    dom_id = panels.pattern_dom_id({"type": panels.MATRIX_TYPE, "run": run})
+    return dash_duo.driver.execute_script(
+        "const holder = document.getElementById(arguments[0]);"
+        "const plot = holder && (holder.classList.contains('js-plotly-plot') ? holder"
+        " : holder.querySelector('.js-plotly-plot'));"
+        "return plot && plot.layout ? (plot.layout.annotations || []).map(a => a.text) : [];",
+        dom_id,
+    )
+
+
+def test_an_edit_keeps_the_labels_and_says_what_it_did(dash_duo, quick_app, context):
+    _, analyzer = context
+    index, name = editable_layer(analyzer, BASE)
+    plain = view_model.layer_view(analyzer, BASE, index)
+    source = max(plain.cluster_ids, key=lambda c: len(plain.members(c)))
+    neuron = plain.members(source)[0]
+    before = {f"C{c}" for c in plain.cluster_ids}
+    dash_duo.start_server(quick_app)
+    dash_duo.driver.get(dash_duo.server_url + f"/redundancy?runs={BASE}&layer={name}")
+    dash_duo.wait_for_contains_text(f"#{panels.EDIT_HINT_ID}", name)
+    wait_until(lambda: {t.split()[0] for t in matrix_labels(dash_duo, BASE)} == before, message="the first labels")
+    box = dash_duo.find_element(f"#{panels.NEURON_ID}")
+    box.clear()
+    box.send_keys(str(neuron))
+    choose(dash_duo, f"#{panels.MOVE_TO_ID}", -1)  # the last option: the new cluster
+    click(dash_duo, dash_duo.find_element(f"#{panels.MOVE_ID}"))
+    said = f"moved neuron {neuron} from C{source} to new cluster C{plain.next_id}"
+    dash_duo.wait_for_contains_text(f"#{panels.FEEDBACK_ID}", said)
+    # every old label is still drawn, and the new one-row cluster has its own
+    after = before | {f"C{plain.next_id}"}
+    wait_until(lambda: {t.split()[0] for t in matrix_labels(dash_duo, BASE)} == after, message="the labels kept")
+    assert said in dash_duo.find_element(f"#{panels.EDITS_LIST_ID}").text
+    wait_until(
+        lambda: query_of(dash_duo).get("edits") == [f"{BASE}:{name}:m{neuron}.{plain.next_id}"],
+        message="the edit in the URL",
+    )
+    click(dash_duo, dash_duo.find_element(f"#{panels.UNDO_ID}"))
+    dash_duo.wait_for_contains_text(f"#{panels.FEEDBACK_ID}", f"undid “{said}”")
+    wait_until(lambda: {t.split()[0] for t in matrix_labels(dash_duo, BASE)} == before, message="the labels back")
+    assert dash_duo.get_logs() == []
+
+
+def test_cards_carry_their_numbers_and_the_chart_is_on_the_first_screen(dash_duo, quick_app):
+    dash_duo.start_server(quick_app)
+    dash_duo.driver.set_window_size(1600, 1000)
+    dash_duo.driver.get(dash_duo.server_url + "/redundancy")
+    wait_until(lambda: len(dash_duo.find_elements(f"#{page.PANELS_ID} .js-plotly-plot")) == 2, message="2 matrices")
+    for run in (BASE, SHALLOW):
+        numbers = panel_header(dash_duo, run)
+        assert "near-duplicates" in numbers and "effective rank" in numbers and "clusters" in numbers, numbers
+        assert "%" in numbers
+    assert "most redundant" in dash_duo.find_element(f"#{page.PANELS_ID}").text
+    assert "near-duplicate" in dash_duo.find_element("#redundancy-caption").text
+    screen = dash_duo.driver.execute_script("return window.innerHeight")
+    chart = dash_duo.driver.execute_script(
+        "return document.querySelector(arguments[0]).getBoundingClientRect().bottom", f"#{page.METRICS_ID}"
+    )
+    numbers_top = dash_duo.driver.execute_script(
+        "return Math.max(...Array.from(document.querySelectorAll(arguments[0])).map("
+        "e => e.getBoundingClientRect().bottom))",
+        f"#{page.PANELS_ID} .card-header",
+    )
+    assert chart <= screen and numbers_top <= screen, (chart, numbers_top, screen)
+    assert dash_duo.get_logs() == []
