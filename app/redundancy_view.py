@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from analysis.lru import LRU
-from analysis.pipeline import RunAnalyzer
 from analysis.runs.store import RunNameError, RunStatus, check_run_name
 from analysis.statistics.cluster_edits import EditError, Merge, Move, Split, format_edits, parse_edits
 from analysis.statistics.dead_units import alive, dead_clusters
@@ -35,6 +34,9 @@ from app.query import (
     runs_value,
 )
 from app.selection import Selection, default_runs, parse_runs, picked_names, runs_search
+
+if TYPE_CHECKING:  # the type only: the analyzer comes from app.analysis_access
+    from analysis.pipeline import RunAnalyzer
 
 DEFAULT_DEPTH = 0.5
 VIEWS = ("matrix", "mosaic")

@@ -14,14 +14,13 @@ with stable ids, and the matrix and numbers follow. The link holds the whole vie
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, MATCH, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from analysis.pipeline import RunAnalyzer
 from app import components
 from app.figures.redundancy import metrics_figure
 from app.page import PageContext, guarded_callback, page_context, page_layout
@@ -68,6 +67,9 @@ from app.redundancy_view import (
     with_figures,
 )
 from app.selection import link_message, run_colours
+
+if TYPE_CHECKING:  # the type only: the analyzer comes from app.analysis_access
+    from analysis.pipeline import RunAnalyzer
 
 dash.register_page(
     __name__, path="/redundancy", name="Redundancy", title=f"Redundancy · {components.PRODUCT_NAME}", order=1
