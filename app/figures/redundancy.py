@@ -30,7 +30,7 @@ PLOT_HEIGHT_RANGE = (200, 500)  # pixels of matrix, the same for every run so th
 MIN_BLOCK_PX = 16  # a cluster's block is at least this tall, so even a one-row cluster carries its label
 SMALLEST_TEXT = 12  # px: ticks, labels, subtitles
 DUPLICATE_COLOUR = "#343a40"
-DEAD_COLOUR = "#adb5bd"
+DEAD_COLOUR = MUTED  # dead clusters' labels: quieter than the others, still legible on a projector
 DEAD_NOTE_PX = 60  # a dead cluster's three lines of words
 GAP_PX = 5  # white gap between clusters: the cluster separators
 LABEL_COLOUR = "#495057"
@@ -179,7 +179,10 @@ def cluster_matrix_figure(
     for row, cluster in enumerate(ids, start=1):
         if cluster in features:
             if cluster in dead:
-                # Words, not tiles: a dead neuron's "top patch" is whichever image came first.
+                # Words, not tiles: a dead neuron's "top patch" is whichever image came first. The
+                # invisible point makes plotly.js lay out the subplot that the words are placed in.
+                blank = go.Scatter(x=[0], y=[0], mode="markers", marker={"opacity": 0}, hoverinfo="skip")
+                figure.add_trace(blank, row, 1)
                 subplot = figure.get_subplot(row, 1)
                 figure.add_annotation(
                     text=dead_note(len(view.members(cluster))),

@@ -728,3 +728,26 @@ def test_cards_carry_their_numbers_and_the_chart_is_on_the_first_screen(dash_duo
     )
     assert chart <= screen and numbers_top <= screen, (chart, numbers_top, screen)
     assert dash_duo.get_logs() == []
+
+
+def test_a_dead_cluster_is_named_in_the_matrix_and_said_in_words_in_the_mosaic(dash_duo, quick_app, context):
+    _, analyzer = context
+    found = None
+    for index, name in enumerate(analyzer.statistics(BASE)["layer_names"]):
+        view = view_model.layer_view(analyzer, BASE, index)
+        if view.dead_clusters:
+            found = name, min(view.dead_clusters)
+            break
+    if found is None:
+        pytest.skip(f"{BASE} has no dead cluster")
+    name, cluster = found
+    dash_duo.start_server(quick_app)
+    dash_duo.driver.get(dash_duo.server_url + f"/redundancy?runs={BASE}&layer={name}")
+    wait_until(lambda: f"C{cluster} dead" in matrix_labels(dash_duo, BASE), message="the dead cluster's label")
+    assert "dead" in panel_header(dash_duo, BASE)  # the card counts its dead neurons
+    dash_duo.driver.get(dash_duo.server_url + f"/redundancy?runs={BASE}&layer={name}&view=mosaic")
+    wait_until(
+        lambda: "never active" in dash_duo.find_element(f"#{page.PANELS_ID} .js-plotly-plot").text,
+        message="the dead cluster in words",
+    )
+    assert dash_duo.get_logs() == []
