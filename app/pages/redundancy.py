@@ -49,20 +49,22 @@ from app.redundancy_panels import (
     grid_style,
     run_panel,
 )
-from app.redundancy_view import (
-    DEFAULT_DEPTH,
+from app.redundancy_state import (
     EditForm,
     LayerControl,
     edit_options,
-    edit_steps,
     initial_state,
     layer_control,
-    most_redundant,
     next_state,
+    sent_state,
+)
+from app.redundancy_view import (
+    DEFAULT_DEPTH,
+    edit_steps,
+    most_redundant,
     panel_views,
     resolve,
     run_metrics,
-    sent_state,
     state_search,
     with_figures,
 )

@@ -15,6 +15,7 @@ from selenium.webdriver.common.keys import Keys
 from analysis.statistics.cluster_edits import EditError
 from analysis.statistics.dead_units import DEAD_WORDS
 from app import redundancy_panels as panels
+from app import redundancy_state as state_model
 from app import redundancy_view as view_model
 from app.analysis_access import analyzer as make_analyzer
 from app.config import Settings
@@ -76,14 +77,14 @@ def not_analysed_runs_dir(analysed_runs, tmp_path) -> Path:
 )
 def test_depth_values(value, expected, context):
     runs, analyzer = context
-    state, _, problems = view_model.initial_state({"depth": value}, runs, analyzer)
+    state, _, problems = state_model.initial_state({"depth": value}, runs, analyzer)
     assert state["depth"] == expected and not problems
 
 
 @pytest.mark.parametrize("value", ["", "abc", "-0.1", "1.01", "nan", "inf", "1e-1"])
 def test_bad_depth_values_are_refused(value, context):
     runs, analyzer = context
-    state, _, problems = view_model.initial_state({"depth": value}, runs, analyzer)
+    state, _, problems = state_model.initial_state({"depth": value}, runs, analyzer)
     assert state["depth"] == view_model.DEFAULT_DEPTH
     assert len(problems) == 1 and problems[0].startswith("depth=") and "from 0 to 1" in problems[0]
 
@@ -143,7 +144,7 @@ def test_nearest_layer_snaps_to_the_closest_depth_shallower_on_a_tie():
 # -- state from a link -----------------------------------------------------------------------------
 def test_a_plain_link_shows_every_run_at_mid_depth(context):
     runs, analyzer = context
-    state, selection, problems = view_model.initial_state({}, runs, analyzer)
+    state, selection, problems = state_model.initial_state({}, runs, analyzer)
     assert state == {
         "runs": [BASE, SHALLOW],
         "depth": view_model.DEFAULT_DEPTH,
@@ -159,7 +160,7 @@ def test_a_plain_link_shows_every_run_at_mid_depth(context):
 
 def test_bad_values_of_a_link_are_named_and_replaced(context):
     runs, analyzer = context
-    state, _, problems = view_model.initial_state(
+    state, _, problems = state_model.initial_state(
         {"depth": "2", "view": "table", "layer": "conv1", "edits": "nonsense"}, runs, analyzer
     )
     assert state["depth"] == view_model.DEFAULT_DEPTH and state["view"] == "matrix" and state["layer"] is None
@@ -171,14 +172,14 @@ def test_bad_values_of_a_link_are_named_and_replaced(context):
 def test_a_layer_by_name_for_one_run(context):
     runs, analyzer = context
     index, name = editable_layer(analyzer, SHALLOW)
-    state, _, problems = view_model.initial_state({"runs": SHALLOW, "layer": name}, runs, analyzer)
+    state, _, problems = state_model.initial_state({"runs": SHALLOW, "layer": name}, runs, analyzer)
     assert not problems and state["layer"] == name
     (item,) = view_model.resolve(state, runs, analyzer)
     assert item.index == index
-    _, _, problems = view_model.initial_state({"runs": SHALLOW, "layer": "conv99"}, runs, analyzer)
+    _, _, problems = state_model.initial_state({"runs": SHALLOW, "layer": "conv99"}, runs, analyzer)
     assert "layer=conv99" in problems[0] and "no such layer" in problems[0]
     # the older spelling of the runs key still opens the same view
-    old, _, _ = view_model.initial_state({"models": SHALLOW, "layer": name}, runs, analyzer)
+    old, _, _ = state_model.initial_state({"models": SHALLOW, "layer": name}, runs, analyzer)
     assert old == state
 
 
@@ -186,14 +187,14 @@ def test_edits_of_a_link_apply_or_are_ignored_whole(context):
     runs, analyzer = context
     _, name = editable_layer(analyzer, BASE)
     good = {"runs": BASE, "layer": name, "edits": f"{BASE}:{name}:j1.0"}
-    state, _, problems = view_model.initial_state(good, runs, analyzer)
+    state, _, problems = state_model.initial_state(good, runs, analyzer)
     assert not problems and state["edits"] == {BASE: [name, "j1.0"]}
     for bad, why in (
         (f"{BASE}:{name}:j99.0", "no cluster C99"),
         (f"{BASE}:other:j1.0", "shows its layer"),
         (f"{SHALLOW}:{name}:j1.0", "not shown"),
     ):
-        state, _, problems = view_model.initial_state({**good, "edits": bad}, runs, analyzer)
+        state, _, problems = state_model.initial_state({**good, "edits": bad}, runs, analyzer)
         assert state["edits"] == {} and why in problems[0], problems
 
 
@@ -421,7 +422,7 @@ def test_the_most_redundant_run_has_the_most_near_duplicates():
 
 def test_parts_of_the_quick_runs_share_colour_scale_and_list_edit_runs(context):
     runs, analyzer = context
-    state, _, _ = view_model.initial_state({"view": "mosaic"}, runs, analyzer)
+    state, _, _ = state_model.initial_state({"view": "mosaic"}, runs, analyzer)
     parts = page.redundancy_parts(state, runs, analyzer)
     text = text_of(parts.panels)
     assert BASE in text and SHALLOW in text and '"type": "image"' in text  # every cluster as its mosaic
@@ -435,30 +436,30 @@ def test_controls_change_the_state(context):
     runs, analyzer = context
     index, name = editable_layer(analyzer, BASE)
     state = {"runs": [BASE], "depth": 0.5, "layer": None, "edits": {}, "view": "matrix"}
-    form = view_model.EditForm
-    state, _, _ = view_model.next_state(state, "layer", name, form(), runs, analyzer)
+    form = state_model.EditForm
+    state, _, _ = state_model.next_state(state, "layer", name, form(), runs, analyzer)
     assert state["layer"] == name and view_model.resolve(state, runs, analyzer)[0].index == index
 
-    merged, text, kind = view_model.next_state(
+    merged, text, kind = state_model.next_state(
         state, "merge", None, form(BASE, merge_from=1, merge_into=0), runs, analyzer
     )
     assert kind == "success" and "merged C1 into C0" in text and merged["edits"] == {BASE: [name, "j1.0"]}
-    same, text, kind = view_model.next_state(
+    same, text, kind = state_model.next_state(
         merged, "split", None, form(BASE, split_cluster=99, split_parts=2), runs, analyzer
     )
     assert kind == "danger" and "no cluster C99" in text and same == merged
-    _, text, kind = view_model.next_state(merged, "move", None, form(BASE, neuron=None, move_to=0), runs, analyzer)
+    _, text, kind = state_model.next_state(merged, "move", None, form(BASE, neuron=None, move_to=0), runs, analyzer)
     assert kind == "danger" and "choose a neuron" in text
 
-    both, _, _ = view_model.next_state(merged, "runs", [SHALLOW, BASE, "ghost"], form(), runs, analyzer)
+    both, _, _ = state_model.next_state(merged, "runs", [SHALLOW, BASE, "ghost"], form(), runs, analyzer)
     assert both["runs"] == [BASE, SHALLOW] and both["layer"] is None  # an explicit layer belongs to one run
-    moved, text, kind = view_model.next_state(both, "depth", 1.0, form(), runs, analyzer)
+    moved, text, kind = state_model.next_state(both, "depth", 1.0, form(), runs, analyzer)
     if view_model.resolve(moved, runs, analyzer)[0].layer != name:
         assert moved["edits"] == {} and kind == "warning" and BASE in text
-    reset, text, _ = view_model.next_state(merged, "reset", None, form(), runs, analyzer)
+    reset, text, _ = state_model.next_state(merged, "reset", None, form(), runs, analyzer)
     assert reset["edits"] == {} and "cleared" in text
     # the layer dropdown cleared when its options changed: nothing to change
-    assert view_model.next_state(both, "layer", None, form(), runs, analyzer)[0] is None
+    assert state_model.next_state(both, "layer", None, form(), runs, analyzer)[0] is None
 
 
 def test_a_new_cluster_then_undo_names_what_happened(context):
@@ -468,19 +469,19 @@ def test_a_new_cluster_then_undo_names_what_happened(context):
     plain = view_model.layer_view(analyzer, BASE, index)
     source = max(plain.cluster_ids, key=lambda c: len(plain.members(c)))
     neuron = plain.members(source)[-1]
-    form = view_model.EditForm(BASE, neuron=neuron, move_to=plain.next_id)
-    moved, text, kind = view_model.next_state(state, "move", None, form, runs, analyzer)
+    form = state_model.EditForm(BASE, neuron=neuron, move_to=plain.next_id)
+    moved, text, kind = state_model.next_state(state, "move", None, form, runs, analyzer)
     assert kind == "success" and f"moved neuron {neuron} from C{source} to new cluster C{plain.next_id}" in text
-    merged, _, _ = view_model.next_state(
-        moved, "merge", None, view_model.EditForm(BASE, merge_from=plain.next_id, merge_into=0), runs, analyzer
+    merged, _, _ = state_model.next_state(
+        moved, "merge", None, state_model.EditForm(BASE, merge_from=plain.next_id, merge_into=0), runs, analyzer
     )
     assert merged["edits"][BASE][1] == f"m{neuron}.{plain.next_id}-j{plain.next_id}.0"
-    undone, text, kind = view_model.next_state(merged, "undo", None, view_model.EditForm(BASE), runs, analyzer)
+    undone, text, kind = state_model.next_state(merged, "undo", None, state_model.EditForm(BASE), runs, analyzer)
     assert kind == "success" and f"undid “merged C{plain.next_id} into C0”" in text
     assert undone["edits"] == moved["edits"]
-    empty, _, _ = view_model.next_state(undone, "undo", None, view_model.EditForm(BASE), runs, analyzer)
+    empty, _, _ = state_model.next_state(undone, "undo", None, state_model.EditForm(BASE), runs, analyzer)
     assert empty["edits"] == {}
-    _, text, kind = view_model.next_state(empty, "undo", None, view_model.EditForm(BASE), runs, analyzer)
+    _, text, kind = state_model.next_state(empty, "undo", None, state_model.EditForm(BASE), runs, analyzer)
     assert kind == "danger" and "no edit to undo" in text
 
 
@@ -488,15 +489,15 @@ def test_edit_form_offers_the_clusters_of_the_edited_layer(context):
     runs, analyzer = context
     _, name = editable_layer(analyzer, BASE)
     state = {"runs": [BASE], "depth": 0.5, "layer": name, "edits": {}, "view": "matrix"}
-    options = view_model.edit_options(state, BASE, runs, analyzer)
+    options = state_model.edit_options(state, BASE, runs, analyzer)
     view = view_model.layer_view(analyzer, BASE, view_model.resolve(state, runs, analyzer)[0].index)
     assert [o["value"] for o in options.clusters] == sorted(view.cluster_ids)
     assert options.move_to[-1] == {"label": f"new cluster C{view.next_id}", "value": view.next_id}
     assert options.neuron_max == len(view.row_order) - 1
     merged = {**state, "edits": {BASE: [name, "j1.0"]}}
-    after = view_model.edit_options(merged, BASE, runs, analyzer)
+    after = state_model.edit_options(merged, BASE, runs, analyzer)
     assert 1 not in [o["value"] for o in after.clusters] and after.move_to[-1]["value"] == view.next_id
-    assert view_model.edit_options(state, None, runs, analyzer).clusters == []
+    assert state_model.edit_options(state, None, runs, analyzer).clusters == []
 
 
 # -- the page function, inside an app ----------------------------------------------------------------
