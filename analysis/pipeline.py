@@ -600,33 +600,45 @@ class RunAnalyzer:
             raise AnalysisError(f"layer {layer!r} has no cluster {cluster}")
         return pack_tiles(self.layer_tiles(run, index, epoch), members)
 
+    def dead_neurons(self, run: str, layer: str | int, epoch: int | None = None) -> np.ndarray:
+        """Per neuron of ``layer``: whether it never fires on the test images (:mod:`.statistics.dead_units`)."""
+        from .statistics.dead_units import dead_neurons
+
+        stats = self.statistics(run, epoch)
+        index = self.layer_index(run, layer)
+        return dead_neurons(stats[f"top_values/{index}"], stats[f"class_means/{index}"])
+
     def cluster_view(self, run: str, layer: str | int, edits: str = "") -> Result:
         """One layer's clusters as the Redundancy page draws them, after the edit log ``edits``.
 
-        ``profiles`` (neurons × classes, normalised for display), ``labels`` (cluster of each neuron,
-        numbered from the top of the matrix), ``row_order`` (neurons top to bottom, each cluster
-        contiguous), ``duplicates`` (has a near-duplicate) and the layer's redundancy ``metrics``,
-        recomputed on the edited clusters. Kept in memory per checkpoint and edit log.
+        ``profiles`` (neurons × classes, normalised for display), ``labels`` (cluster id of each
+        neuron: the analysis' ids, numbered from the top of the unedited matrix, kept stable by the
+        edits), ``row_order`` (neurons top to bottom, each cluster contiguous), ``cluster_ids`` (in
+        that order), ``next_id`` (the id a new cluster gets), ``steps`` (what each edit did, in
+        words), ``duplicates`` (has a near-duplicate), ``dead`` (never fires on the test images) and
+        the layer's redundancy ``metrics``, recomputed on the edited clusters. Kept in memory per
+        checkpoint and edit log.
         """
         index = self.layer_index(run, layer)
         key = (self.checkpoint_hash(run), index, str(edits))
         return self._views.get_or_compute(key, lambda: self._compute_cluster_view(run, index, str(edits)))
 
     def _compute_cluster_view(self, run: str, index: int, edits: str) -> Result:
-        from .statistics.cluster_edits import apply_edit_log, parse_edits
+        from .statistics.cluster_edits import apply_edit_log, cluster_ids, next_free_id, parse_edits
         from .statistics.redundancy import normalize_profiles
 
         stats, clusters = self.statistics(run), self.clusters(run)
         labels = np.asarray(clusters[f"labels/{index}"], dtype=int)
         row_order = np.asarray(clusters[f"row_order/{index}"], dtype=int)
         metrics = dict(clusters["metrics"][index])
+        next_id, steps = next_free_id(labels), ()
         if edits:
             # The pipeline clusters z-scored class means and measures redundancy on them; edits do the same.
             selectivity = normalize_profiles(stats[f"class_means/{index}"], "zscore")
             edited = apply_edit_log(
                 selectivity, labels, parse_edits(edits), self.params.duplicate_threshold, row_order=row_order
             )
-            labels, row_order = edited.labels, edited.row_order
+            labels, row_order, next_id, steps = edited.labels, edited.row_order, edited.next_id, edited.steps
             metrics = _json_safe(edited.metrics)
         return {
             "run": run,
@@ -637,7 +649,11 @@ class RunAnalyzer:
             "profiles": np.asarray(clusters[f"profiles/{index}"], dtype=float),
             "labels": labels,
             "row_order": row_order,
+            "cluster_ids": cluster_ids(labels, row_order),
+            "next_id": int(next_id),
+            "steps": list(steps),
             "duplicates": np.asarray(clusters[f"duplicates/{index}"], dtype=bool),
+            "dead": self.dead_neurons(run, index),
             "metrics": metrics,
             "edits": edits,
         }

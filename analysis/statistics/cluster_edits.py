@@ -1,12 +1,18 @@
 """Interactive cluster edits (CNNVis' R2) as a short replayable log: parse, format, validate, apply.
 
-An edit log is a sequence of operations on one layer's neuron clusters, each read against the
-clustering the previous ones left, as a user sees it: clusters numbered 0..k-1 from the top of
-the matrix (:func:`analysis.statistics.clustering.renumber_by_order`). Its text form is short enough for a
-URL query value and strict: ``m12.3`` moves neuron 12 to cluster 3 (cluster k makes a new one),
-``j1.0`` joins (merges) cluster 1 into cluster 0, ``s2`` splits cluster 2 in two (``s2.3``: in
-three); operations are joined by ``-``, e.g. ``m12.3-j1.0-s2``. Replaying a log is deterministic
-(K-Means with a fixed seed), so a link rebuilds the same clusters. Pure numpy functions.
+An edit log is a sequence of operations on one layer's neuron clusters. Cluster ids are stable:
+the analysis numbers its clusters 0..k-1 from the top of the matrix
+(:func:`analysis.statistics.clustering.renumber_by_order`), and an edit never renames a cluster
+that it leaves in place. A cluster an edit creates takes the *next free id* (one past the largest
+id the layer has had, so an id never comes back with other neurons); a merged-away cluster's id
+is gone; the rows are re-sorted after every edit, and the ids follow their neurons.
+
+Its text form is short enough for a URL query value and strict: ``m12.3`` moves neuron 12 to
+cluster 3 (the next free id makes a new cluster), ``j1.0`` joins (merges) cluster 1 into cluster
+0, ``s2`` splits cluster 2 in two (``s2.3``: in three; the part holding the cluster's top row
+keeps the id, the others take new ones); operations are joined by ``-``, e.g. ``m12.3-j1.0-s2``.
+Replaying a log is deterministic (K-Means with a fixed seed), so a link rebuilds the same
+clusters, and undoing an edit is replaying the log without it. Pure numpy functions.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .clustering import apply_edits, l2_normalize_rows, order_within_clusters, renumber_by_order, split_cluster
+from .clustering import l2_normalize_rows, order_within_clusters, renumber_by_order, split_parts
 from .redundancy import redundancy_metrics
 
 __all__ = [
@@ -27,7 +33,9 @@ __all__ = [
     "Move",
     "Split",
     "apply_edit_log",
+    "cluster_ids",
     "describe_edit",
+    "next_free_id",
     "format_edits",
     "parse_edits",
 ]
@@ -45,7 +53,7 @@ class EditError(ValueError):
 
 
 class Move(NamedTuple):
-    """Move one neuron to a cluster (the id k, one past the last, makes a new cluster)."""
+    """Move one neuron to a cluster (the next free id makes a new cluster)."""
 
     neuron: int
     cluster: int
@@ -69,11 +77,17 @@ Edit = Move | Merge | Split
 
 
 class EditedClustering(NamedTuple):
-    """A layer's clustering after an edit log: labels numbered along ``row_order``, and the metrics."""
+    """A layer's clustering after an edit log: stable cluster ids, the rows re-sorted, the metrics.
+
+    ``next_id`` is the id the next new cluster gets; ``steps`` says what each edit did, in the
+    page's words and with the ids of its moment ("moved neuron 33 from C1 to new cluster C3").
+    """
 
     labels: np.ndarray
     row_order: np.ndarray
     metrics: dict
+    next_id: int = 0
+    steps: tuple[str, ...] = ()
 
 
 def parse_edits(text: str) -> list[Edit]:
@@ -129,39 +143,73 @@ def _n_distinct(rows: np.ndarray) -> int:
     return int(np.unique(np.round(l2_normalize_rows(rows), 12), axis=0).shape[0])
 
 
-def _apply_one(profiles: np.ndarray, labels: np.ndarray, edit: Edit, random_state: int) -> np.ndarray:
-    n, k = labels.size, int(labels.max()) + 1 if labels.size else 0
+def cluster_ids(labels: np.ndarray, row_order: np.ndarray) -> list[int]:
+    """The cluster ids in the order their blocks appear from the top of the matrix."""
+    along = np.asarray(labels, dtype=int)[np.asarray(row_order, dtype=int)]
+    _, first = np.unique(along, return_index=True)
+    return [int(along[i]) for i in np.sort(first)]
 
-    def cluster_id(value: int, allow_new: bool = False) -> None:
-        limit = k if allow_new else k - 1
-        if not 0 <= value <= limit:
-            extra = f" or {k} for a new cluster" if allow_new else ""
-            raise EditError(f"there is no cluster C{value}: the layer has C0..C{k - 1}{extra}")
 
+def next_free_id(labels: np.ndarray) -> int:
+    """The id a new cluster gets in an unedited layer: one past the largest."""
+    labels = np.asarray(labels, dtype=int)
+    return int(labels.max()) + 1 if labels.size else 0
+
+
+def _listed(ids: Sequence[int]) -> str:
+    return ", ".join(f"C{i}" for i in sorted(ids))
+
+
+def _apply_one(
+    profiles: np.ndarray, labels: np.ndarray, row_order: np.ndarray, edit: Edit, next_id: int, random_state: int
+) -> tuple[np.ndarray, int, str]:
+    """One edit on stable ids: the new labels, the next free id after it, and what it did in words."""
+    n = labels.size
+    present = set(np.unique(labels).tolist())
+
+    def check_cluster(value: int, allow_new: bool = False) -> None:
+        if value in present or (allow_new and value == next_id):
+            return
+        extra = f", or C{next_id} for a new cluster" if allow_new else ""
+        raise EditError(f"there is no cluster C{value}: the layer has {_listed(present)}{extra}")
+
+    edited = labels.copy()
     if isinstance(edit, Move):
         if not 0 <= edit.neuron < n:
             raise EditError(f"there is no neuron {edit.neuron}: the layer has neurons 0..{n - 1}")
-        cluster_id(edit.cluster, allow_new=True)
-        if labels[edit.neuron] == edit.cluster:
+        check_cluster(edit.cluster, allow_new=True)
+        source = int(labels[edit.neuron])
+        if source == edit.cluster:
             raise EditError(f"neuron {edit.neuron} is already in C{edit.cluster}")
-        if edit.cluster == k and np.count_nonzero(labels == labels[edit.neuron]) == 1:
-            raise EditError(f"neuron {edit.neuron} is alone in C{labels[edit.neuron]} already")
-        return apply_edits(labels, moves={edit.neuron: edit.cluster})
+        new = edit.cluster == next_id
+        if new and np.count_nonzero(labels == source) == 1:
+            raise EditError(f"neuron {edit.neuron} is alone in C{source} already")
+        edited[edit.neuron] = edit.cluster
+        where = f"new cluster C{edit.cluster}" if new else f"C{edit.cluster}"
+        return edited, next_id + 1 if new else next_id, f"moved neuron {edit.neuron} from C{source} to {where}"
     if isinstance(edit, Merge):
-        cluster_id(edit.source)
-        cluster_id(edit.target)
+        check_cluster(edit.source)
+        check_cluster(edit.target)
         if edit.source == edit.target:
             raise EditError(f"cannot merge C{edit.source} into itself")
-        return apply_edits(labels, merges=[(edit.source, edit.target)])
-    cluster_id(edit.cluster)
+        edited[labels == edit.source] = edit.target
+        return edited, next_id, f"merged C{edit.source} into C{edit.target}"
+    check_cluster(edit.cluster)
     if not 2 <= edit.parts <= MAX_SPLIT_PARTS:
         raise EditError(f"a cluster splits into 2..{MAX_SPLIT_PARTS} parts, not {edit.parts}")
-    distinct = _n_distinct(profiles[labels == edit.cluster])
+    # Members top to bottom: the part holding the cluster's top row keeps its id.
+    members = np.asarray([m for m in row_order if labels[m] == edit.cluster], dtype=int)
+    distinct = _n_distinct(profiles[members])
     if distinct < edit.parts:
         raise EditError(
             f"C{edit.cluster} has {distinct} distinct neuron profile(s): it cannot be split in {edit.parts}"
         )
-    return split_cluster(profiles, labels, edit.cluster, n_parts=edit.parts, random_state=random_state)
+    parts = split_parts(profiles, members, edit.parts, random_state)
+    n_new = int(parts.max())
+    ids = np.concatenate(([edit.cluster], next_id + np.arange(n_new)))
+    edited[members] = ids[parts]
+    made = ", ".join(f"C{i}" for i in ids)
+    return edited, next_id + n_new, f"split C{edit.cluster} in {n_new + 1}: {made}"
 
 
 def apply_edit_log(
@@ -172,13 +220,13 @@ def apply_edit_log(
     row_order: np.ndarray | None = None,
     random_state: int = 0,
 ) -> EditedClustering:
-    """Replay ``edits`` on a layer's clustering; return labels, row order and redundancy metrics after them.
+    """Replay ``edits`` on a layer's clustering; return stable labels, row order and redundancy metrics after them.
 
     ``profiles`` are the profiles the clustering was made on (the pipeline clusters z-scored class
-    means); ``labels`` are numbered along ``row_order`` (computed when not given). After every
-    operation the rows are laid out again (:func:`order_within_clusters`) and the clusters
-    renumbered from the top, so each operation's ids are those on screen before it. Raises
-    :class:`EditError` naming the first operation that does not apply.
+    means); ``labels`` are the analysis' ids, numbered along ``row_order`` (computed, and the ids
+    renumbered from the top, when not given). Each edit keeps the ids of the clusters it does not
+    create (see the module docstring); after every edit the rows are laid out again
+    (:func:`order_within_clusters`). Raises :class:`EditError` naming the first edit that does not apply.
     """
     profiles = np.asarray(profiles, dtype=float)
     labels = np.asarray(labels, dtype=int).reshape(-1)
@@ -188,11 +236,13 @@ def apply_edit_log(
         row_order = order_within_clusters(profiles, labels)
         labels = renumber_by_order(labels, row_order)
     row_order = np.asarray(row_order, dtype=int)
+    next_id = next_free_id(labels)
+    steps = []
     for position, edit in enumerate(edits, start=1):
         try:
-            edited = _apply_one(profiles, labels, edit, random_state)
+            labels, next_id, step = _apply_one(profiles, labels, row_order, edit, next_id, random_state)
         except EditError as exc:
             raise EditError(f"edit {position} ({format_edits([edit])}): {exc}") from None
-        row_order = order_within_clusters(profiles, edited)
-        labels = renumber_by_order(edited, row_order)
-    return EditedClustering(labels, row_order, redundancy_metrics(profiles, labels, threshold))
+        row_order = order_within_clusters(profiles, labels)
+        steps.append(step)
+    return EditedClustering(labels, row_order, redundancy_metrics(profiles, labels, threshold), next_id, tuple(steps))

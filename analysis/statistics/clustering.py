@@ -27,6 +27,7 @@ __all__ = [
     "order_within_clusters",
     "renumber_by_order",
     "split_cluster",
+    "split_parts",
 ]
 
 METHODS = ("kmeans", "meanshift")
@@ -250,6 +251,25 @@ def apply_edits(
     return _dense(edited) if n else edited
 
 
+def split_parts(profiles: np.ndarray, members: np.ndarray, n_parts: int = 2, random_state: int = 0) -> np.ndarray:
+    """Return the part (0..k-1) of each of ``members`` when K-Means splits their rows into ``n_parts``.
+
+    The first member's part is 0, so a caller can keep the cluster's id for it ("split off", not
+    "renamed"). With fewer distinct rows than ``n_parts`` there are as many parts as distinct rows.
+    """
+    unit = l2_normalize_rows(profiles)
+    members = np.asarray(members, dtype=int).reshape(-1)
+    if n_parts < 2:
+        raise ValueError(f"n_parts must be at least 2, got {n_parts}")
+    if members.size == 0:
+        raise ValueError("cannot split an empty cluster")
+    k = min(n_parts, _n_distinct(unit[members]))
+    if k < 2:
+        return np.zeros(members.size, dtype=int)
+    parts = _dense(_kmeans(unit[members], k, random_state, n_init=4))
+    return (parts - parts[0]) % k
+
+
 def split_cluster(
     profiles: np.ndarray, labels: np.ndarray, cluster: int, n_parts: int = 2, random_state: int = 0
 ) -> np.ndarray:
@@ -259,23 +279,18 @@ def split_cluster(
     after renumbering they follow the existing clusters. A cluster with fewer distinct rows than
     ``n_parts`` is split into as many parts as it has distinct rows.
     """
-    unit = l2_normalize_rows(profiles)
     labels = np.asarray(labels, dtype=int).reshape(-1)
-    if labels.shape[0] != unit.shape[0]:
-        raise ValueError(f"{labels.shape[0]} labels for {unit.shape[0]} neurons")
+    if labels.shape[0] != np.asarray(profiles).shape[0]:
+        raise ValueError(f"{labels.shape[0]} labels for {np.asarray(profiles).shape[0]} neurons")
     if n_parts < 2:
         raise ValueError(f"n_parts must be at least 2, got {n_parts}")
     members = np.flatnonzero(labels == cluster)
     if members.size == 0:
         raise ValueError(f"cannot split cluster {cluster}: no neuron has that label")
-    k = min(n_parts, _n_distinct(unit[members]))
+    parts = split_parts(profiles, members, n_parts, random_state)
+    new_ids = np.concatenate(([cluster], labels.max() + np.arange(1, int(parts.max()) + 1)))
     edited = labels.copy()
-    if k >= 2:
-        parts = _dense(_kmeans(unit[members], k, random_state, n_init=4))
-        # Part of the first member keeps the old id so the edit reads as "split off", not "renamed".
-        parts = (parts - parts[0]) % k
-        new_ids = np.concatenate(([cluster], labels.max() + np.arange(1, k)))
-        edited[members] = new_ids[parts]
+    edited[members] = new_ids[parts]
     return _dense(edited)
 
 

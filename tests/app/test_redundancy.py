@@ -10,12 +10,17 @@ import dash
 import numpy as np
 import plotly.graph_objects as go
 import pytest
-from dash.exceptions import PreventUpdate
 from selenium.webdriver.common.keys import Keys
 
 from analysis.statistics.cluster_edits import EditError
+from analysis.statistics.dead_units import DEAD_WORDS
+from app import redundancy_panels as panels
+from app import redundancy_state as state_model
+from app import redundancy_view as view_model
 from app.analysis_access import analyzer as make_analyzer
 from app.config import Settings
+from app.figures import redundancy as figures
+from app.images import png_data_url
 
 # app.main first: it builds the module-level app, which registers the pages that the imports below reuse.
 from app.main import create_app
@@ -70,22 +75,26 @@ def not_analysed_runs_dir(analysed_runs, tmp_path) -> Path:
 @pytest.mark.parametrize(
     "value, expected", [("0.5", 0.5), ("0", 0.0), ("1", 1.0), (" 0.25 ", 0.25), (["0.1", "0.3"], 0.3)]
 )
-def test_depth_values(value, expected):
-    assert page.parse_depth(value) == expected
+def test_depth_values(value, expected, context):
+    runs, analyzer = context
+    state, _, problems = state_model.initial_state({"depth": value}, runs, analyzer)
+    assert state["depth"] == expected and not problems
 
 
-@pytest.mark.parametrize("value", ["", "abc", "-0.1", "1.01", "nan", "inf", "1e-1", None])
-def test_bad_depth_values_are_refused(value):
-    with pytest.raises(ValueError, match="between 0 and 1"):
-        page.parse_depth(value)
+@pytest.mark.parametrize("value", ["", "abc", "-0.1", "1.01", "nan", "inf", "1e-1"])
+def test_bad_depth_values_are_refused(value, context):
+    runs, analyzer = context
+    state, _, problems = state_model.initial_state({"depth": value}, runs, analyzer)
+    assert state["depth"] == view_model.DEFAULT_DEPTH
+    assert len(problems) == 1 and problems[0].startswith("depth=") and "from 0 to 1" in problems[0]
 
 
 def test_edits_value_round_trips():
     edits = {BASE: ("conv3", "m2.1-s0"), SHALLOW: ("fc1", "j1.0")}
-    text = page.format_edits_value(edits)
+    text = view_model.format_edits_value(edits)
     assert text == f"{BASE}:conv3:m2.1-s0~{SHALLOW}:fc1:j1.0"
-    assert page.parse_edits_value(text) == edits
-    assert page.parse_edits_value("") == {}
+    assert view_model.parse_edits_value(text) == edits
+    assert view_model.parse_edits_value("") == {}
 
 
 @pytest.mark.parametrize(
@@ -103,86 +112,89 @@ def test_edits_value_round_trips():
 )
 def test_bad_edits_values_are_refused(value):
     with pytest.raises(EditError):
-        page.parse_edits_value(value)
+        view_model.parse_edits_value(value)
 
 
 def test_state_search_holds_the_whole_view():
     state = {
-        "models": [BASE, SHALLOW],
+        "runs": [BASE, SHALLOW],
         "depth": 0.25,
         "layer": None,
         "view": "mosaic",
         "edits": {BASE: ["conv3", "j1.0"]},
     }
-    query = parse_qs(urlparse(page.state_search(state)).query)
+    query = parse_qs(urlparse(view_model.state_search(state)).query)
     assert query == {
-        "models": [f"{BASE},{SHALLOW}"],
+        "runs": [f"{BASE},{SHALLOW}"],
         "depth": ["0.25"],
         "view": ["mosaic"],
         "edits": [f"{BASE}:conv3:j1.0"],
     }
-    one = parse_qs(urlparse(page.state_search({**state, "layer": "fc1", "edits": {}})).query)
+    one = parse_qs(urlparse(view_model.state_search({**state, "layer": "fc1", "edits": {}})).query)
     assert one["layer"] == ["fc1"] and "depth" not in one and "edits" not in one
 
 
 def test_nearest_layer_snaps_to_the_closest_depth_shallower_on_a_tie():
     depths = [0.0, 0.25, 0.5, 1.0]
-    assert page.nearest_layer(depths, 0.3) == 1
-    assert page.nearest_layer(depths, 0.375) == 1
-    assert page.nearest_layer(depths, 0.9) == 3
+    assert view_model.nearest_layer(depths, 0.3) == 1
+    assert view_model.nearest_layer(depths, 0.375) == 1
+    assert view_model.nearest_layer(depths, 0.9) == 3
 
 
 # -- state from a link -----------------------------------------------------------------------------
 def test_a_plain_link_shows_every_run_at_mid_depth(context):
     runs, analyzer = context
-    state, selection, problems = page.initial_state({}, runs, analyzer)
+    state, selection, problems = state_model.initial_state({}, runs, analyzer)
     assert state == {
-        "models": [BASE, SHALLOW],
-        "depth": page.DEFAULT_DEPTH,
+        "runs": [BASE, SHALLOW],
+        "depth": view_model.DEFAULT_DEPTH,
         "layer": None,
         "edits": {},
         "view": "matrix",
     }
     assert not problems and not selection.refused
-    shown = page.resolve(state, runs, analyzer)
+    shown = view_model.resolve(state, runs, analyzer)
     for item in shown:  # each run took its layer nearest depth 0.5
-        assert item.layer == item.layers.names[page.nearest_layer(item.layers.depths, 0.5)]
+        assert item.layer == item.layers.names[view_model.nearest_layer(item.layers.depths, 0.5)]
 
 
 def test_bad_values_of_a_link_are_named_and_replaced(context):
     runs, analyzer = context
-    state, _, problems = page.initial_state(
+    state, _, problems = state_model.initial_state(
         {"depth": "2", "view": "table", "layer": "conv1", "edits": "nonsense"}, runs, analyzer
     )
-    assert state["depth"] == page.DEFAULT_DEPTH and state["view"] == "matrix" and state["layer"] is None
+    assert state["depth"] == view_model.DEFAULT_DEPTH and state["view"] == "matrix" and state["layer"] is None
     assert state["edits"] == {}
     text = " ".join(problems)
-    assert "depth='2'" in text and "view='table'" in text and "with 2 runs" in text and "edits" in text
+    assert "depth=2 " in text and "view=table " in text and "with 2 runs" in text and "edits" in text
 
 
 def test_a_layer_by_name_for_one_run(context):
     runs, analyzer = context
     index, name = editable_layer(analyzer, SHALLOW)
-    state, _, problems = page.initial_state({"models": SHALLOW, "layer": name}, runs, analyzer)
+    state, _, problems = state_model.initial_state({"runs": SHALLOW, "layer": name}, runs, analyzer)
     assert not problems and state["layer"] == name
-    (item,) = page.resolve(state, runs, analyzer)
+    (item,) = view_model.resolve(state, runs, analyzer)
     assert item.index == index
-    _, _, problems = page.initial_state({"models": SHALLOW, "layer": "conv99"}, runs, analyzer)
-    assert "has no layer 'conv99'" in problems[0]
+    _, _, problems = state_model.initial_state({"runs": SHALLOW, "layer": "conv99"}, runs, analyzer)
+    assert "layer=conv99" in problems[0] and "no such layer" in problems[0]
+    # the older spelling of the runs key still opens the same view
+    old, _, _ = state_model.initial_state({"models": SHALLOW, "layer": name}, runs, analyzer)
+    assert old == state
 
 
 def test_edits_of_a_link_apply_or_are_ignored_whole(context):
     runs, analyzer = context
     _, name = editable_layer(analyzer, BASE)
-    good = {"models": BASE, "layer": name, "edits": f"{BASE}:{name}:j1.0"}
-    state, _, problems = page.initial_state(good, runs, analyzer)
+    good = {"runs": BASE, "layer": name, "edits": f"{BASE}:{name}:j1.0"}
+    state, _, problems = state_model.initial_state(good, runs, analyzer)
     assert not problems and state["edits"] == {BASE: [name, "j1.0"]}
     for bad, why in (
         (f"{BASE}:{name}:j99.0", "no cluster C99"),
         (f"{BASE}:other:j1.0", "shows its layer"),
         (f"{SHALLOW}:{name}:j1.0", "not shown"),
     ):
-        state, _, problems = page.initial_state({**good, "edits": bad}, runs, analyzer)
+        state, _, problems = state_model.initial_state({**good, "edits": bad}, runs, analyzer)
         assert state["edits"] == {} and why in problems[0], problems
 
 
@@ -190,33 +202,72 @@ def test_edits_of_a_link_apply_or_are_ignored_whole(context):
 def test_edited_view_follows_the_edit_log(context):
     runs, analyzer = context
     index, _ = editable_layer(analyzer, BASE)
-    plain = page.layer_view(analyzer, BASE, index)
+    plain = view_model.layer_view(analyzer, BASE, index)
     clusters = analyzer.clusters(BASE)
     assert np.array_equal(plain.labels, clusters[f"labels/{index}"]) and plain.metrics == clusters["metrics"][index]
-    merged = page.layer_view(analyzer, BASE, index, "j1.0")
+    assert plain.cluster_ids == tuple(range(plain.n_clusters))  # the analysis numbers from the top
+    merged = view_model.layer_view(analyzer, BASE, index, "j1.0")
     assert merged.n_clusters == plain.n_clusters - 1 == merged.metrics["n_clusters"]
+    assert 1 not in merged.cluster_ids and set(merged.cluster_ids) == set(plain.cluster_ids) - {1}  # ids kept
+    assert merged.steps == ("merged C1 into C0",)
     along = merged.labels[merged.row_order]
-    assert np.all(np.diff(along) >= 0) and sorted(merged.row_order.tolist()) == list(range(len(along)))
+    assert np.count_nonzero(np.diff(along)) == merged.n_clusters - 1  # each cluster one block
+    assert sorted(merged.row_order.tolist()) == list(range(len(along)))
     # only the cluster-dependent metrics change
     assert merged.metrics["near_duplicate_fraction"] == pytest.approx(plain.metrics["near_duplicate_fraction"])
     with pytest.raises(EditError):
-        page.layer_view(analyzer, BASE, index, f"m{len(along)}.0")
+        view_model.layer_view(analyzer, BASE, index, f"m{len(along)}.0")
+
+
+def test_moving_a_neuron_to_a_new_cluster_keeps_every_other_label(context):
+    _, analyzer = context
+    index, _ = editable_layer(analyzer, BASE)
+    plain = view_model.layer_view(analyzer, BASE, index)
+    largest = max(plain.cluster_ids, key=lambda c: len(plain.members(c)))
+    neuron = plain.members(largest)[0]
+    moved = view_model.layer_view(analyzer, BASE, index, f"m{neuron}.{plain.next_id}")
+    assert moved.labels[neuron] == plain.next_id and moved.next_id == plain.next_id + 1
+    others = np.arange(len(plain.labels)) != neuron
+    assert np.array_equal(moved.labels[others], plain.labels[others])
+    assert moved.steps == (f"moved neuron {neuron} from C{largest} to new cluster C{plain.next_id}",)
+    figure = figures.cluster_matrix_figure(moved, figures.ColourScale(0, 1, "Viridis"))
+    labels = [a.text for a in figure.layout.annotations]
+    assert f"C{plain.next_id}" in labels and len(labels) == moved.n_clusters  # the one-row cluster is labelled
 
 
 def test_mosaics_of_edited_clusters_are_the_pipelines_for_unedited_ones(context):
     _, analyzer = context
     index, _ = editable_layer(analyzer, BASE)
-    view = page.layer_view(analyzer, BASE, index)
-    mosaics = page.cluster_mosaics(analyzer, view, [0, 1])
-    assert np.array_equal(mosaics[0], analyzer.cluster_mosaic(BASE, index, 0))
-    merged = page.layer_view(analyzer, BASE, index, "j1.0")
+    view = view_model.layer_view(analyzer, BASE, index)
+    living = [c for c in (0, 1) if c not in view.dead_clusters and not view.dead[view.members(c)].any()]
+    if not living:
+        pytest.skip("C0 and C1 hold dead neurons")
+    mosaics = view_model.cluster_mosaics(analyzer, view, living)
+    assert np.array_equal(mosaics[living[0]], analyzer.cluster_mosaic(BASE, index, living[0]))
+    merged = view_model.layer_view(analyzer, BASE, index, "j1.0")
     tiles = sum(len(view.members(c)) for c in (0, 1))
-    assert page.cluster_mosaics(analyzer, merged, [0])[0].shape[0] >= 16 * int(np.ceil(tiles / np.ceil(np.sqrt(tiles))))
-    assert page.png_uri(mosaics[0]).startswith("data:image/png;base64,")
+    assert (
+        view_model.cluster_mosaics(analyzer, merged, [0])[0].shape[0]
+        >= 16 * int(np.ceil(tiles / np.ceil(np.sqrt(tiles))))
+        or merged.dead.any()
+    )
+    assert png_data_url(mosaics[living[0]]).startswith("data:image/png;base64,")
+
+
+def test_dead_neurons_get_no_tile_and_a_dead_cluster_no_mosaic(context):
+    _, analyzer = context
+    index, _ = editable_layer(analyzer, BASE)
+    view = view_model.layer_view(analyzer, BASE, index)
+    dead = np.zeros_like(view.dead)
+    first = view.cluster_ids[0]
+    dead[view.members(first)] = True  # as if the whole first cluster never fired
+    edited = view._replace(dead=dead)
+    assert edited.dead_clusters == {first}
+    assert first not in view_model.cluster_mosaics(analyzer, edited, [first])
 
 
 # -- figures ---------------------------------------------------------------------------------------
-def small_view(**changes) -> page.LayerView:
+def small_view(**changes) -> view_model.LayerView:
     """4 neurons × 3 classes in two clusters: C0 = neurons 2, 0; C1 = neurons 1, 3; neuron 3 a near-duplicate."""
     values = dict(
         run="r",
@@ -227,16 +278,38 @@ def small_view(**changes) -> page.LayerView:
         profiles=np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.2], [0.9, 0.1, 0.4], [0.0, 0.8, 0.3]]),
         labels=np.array([0, 1, 0, 1]),
         row_order=np.array([2, 0, 1, 3]),
+        cluster_ids=(0, 1),
+        next_id=2,
+        steps=(),
         duplicates=np.array([False, False, False, True]),
+        dead=np.zeros(4, dtype=bool),
         metrics={},
         edits="",
     )
-    return page.LayerView(**{**values, **changes})
+    return view_model.LayerView(**{**values, **changes})
+
+
+def font_sizes(figure: go.Figure) -> list[float]:
+    """Every font size set in a figure's layout (tick, title, annotation, colour bar and legend fonts)."""
+    sizes: list[float] = []
+
+    def walk(value, key: str = "") -> None:
+        if isinstance(value, dict):
+            if key.endswith("font") and isinstance(value.get("size"), (int, float)):
+                sizes.append(value["size"])
+            for name, item in value.items():
+                walk(item, name)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item, key)
+
+    walk(figure.to_plotly_json()["layout"])
+    return sizes
 
 
 def test_matrix_figure_has_one_block_per_cluster_in_row_order():
-    scale = page.ColourScale(0.0, 2.0, "Viridis")
-    figure = page.cluster_matrix_figure(small_view(), scale)
+    scale = figures.ColourScale(0.0, 2.0, "Viridis")
+    figure = figures.cluster_matrix_figure(small_view(), scale)
     matrices = [t for t in figure.data if isinstance(t, go.Heatmap) and t.coloraxis]
     markers = [t for t in figure.data if isinstance(t, go.Heatmap) and not t.coloraxis]
     assert len(matrices) == len(markers) == 2
@@ -251,94 +324,180 @@ def test_matrix_figure_has_one_block_per_cluster_in_row_order():
     assert figure.layout.title.text == "r" and figure.layout.title.subtitle.text == "conv2"
 
 
+def test_labels_follow_their_clusters_not_their_places():
+    """Stable ids: C5 drawn above C0 keeps its name, and each block's label names its own neurons."""
+    view = small_view(labels=np.array([0, 5, 0, 5]), row_order=np.array([1, 3, 2, 0]), cluster_ids=(5, 0))
+    figure = figures.cluster_matrix_figure(view, figures.ColourScale(0, 1, "Viridis"))
+    matrices = [t for t in figure.data if isinstance(t, go.Heatmap) and t.coloraxis]
+    assert [t.name for t in matrices] == ["C5", "C0"] and list(matrices[0].y) == ["1", "3"]
+    labels = [a.text for a in figure.layout.annotations]
+    assert labels == ["C5", "C0"]
+    # a one-row cluster still gets its label (its block is at least MIN_BLOCK_PX tall)
+    single = small_view(labels=np.array([0, 1, 0, 2]), cluster_ids=(0, 1, 2), next_id=3)
+    drawn = figures.cluster_matrix_figure(single, figures.ColourScale(0, 1, "Viridis"))
+    assert [a.text for a in drawn.layout.annotations] == ["C0", "C1", "C2"]
+    assert min(figures.block_heights(single, (), 200)) >= figures.MIN_BLOCK_PX
+
+
+def test_no_text_in_the_matrix_or_the_chart_is_under_12_px():
+    matrix = figures.cluster_matrix_figure(small_view(), figures.ColourScale(0, 1, "Viridis"))
+    series = [view_model.RunMetrics("a", ("c1", "c2"), (0.0, 1.0), ({}, {}), 1)]
+    chart = figures.metrics_figure(series, {"a": "#111111"}, 0.5, "synthetic")
+    for figure in (matrix, chart):
+        sizes = font_sizes(figure)
+        assert sizes and min(sizes) >= 12, sizes
+    layout = matrix.layout
+    assert layout.xaxis.tickfont.size >= 12 and layout.xaxis2.tickfont.size >= 12  # class names and the ≈ column
+    assert layout.title.font.size >= 12 and layout.title.subtitle.font.size >= 12
+    assert layout.coloraxis.colorbar.tickfont.size >= 12
+
+
+def test_dead_clusters_say_so_in_words_in_the_matrix_and_the_mosaic():
+    dead = np.array([False, True, False, True])  # C1 (neurons 1, 3) never fires
+    view = small_view(dead=dead)
+    scale = figures.ColourScale(0, 1, "Viridis")
+    matrix = figures.cluster_matrix_figure(view, scale)
+    assert [a.text for a in matrix.layout.annotations] == ["C0", "C1 dead"]
+    c1 = [t for t in matrix.data if isinstance(t, go.Heatmap) and t.coloraxis][1]
+    assert DEAD_WORDS in c1.customdata[0][0][1]  # and on hover, per neuron
+    uri = png_data_url(np.zeros((16, 32, 3), dtype=np.uint8))
+    mosaic = figures.cluster_matrix_figure(view, scale, features=[0, 1], mosaics={0: uri})
+    assert len([t for t in mosaic.data if isinstance(t, go.Image)]) == 1  # C0's tiles only
+    notes = " ".join(a.text for a in mosaic.layout.annotations).replace("<br>", " ")
+    assert "2 neurons dead: never active on the test images" in notes
+
+
 def test_a_cluster_switched_to_features_shows_its_mosaic():
-    uri = page.png_uri(np.zeros((16, 32, 3), dtype=np.uint8))
-    figure = page.cluster_matrix_figure(small_view(), page.ColourScale(0, 1, "Viridis"), features=[1], mosaics={1: uri})
+    uri = png_data_url(np.zeros((16, 32, 3), dtype=np.uint8))
+    scale = figures.ColourScale(0, 1, "Viridis")
+    figure = figures.cluster_matrix_figure(small_view(), scale, features=[1], mosaics={1: uri})
     images = [t for t in figure.data if isinstance(t, go.Image)]
     assert len(images) == 1 and images[0].source == uri
     assert len([t for t in figure.data if isinstance(t, go.Heatmap)]) == 2  # C0's matrix and marker column
     # a switch without a mosaic (features unavailable) keeps the matrix
-    fallback = page.cluster_matrix_figure(small_view(), page.ColourScale(0, 1, "Viridis"), features=[1], mosaics={})
+    fallback = figures.cluster_matrix_figure(small_view(), scale, features=[1], mosaics={})
     assert not [t for t in fallback.data if isinstance(t, go.Image)]
 
 
 def test_one_colour_scale_for_every_run():
     a, b = small_view(), small_view(profiles=small_view().profiles * 3)
-    assert page.colour_scale([a, b]) == page.ColourScale(0.0, 3.0, "Viridis")
-    signed = page.colour_scale([a, small_view(profiles=-small_view().profiles * 2)])
-    assert signed == page.ColourScale(-2.0, 2.0, "RdBu_r")
+    assert figures.colour_scale([a, b]) == figures.ColourScale(0.0, 3.0, "Viridis")
+    signed = figures.colour_scale([a, small_view(profiles=-small_view().profiles * 2)])
+    assert signed == figures.ColourScale(-2.0, 2.0, "RdBu_r")
 
 
 def test_metrics_figure_one_line_per_run_and_metric_in_run_colours():
     series = [
-        page.RunMetrics(
+        view_model.RunMetrics(
             "a", ("c1", "c2"), (0.0, 1.0), ({"near_duplicate_fraction": 0.5}, {"near_duplicate_fraction": 0.1}), 1
         ),
-        page.RunMetrics("b", ("c1", "c2", "c3"), (0.0, 0.5, 1.0), ({}, {}, {"normalized_effective_rank": 0.3}), 0, 2),
+        view_model.RunMetrics(
+            "b", ("c1", "c2", "c3"), (0.0, 0.5, 1.0), ({}, {}, {"normalized_effective_rank": 0.3}), 0, 2
+        ),
     ]
-    figure = page.metrics_figure(series, {"a": "#111111", "b": "#222222"}, 0.5, "synthetic")
+    figure = figures.metrics_figure(series, {"a": "#111111", "b": "#222222"}, 0.5, "synthetic", most_redundant="a")
     lines = [t for t in figure.data if t.mode == "lines+markers"]
-    assert len(lines) == 2 * len(page.METRICS)
-    assert {t.line.color for t in lines if t.name == "a"} == {"#111111"}
+    assert len(lines) == 2 * len(figures.METRICS)
+    assert {t.line.color for t in lines if t.legendgroup == "a"} == {"#111111"}
     assert list(lines[0].x) == [0.0, 1.0] and list(lines[0].y) == [0.5, 0.1]
+    assert lines[0].name == "a · most redundant" and lines[0].line.width > lines[-1].line.width
     edited = [t for t in figure.data if t.marker.symbol == "diamond-open"]
-    assert len(edited) == len(page.METRICS) and all(list(t.x) == [1.0] for t in edited)
+    assert len(edited) == len(figures.METRICS) and all(list(t.x) == [1.0] for t in edited)
     assert "synthetic" in figure.layout.title.text
-    empty = page.metrics_figure([], {}, None, "no data")
+    empty = figures.metrics_figure([], {}, None, "no data")
     assert "No analysed run" in empty.layout.annotations[-1].text
+
+
+def test_the_most_redundant_run_has_the_most_near_duplicates():
+    a = small_view(run="a", metrics={"near_duplicate_fraction": 0.2, "effective_rank": 2.0})
+    b = small_view(run="b", metrics={"near_duplicate_fraction": 0.6, "effective_rank": 2.5})
+    c = small_view(run="c", metrics={"near_duplicate_fraction": 0.6, "effective_rank": 1.5})
+    assert view_model.most_redundant([a, b, c]) == "c"  # a tie goes to the lower effective rank
+    assert view_model.most_redundant([a]) is None
+    numbers = view_model.card_numbers(b)
+    assert (numbers.near_duplicate_fraction, numbers.effective_rank, numbers.n_clusters) == (0.6, 2.5, 2)
+    text = text_of(panels.numbers_block("b", numbers))
+    assert "60%" in text and "near-duplicates" in text and "2.5" in text and "effective rank (of 3)" in text
 
 
 def test_parts_of_the_quick_runs_share_colour_scale_and_list_edit_runs(context):
     runs, analyzer = context
-    state, _, _ = page.initial_state({"view": "mosaic"}, runs, analyzer)
+    state, _, _ = state_model.initial_state({"view": "mosaic"}, runs, analyzer)
     parts = page.redundancy_parts(state, runs, analyzer)
     text = text_of(parts.panels)
     assert BASE in text and SHALLOW in text and '"type": "image"' in text  # every cluster as its mosaic
     assert [o["value"] for o in parts.edit_runs] == [BASE, SHALLOW]
-    assert len([t for t in parts.metrics.data if t.mode == "lines+markers"]) == 2 * len(page.METRICS)
+    assert len([t for t in parts.metrics.data if t.mode == "lines+markers"]) == 2 * len(figures.METRICS)
+    assert text.count(panels.NUMBERS_TYPE) == 2 and "near-duplicates" in text and "most redundant" in text
 
 
 # -- changing the state ----------------------------------------------------------------------------
 def test_controls_change_the_state(context):
     runs, analyzer = context
     index, name = editable_layer(analyzer, BASE)
-    state = {"models": [BASE], "depth": 0.5, "layer": None, "edits": {}, "view": "matrix"}
-    state, _, _ = page.next_state(state, page.LAYER_ID, name, page.EditForm(), runs, analyzer)
-    assert state["layer"] == name and page.resolve(state, runs, analyzer)[0].index == index
+    state = {"runs": [BASE], "depth": 0.5, "layer": None, "edits": {}, "view": "matrix"}
+    form = state_model.EditForm
+    state, _, _ = state_model.next_state(state, "layer", name, form(), runs, analyzer)
+    assert state["layer"] == name and view_model.resolve(state, runs, analyzer)[0].index == index
 
-    merged, text, kind = page.next_state(
-        state, page.MERGE_ID, None, page.EditForm(BASE, merge_from=1, merge_into=0), runs, analyzer
+    merged, text, kind = state_model.next_state(
+        state, "merge", None, form(BASE, merge_from=1, merge_into=0), runs, analyzer
     )
     assert kind == "success" and "merged C1 into C0" in text and merged["edits"] == {BASE: [name, "j1.0"]}
-    same, text, kind = page.next_state(
-        merged, page.SPLIT_ID, None, page.EditForm(BASE, split_cluster=99, split_parts=2), runs, analyzer
+    same, text, kind = state_model.next_state(
+        merged, "split", None, form(BASE, split_cluster=99, split_parts=2), runs, analyzer
     )
     assert kind == "danger" and "no cluster C99" in text and same == merged
-    _, text, kind = page.next_state(
-        merged, page.MOVE_ID, None, page.EditForm(BASE, neuron=None, move_to=0), runs, analyzer
-    )
+    _, text, kind = state_model.next_state(merged, "move", None, form(BASE, neuron=None, move_to=0), runs, analyzer)
     assert kind == "danger" and "choose a neuron" in text
 
-    both, _, _ = page.next_state(merged, page.PICKER_ID, [SHALLOW, BASE, "ghost"], page.EditForm(), runs, analyzer)
-    assert both["models"] == [BASE, SHALLOW] and both["layer"] is None  # an explicit layer belongs to one run
-    moved, text, kind = page.next_state(both, page.DEPTH_ID, 1.0, page.EditForm(), runs, analyzer)
-    if page.resolve(moved, runs, analyzer)[0].layer != name:
+    both, _, _ = state_model.next_state(merged, "runs", [SHALLOW, BASE, "ghost"], form(), runs, analyzer)
+    assert both["runs"] == [BASE, SHALLOW] and both["layer"] is None  # an explicit layer belongs to one run
+    moved, text, kind = state_model.next_state(both, "depth", 1.0, form(), runs, analyzer)
+    if view_model.resolve(moved, runs, analyzer)[0].layer != name:
         assert moved["edits"] == {} and kind == "warning" and BASE in text
-    reset, text, _ = page.next_state(merged, page.RESET_ID, None, page.EditForm(), runs, analyzer)
+    reset, text, _ = state_model.next_state(merged, "reset", None, form(), runs, analyzer)
     assert reset["edits"] == {} and "cleared" in text
-    with pytest.raises(PreventUpdate):  # the layer dropdown cleared when its options changed
-        page.next_state(both, page.LAYER_ID, None, page.EditForm(), runs, analyzer)
+    # the layer dropdown cleared when its options changed: nothing to change
+    assert state_model.next_state(both, "layer", None, form(), runs, analyzer)[0] is None
+
+
+def test_a_new_cluster_then_undo_names_what_happened(context):
+    runs, analyzer = context
+    index, name = editable_layer(analyzer, BASE)
+    state = {"runs": [BASE], "depth": 0.5, "layer": name, "edits": {}, "view": "matrix"}
+    plain = view_model.layer_view(analyzer, BASE, index)
+    source = max(plain.cluster_ids, key=lambda c: len(plain.members(c)))
+    neuron = plain.members(source)[-1]
+    form = state_model.EditForm(BASE, neuron=neuron, move_to=plain.next_id)
+    moved, text, kind = state_model.next_state(state, "move", None, form, runs, analyzer)
+    assert kind == "success" and f"moved neuron {neuron} from C{source} to new cluster C{plain.next_id}" in text
+    merged, _, _ = state_model.next_state(
+        moved, "merge", None, state_model.EditForm(BASE, merge_from=plain.next_id, merge_into=0), runs, analyzer
+    )
+    assert merged["edits"][BASE][1] == f"m{neuron}.{plain.next_id}-j{plain.next_id}.0"
+    undone, text, kind = state_model.next_state(merged, "undo", None, state_model.EditForm(BASE), runs, analyzer)
+    assert kind == "success" and f"undid “merged C{plain.next_id} into C0”" in text
+    assert undone["edits"] == moved["edits"]
+    empty, _, _ = state_model.next_state(undone, "undo", None, state_model.EditForm(BASE), runs, analyzer)
+    assert empty["edits"] == {}
+    _, text, kind = state_model.next_state(empty, "undo", None, state_model.EditForm(BASE), runs, analyzer)
+    assert kind == "danger" and "no edit to undo" in text
 
 
 def test_edit_form_offers_the_clusters_of_the_edited_layer(context):
     runs, analyzer = context
     _, name = editable_layer(analyzer, BASE)
-    state = {"models": [BASE], "depth": 0.5, "layer": name, "edits": {}, "view": "matrix"}
-    options = page.edit_options(state, BASE, runs, analyzer)
-    view = page.layer_view(analyzer, BASE, page.resolve(state, runs, analyzer)[0].index)
-    assert [o["value"] for o in options.clusters] == list(range(view.n_clusters))
-    assert options.move_to[-1]["value"] == view.n_clusters and options.neuron_max == len(view.row_order) - 1
-    assert page.edit_options(state, None, runs, analyzer).clusters == []
+    state = {"runs": [BASE], "depth": 0.5, "layer": name, "edits": {}, "view": "matrix"}
+    options = state_model.edit_options(state, BASE, runs, analyzer)
+    view = view_model.layer_view(analyzer, BASE, view_model.resolve(state, runs, analyzer)[0].index)
+    assert [o["value"] for o in options.clusters] == sorted(view.cluster_ids)
+    assert options.move_to[-1] == {"label": f"new cluster C{view.next_id}", "value": view.next_id}
+    assert options.neuron_max == len(view.row_order) - 1
+    merged = {**state, "edits": {BASE: [name, "j1.0"]}}
+    after = state_model.edit_options(merged, BASE, runs, analyzer)
+    assert 1 not in [o["value"] for o in after.clusters] and after.move_to[-1]["value"] == view.next_id
+    assert state_model.edit_options(state, None, runs, analyzer).clusters == []
 
 
 # -- the page function, inside an app ----------------------------------------------------------------
@@ -348,8 +507,8 @@ def render(app: dash.Dash, **query) -> str:
 
 
 def test_layout_with_bad_values_shows_the_message_not_an_exception(quick_app):
-    text = render(quick_app, models="../../etc/passwd", depth="deep", view="3d", edits="x", unknown="1")
-    assert page.QUERY_MESSAGE_ID in text and page.LINK_MESSAGE_ID in text and "depth='deep'" in text
+    text = render(quick_app, runs="../../etc/passwd", depth="deep", view="3d", edits="x", unknown="1")
+    assert page.QUERY_MESSAGE_ID in text and page.LINK_MESSAGE_ID in text and "depth=deep " in text
     assert BASE in text and SHALLOW in text
 
 
@@ -358,11 +517,13 @@ def test_a_run_not_analysed_says_how_and_links_to_jobs_while_others_render(not_a
     text = render(app)
     assert "Not analysed yet" in text and "python -m analysis analyze --run fresh-quick-synthetic" in text
     assert '"/jobs?runs=fresh-quick-synthetic"' in text  # the Jobs page opens with that run ticked
-    assert text.count(page.MATRIX_TYPE) >= 2  # the analysed runs still have their matrices
+    assert text.count(panels.MATRIX_TYPE) >= 2  # the analysed runs still have their matrices
 
 
 def test_layout_survives_a_failure(quick_app, monkeypatch):
-    monkeypatch.setattr(page, "read_runs", lambda _d: (_ for _ in ()).throw(RuntimeError("disk on fire")))
+    import app.page
+
+    monkeypatch.setattr(app.page, "read_runs", lambda _d: (_ for _ in ()).throw(RuntimeError("disk on fire")))
     assert "redundancy-error" in render(quick_app)
 
 
@@ -409,16 +570,16 @@ def test_page_loads_with_the_quick_runs(dash_duo, quick_app):
     wait_until(lambda: len(dash_duo.find_elements(f"#{page.PANELS_ID} .js-plotly-plot")) == 2, message="2 matrices")
     assert "depth" in panel_header(dash_duo, BASE) and "clusters" in panel_header(dash_duo, SHALLOW)
     # the export buttons find the matrix by the DOM id Dash gives its pattern-matching id
-    dom_id = page.pattern_dom_id({"type": page.MATRIX_TYPE, "run": BASE})
+    dom_id = panels.pattern_dom_id({"type": panels.MATRIX_TYPE, "run": BASE})
     assert dash_duo.driver.execute_script("return !!document.getElementById(arguments[0])", dom_id)
     assert dash_duo.get_logs() == [], "the browser console logged errors"
 
 
 def test_depth_and_runs_change_the_matrices_and_the_url(dash_duo, quick_app, context):
     runs, analyzer = context
-    layers = page.run_layers(analyzer, BASE)
+    layers = view_model.run_layers(analyzer, BASE)
     dash_duo.start_server(quick_app)
-    dash_duo.driver.get(dash_duo.server_url + f"/redundancy?models={BASE}&depth=0")
+    dash_duo.driver.get(dash_duo.server_url + f"/redundancy?runs={BASE}&depth=0")
     wait_until(lambda: f"{layers.names[0]} ·" in panel_header(dash_duo, BASE), message="the first layer")
     dash_duo.find_element(f"#{page.DEPTH_ID} [role=slider]").send_keys(Keys.END)  # the slider to depth 1
     wait_until(lambda: f"{layers.names[-1]} ·" in panel_header(dash_duo, BASE), message="the last layer")
@@ -432,7 +593,7 @@ def test_depth_and_runs_change_the_matrices_and_the_url(dash_duo, quick_app, con
         if label.text == SHALLOW:
             click(dash_duo, label)
     wait_until(lambda: len(dash_duo.find_elements(f"#{page.PANELS_ID} .js-plotly-plot")) == 2, message="2 panels")
-    assert query_of(dash_duo)["models"] == [f"{BASE},{SHALLOW}"]
+    assert query_of(dash_duo)["runs"] == [f"{BASE},{SHALLOW}"]
     assert dash_duo.get_logs() == []
 
 
@@ -441,11 +602,11 @@ def test_a_link_restores_layer_view_and_edits(dash_duo, quick_app, context):
     _, name = editable_layer(analyzer, BASE)
     dash_duo.start_server(quick_app)
     dash_duo.driver.get(
-        dash_duo.server_url + f"/redundancy?models={BASE}&layer={name}&view=mosaic&edits={BASE}:{name}:j1.0"
+        dash_duo.server_url + f"/redundancy?runs={BASE}&layer={name}&view=mosaic&edits={BASE}:{name}:j1.0"
     )
     wait_until(lambda: "edited (1)" in panel_header(dash_duo, BASE), message="the edited badge")
     assert f"{name} ·" in panel_header(dash_duo, BASE)
-    assert "merged C1 into C0" in dash_duo.find_element(f"#{page.EDITS_LIST_ID}").text
+    assert "merged C1 into C0" in dash_duo.find_element(f"#{panels.EDITS_LIST_ID}").text
     checked = dash_duo.driver.execute_script(f"return document.querySelector('#{page.VIEW_ID} input:checked').value")
     assert checked == "mosaic"
     wait_until(
@@ -475,20 +636,20 @@ def test_edit_buttons_merge_then_reset(dash_duo, quick_app, context):
     _, analyzer = context
     _, name = editable_layer(analyzer, BASE)
     dash_duo.start_server(quick_app)
-    dash_duo.driver.get(dash_duo.server_url + f"/redundancy?models={BASE}&layer={name}")
-    dash_duo.wait_for_contains_text(f"#{page.EDIT_HINT_ID}", name)
+    dash_duo.driver.get(dash_duo.server_url + f"/redundancy?runs={BASE}&layer={name}")
+    dash_duo.wait_for_contains_text(f"#{panels.EDIT_HINT_ID}", name)
     # clicking a cell of the matrix picks its neuron for the move form
     cell = dash_duo.find_elements(f"#{page.PANELS_ID} .js-plotly-plot .nsewdrag")[0]
     dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", cell)
     dash_duo.click_at_coord_fractions(cell, 0.3, 0.5)
-    wait_until(lambda: dash_duo.find_element(f"#{page.NEURON_ID}").get_attribute("value") != "", message="a neuron")
-    choose(dash_duo, f"#{page.MERGE_FROM_ID}", 1)
-    choose(dash_duo, f"#{page.MERGE_INTO_ID}", 0)
-    click(dash_duo, dash_duo.find_element(f"#{page.MERGE_ID}"))
-    dash_duo.wait_for_contains_text(f"#{page.FEEDBACK_ID}", "merged C1 into C0")
+    wait_until(lambda: dash_duo.find_element(f"#{panels.NEURON_ID}").get_attribute("value") != "", message="a neuron")
+    choose(dash_duo, f"#{panels.MERGE_FROM_ID}", 1)
+    choose(dash_duo, f"#{panels.MERGE_INTO_ID}", 0)
+    click(dash_duo, dash_duo.find_element(f"#{panels.MERGE_ID}"))
+    dash_duo.wait_for_contains_text(f"#{panels.FEEDBACK_ID}", "merged C1 into C0")
     wait_until(lambda: "edited (1)" in panel_header(dash_duo, BASE), message="the edited badge")
     wait_until(lambda: query_of(dash_duo).get("edits") == [f"{BASE}:{name}:j1.0"], message="edits in the URL")
-    click(dash_duo, dash_duo.find_element(f"#{page.RESET_ID}"))
+    click(dash_duo, dash_duo.find_element(f"#{panels.RESET_ID}"))
     wait_until(lambda: "edited" not in panel_header(dash_duo, BASE), message="edits reset")
     wait_until(lambda: "edits" not in query_of(dash_duo), message="edits gone from the URL")
     assert dash_duo.get_logs() == []
@@ -497,6 +658,97 @@ def test_edit_buttons_merge_then_reset(dash_duo, quick_app, context):
 def test_a_bad_link_shows_the_message(dash_duo, quick_app):
     dash_duo.start_server(quick_app)
     dash_duo.driver.get(dash_duo.server_url + "/redundancy?depth=7&edits=oops")
-    dash_duo.wait_for_contains_text(f"#{page.QUERY_MESSAGE_ID}", "depth='7'")
+    dash_duo.wait_for_contains_text(f"#{page.QUERY_MESSAGE_ID}", "depth=7 is not a number")
     assert "edits in this link were ignored" in dash_duo.find_element(f"#{page.QUERY_MESSAGE_ID}").text
     wait_until(lambda: len(dash_duo.find_elements(f"#{page.PANELS_ID} .js-plotly-plot")) == 2, message="matrices")
+
+
+def matrix_labels(dash_duo, run: str) -> list[str]:
+    """The cluster labels the browser drew in the left margin of ``run``'s matrix."""
+    dom_id = panels.pattern_dom_id({"type": panels.MATRIX_TYPE, "run": run})
+    return dash_duo.driver.execute_script(
+        "const holder = document.getElementById(arguments[0]);"
+        "const plot = holder && (holder.classList.contains('js-plotly-plot') ? holder"
+        " : holder.querySelector('.js-plotly-plot'));"
+        "return plot && plot.layout ? (plot.layout.annotations || []).map(a => a.text) : [];",
+        dom_id,
+    )
+
+
+def test_an_edit_keeps_the_labels_and_says_what_it_did(dash_duo, quick_app, context):
+    _, analyzer = context
+    index, name = editable_layer(analyzer, BASE)
+    plain = view_model.layer_view(analyzer, BASE, index)
+    source = max(plain.cluster_ids, key=lambda c: len(plain.members(c)))
+    neuron = plain.members(source)[0]
+    before = {f"C{c}" for c in plain.cluster_ids}
+    dash_duo.start_server(quick_app)
+    dash_duo.driver.get(dash_duo.server_url + f"/redundancy?runs={BASE}&layer={name}")
+    dash_duo.wait_for_contains_text(f"#{panels.EDIT_HINT_ID}", name)
+    wait_until(lambda: {t.split()[0] for t in matrix_labels(dash_duo, BASE)} == before, message="the first labels")
+    box = dash_duo.find_element(f"#{panels.NEURON_ID}")
+    box.clear()
+    box.send_keys(str(neuron))
+    choose(dash_duo, f"#{panels.MOVE_TO_ID}", -1)  # the last option: the new cluster
+    click(dash_duo, dash_duo.find_element(f"#{panels.MOVE_ID}"))
+    said = f"moved neuron {neuron} from C{source} to new cluster C{plain.next_id}"
+    dash_duo.wait_for_contains_text(f"#{panels.FEEDBACK_ID}", said)
+    # every old label is still drawn, and the new one-row cluster has its own
+    after = before | {f"C{plain.next_id}"}
+    wait_until(lambda: {t.split()[0] for t in matrix_labels(dash_duo, BASE)} == after, message="the labels kept")
+    assert said in dash_duo.find_element(f"#{panels.EDITS_LIST_ID}").text
+    wait_until(
+        lambda: query_of(dash_duo).get("edits") == [f"{BASE}:{name}:m{neuron}.{plain.next_id}"],
+        message="the edit in the URL",
+    )
+    click(dash_duo, dash_duo.find_element(f"#{panels.UNDO_ID}"))
+    dash_duo.wait_for_contains_text(f"#{panels.FEEDBACK_ID}", f"undid “{said}”")
+    wait_until(lambda: {t.split()[0] for t in matrix_labels(dash_duo, BASE)} == before, message="the labels back")
+    assert dash_duo.get_logs() == []
+
+
+def test_cards_carry_their_numbers_and_the_chart_is_on_the_first_screen(dash_duo, quick_app):
+    dash_duo.start_server(quick_app)
+    dash_duo.driver.set_window_size(1600, 1000)
+    dash_duo.driver.get(dash_duo.server_url + "/redundancy")
+    wait_until(lambda: len(dash_duo.find_elements(f"#{page.PANELS_ID} .js-plotly-plot")) == 2, message="2 matrices")
+    for run in (BASE, SHALLOW):
+        numbers = panel_header(dash_duo, run)
+        assert "near-duplicates" in numbers and "effective rank" in numbers and "clusters" in numbers, numbers
+        assert "%" in numbers
+    assert "most redundant" in dash_duo.find_element(f"#{page.PANELS_ID}").text
+    assert "near-duplicate" in dash_duo.find_element("#redundancy-caption").text
+    screen = dash_duo.driver.execute_script("return window.innerHeight")
+    chart = dash_duo.driver.execute_script(
+        "return document.querySelector(arguments[0]).getBoundingClientRect().bottom", f"#{page.METRICS_ID}"
+    )
+    numbers_top = dash_duo.driver.execute_script(
+        "return Math.max(...Array.from(document.querySelectorAll(arguments[0])).map("
+        "e => e.getBoundingClientRect().bottom))",
+        f"#{page.PANELS_ID} .card-header",
+    )
+    assert chart <= screen and numbers_top <= screen, (chart, numbers_top, screen)
+    assert dash_duo.get_logs() == []
+
+
+def test_a_dead_cluster_is_named_in_the_matrix_and_said_in_words_in_the_mosaic(dash_duo, quick_app, context):
+    _, analyzer = context
+    found = None
+    for index, name in enumerate(analyzer.statistics(BASE)["layer_names"]):
+        view = view_model.layer_view(analyzer, BASE, index)
+        if view.dead_clusters:
+            found = name, min(view.dead_clusters)
+            break
+    if found is None:
+        pytest.skip(f"{BASE} has no dead cluster")
+    name, cluster = found
+    dash_duo.start_server(quick_app)
+    dash_duo.driver.get(dash_duo.server_url + f"/redundancy?runs={BASE}&layer={name}")
+    wait_until(lambda: f"C{cluster} dead" in matrix_labels(dash_duo, BASE), message="the dead cluster's label")
+    assert "dead" in panel_header(dash_duo, BASE)  # the card counts its dead neurons
+    dash_duo.driver.get(dash_duo.server_url + f"/redundancy?runs={BASE}&layer={name}&view=mosaic")
+    wait_until(
+        lambda: "never active" in dash_duo.find_element(f"#{page.PANELS_ID} .js-plotly-plot").text,
+        message="the dead cluster in words",
+    )
+    assert dash_duo.get_logs() == []
