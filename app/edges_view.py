@@ -17,7 +17,6 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from analysis.runs.store import RunNameError, check_run_name
-from analysis.statistics.redundancy import dead_units
 from app.query import Parsed, last, parse_count, parse_depth, parse_depths, parse_layer, parse_number, search
 
 #: The upper half of the network: where CNNVis found DeepCNN's edges nearly all positive.
@@ -147,8 +146,8 @@ class RunEdges(NamedTuple):
 def load_run_edges(source: Any, run: str) -> RunEdges:
     """A run's edge data from ``source`` (a RunAnalyzer); raises what the analyzer raises.
 
-    Dead neurons are those :func:`analysis.statistics.redundancy.dead_units` finds in the layer's
-    class means: they never fired on the test images measured.
+    Dead neurons are the analyzer's (:mod:`analysis.statistics.dead_units`, the one definition): they
+    never fired on the test images measured.
     """
     stats = source.statistics(run)
     clusters = source.clusters(run)
@@ -158,8 +157,7 @@ def load_run_edges(source: Any, run: str) -> RunEdges:
     for index in range(len(names)):
         labels = np.asarray(clusters[f"labels/{index}"])
         sizes.append(np.bincount(labels).astype(int).tolist())
-        means = stats.get(f"class_means/{index}")
-        silent = dead_units(means) if means is not None else np.zeros(len(labels), dtype=bool)
+        silent = source.dead_neurons(run, index)
         dead.append(np.bincount(labels, weights=silent.astype(float), minlength=len(sizes[-1])).astype(int).tolist())
     positive, negative = {}, {}
     for index in range(1, len(names)):

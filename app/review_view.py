@@ -95,7 +95,7 @@ def review_parts(
     not_reviewed = [str(n) for n in review.get("not_reviewed", ())]
     return ReviewParts(
         banner=banner,
-        recommendation=recommendation_card(review, label),
+        recommendation=recommendation_card(review),
         pareto=pareto_figure(review.get("runs", ()), recommended, colours, label, cost),
         findings=findings_list(review.get("findings", ())),
         findings_csv=findings_frame(names, analyzer=source).to_csv(index=False),
@@ -117,7 +117,7 @@ def by_merit(names: Sequence[str], review: Mapping[str, Any], recommended: str |
     return tuple(sorted(names, key=merit))
 
 
-def recommendation_card(review: Mapping[str, Any], data_label: str) -> dbc.Card:
+def recommendation_card(review: Mapping[str, Any]) -> dbc.Card:
     """The verdict first: which member to keep and why, with its error interval and cost."""
     recommendation = review.get("recommendation") or {}
     run = recommendation.get("run")
@@ -141,7 +141,7 @@ def recommendation_card(review: Mapping[str, Any], data_label: str) -> dbc.Card:
         body = [
             html.Div("Recommendation", className="text-uppercase small fw-semibold text-success-emphasis"),
             html.H3(["Keep ", html.Span(run, className="fw-bold")], className="mb-1", id="review-recommended-run"),
-            html.P(recommendation.get("reason", ""), className="fs-5 mb-2"),
+            html.P(recommendation.get("reason", ""), className="mb-2"),
             html.Div(
                 [
                     html.Span([html.Span(f"{key} ", className="text-muted"), html.Strong(value)], className="me-4")
@@ -149,7 +149,6 @@ def recommendation_card(review: Mapping[str, Any], data_label: str) -> dbc.Card:
                 ],
                 className="fs-6",
             ),
-            html.Div(f"Data: {data_label}", className="small text-muted mt-1"),
         ]
     return dbc.Card(
         dbc.CardBody(body), className="mb-3 border-success border-2 bg-success-subtle", id="review-recommendation-card"
@@ -231,7 +230,10 @@ def not_reviewed_message(names: Sequence[str]) -> Any:
         return None
     return components.message(
         [
-            html.Span(f"Not reviewed yet (their ablation is not in the cache): {', '.join(names)}. "),
+            html.Span(
+                f"Not reviewed yet: {len(names)} of the chosen runs have no ablation in the cache"
+                + (f" ({', '.join(names)}). " if len(names) <= 3 else ". ")
+            ),
             dcc.Link("Analyse them on the Jobs page", href=components.jobs_href(names), className="fw-semibold"),
         ],
         kind="info",

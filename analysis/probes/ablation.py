@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..statistics import dead_units
 from ..statistics.ordering import cosine_similarity_matrix
 from ..statistics.redundancy import normalize_profiles
 from ..statistics.uncertainty import mcnemar
@@ -89,8 +90,11 @@ def pick_duplicates(class_means: np.ndarray, responses: np.ndarray, threshold: f
 
 
 def dead_neurons(class_means: np.ndarray) -> Removal:
-    """Neurons whose response is zero for every class (a post-ReLU map that never fires)."""
-    return Removal(tuple(int(n) for n in np.flatnonzero(~np.any(np.asarray(class_means) != 0, axis=1))))
+    """The dead neurons of a ReLU layer (:mod:`analysis.statistics.dead_units`, the one definition): a
+    post-ReLU response is never negative, so its peak over the images is positive exactly when some
+    class mean is, and the class means alone decide."""
+    means = np.asarray(class_means, dtype=float)
+    return Removal(tuple(int(n) for n in np.flatnonzero(dead_units.dead_neurons(means.max(axis=1), means))))
 
 
 # -- sizes -------------------------------------------------------------------------------------------

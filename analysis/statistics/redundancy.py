@@ -13,7 +13,6 @@ from .ordering import cosine_similarity_matrix
 
 __all__ = [
     "NORMALIZATION_MODES",
-    "dead_units",
     "effective_rank",
     "mean_within_cluster_similarity",
     "near_duplicate_fraction",
@@ -53,21 +52,6 @@ def normalize_profiles(matrix: np.ndarray, mode: str = "max") -> np.ndarray:
         constant = std <= 1e-12 * np.maximum(np.abs(matrix).max(axis=1, keepdims=True), 1.0)
         return np.divide(centred, std, out=np.zeros_like(matrix), where=~constant)
     raise ValueError(f"unknown normalisation mode {mode!r}; expected one of {NORMALIZATION_MODES}")
-
-
-def dead_units(class_means: np.ndarray, tolerance: float = 0.0) -> np.ndarray:
-    """Return, per neuron, whether it is dead: its mean response is zero (|mean| ≤ ``tolerance``) for every class.
-
-    The one definition of a dead unit the views share. A post-ReLU response is never negative, so
-    a zero mean over every image of every class means the unit never fired on the images measured
-    (the trainer's probe-batch count uses the same rule: zero at every position of every image).
-    Pass the raw class means (``class_means/<layer>`` of the statistics) or profiles normalised by
-    ``"max"``, which keep zero rows zero; a neuron of a layer with no classes is not called dead.
-    """
-    matrix = _as_matrix(class_means)
-    if matrix.shape[1] == 0:
-        return np.zeros(matrix.shape[0], dtype=bool)
-    return np.abs(matrix).max(axis=1) <= tolerance
 
 
 def mean_within_cluster_similarity(profiles: np.ndarray, labels: np.ndarray) -> float:

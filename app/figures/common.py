@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import plotly.graph_objects as go
@@ -44,3 +45,18 @@ def empty_figure(text: str, height: int = 300) -> go.Figure:
         margin={"l": 20, "r": 20, "t": 30, "b": 20},
     )
     return figure
+
+
+def short_names(names: Sequence[str]) -> dict[str, str]:
+    """Labels for crowded figures: each run name without the words every name shares.
+
+    ``base-demo-fashion-mnist`` and ``base-demo-fashion-mnist-seed1`` among the demo family become
+    ``base`` and ``base-seed1``; hover texts and legends keep the full names. A name that would
+    become empty, or two that would become the same, stay whole.
+    """
+    words = [name.split("-") for name in names]
+    shared = set(words[0]).intersection(*words[1:]) if len(words) > 1 else set()
+    short = {name: "-".join(w for w in parts if w not in shared) for name, parts in zip(names, words)}
+    if len(set(short.values())) < len(short) or not all(short.values()):
+        return {name: name for name in names}
+    return short

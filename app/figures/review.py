@@ -12,10 +12,11 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from app.figures.common import FIGURE_FONT, MUTED, empty_figure
+from app.figures.common import FIGURE_FONT, MUTED, empty_figure, short_names
 
 #: The cost axes of the Pareto plot: key in the review's rows → axis title.
 COST_AXES = {"flops": "FLOPs per image (log scale)", "params": "parameters (log scale)"}
+COST_WORDS = {"flops": "FLOPs", "params": "parameters"}
 REMOVED_COLOUR = "#c0392b"
 MERGED_COLOUR = "#2c7fb8"
 DEAD_COLOUR = "#7f8c8d"
@@ -74,6 +75,9 @@ def pareto_figure(
                 hoverinfo="skip",
             )
         )
+    labels = short_names([str(r["run"]) for r in points])
+    # Labels alternate above and below along the cost axis, so neighbours do not print over each other.
+    above = {id(r): i % 2 == 0 for i, r in enumerate(sorted(points, key=lambda r: float(r[cost])))}
     for row in points:
         name = str(row["run"])
         error = float(row["test_error"])
@@ -85,8 +89,8 @@ def pareto_figure(
                 y=[error],
                 mode="markers+text",
                 name=name,
-                text=[f"<b>{name}</b>" if is_recommended else name],
-                textposition="top center",
+                text=[f"<b>{labels[name]}</b>" if is_recommended else labels[name]],
+                textposition="top center" if above[id(row)] else "bottom center",
                 textfont={"size": 14},
                 error_y={
                     "type": "data",
@@ -113,8 +117,9 @@ def pareto_figure(
         )
     _layout(
         figure,
-        f"Test error against {cost}: diamonds are on the Pareto front<br>"
-        f"<span style='font-size:14px;color:{MUTED}'>{data_label} · bars: 95 % Wilson intervals</span>",
+        f"Test error against {COST_WORDS.get(cost, cost)}<br>"
+        f"<span style='font-size:14px;color:{MUTED}'>{data_label} · diamonds: Pareto front · "
+        "bars: 95 % Wilson intervals</span>",
         460,
     )
     figure.update_xaxes(type="log", title=COST_AXES.get(cost, cost), showgrid=True)

@@ -26,7 +26,6 @@ from dash import ALL, MATCH, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from analysis.runs.store import RunStatus
-from analysis.statistics.redundancy import dead_units
 from app import components
 from app.analysis_access import PAGE_ERRORS
 from app.edges_view import (
@@ -103,7 +102,6 @@ def cluster_detail(source: Any, run: str, layer: int | str, cluster: int, datase
     rows = cluster_rows(clusters[f"labels/{index}"], clusters[f"row_order/{index}"], cluster)
     if not rows:
         raise ValueError(f"{names[index]} of {run!r} has no cluster c{cluster}")
-    means = stats.get(f"class_means/{index}")
     figure = cluster_matrix_figure(
         clusters[f"profiles/{index}"],
         rows,
@@ -111,7 +109,7 @@ def cluster_detail(source: Any, run: str, layer: int | str, cluster: int, datase
         f"c{cluster} of {names[index]} · {run}: class-activation matrix, {len(rows)} neurons",
         dataset,
         duplicates=clusters.get(f"duplicates/{index}"),
-        dead=dead_units(means) if means is not None else None,
+        dead=source.dead_neurons(run, index),
     )
     return components.graph(
         f"edges-cam-{_slug(run)}", figure, filename=f"cam-{run}-{names[index]}-c{cluster}", title=None

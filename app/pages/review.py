@@ -120,12 +120,13 @@ def layout(**query: Any) -> html.Div:
                 ],
                 className="d-flex flex-wrap align-items-baseline mb-3",
             ),
-            html.Div(parts.recommendation, id=RECOMMENDATION_ID),
             html.Div(parts.not_reviewed, id=NOT_REVIEWED_ID),
             dbc.Row(
                 [
                     dbc.Col(
                         [
+                            # The verdict and its evidence share the first screen with the findings.
+                            html.Div(parts.recommendation, id=RECOMMENDATION_ID),
                             dbc.RadioItems(
                                 id=COST_ID,
                                 options=[
@@ -153,7 +154,7 @@ def layout(**query: Any) -> html.Div:
                                 parts.findings,
                                 id=FINDINGS_ID,
                                 # Beside the Pareto plot on the first screen: the list scrolls, not the page.
-                                style={"maxHeight": "540px", "overflowY": "auto"},
+                                style={"maxHeight": "760px", "overflowY": "auto"},
                                 className="border-top border-bottom",
                             ),
                         ],

@@ -203,7 +203,7 @@ def test_findings_most_severe_first_with_their_evidence_and_link():
 
 
 def test_recommendation_card_names_the_run_its_interval_and_cost():
-    card = str(recommendation_card(HandBuiltSource().review([]), "Fashion-MNIST"))
+    card = str(recommendation_card(HandBuiltSource().review([])))
     assert "Keep " in card and "'base'" in card and "9.00 %" in card and "8.50 %" in card and "80 k" in card
 
 
@@ -268,3 +268,12 @@ def test_review_page_loads_links_into_its_findings_and_follows_the_pair(dash_duo
     wait_until(lambda: dash_duo.driver.current_url == href)
     dash_duo.wait_for_element(".cnncmp-graph, .alert")
     assert dash_duo.get_logs() == []
+
+
+def test_short_names_drop_the_words_every_run_shares():
+    from app.figures.common import short_names
+
+    names = ["base-demo-fashion-mnist", "base-demo-fashion-mnist-seed1", "deep-demo-fashion-mnist"]
+    assert short_names(names) == dict(zip(names, ["base", "base-seed1", "deep"]))
+    assert short_names(["a-x", "a-x"]) == {"a-x": "a-x"}  # the same after shortening: kept whole
+    assert short_names(["solo-run"]) == {"solo-run": "solo-run"}

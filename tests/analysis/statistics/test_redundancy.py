@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from analysis.statistics.redundancy import (
-    dead_units,
     effective_rank,
     mean_within_cluster_similarity,
     near_duplicate_fraction,
@@ -122,14 +121,3 @@ def test_empty_and_single_neuron():
     empty = redundancy_metrics(np.zeros((0, 3)), np.zeros(0, int))
     assert empty["n_neurons"] == 0 and empty["effective_rank"] == 0.0
     assert math.isnan(empty["near_duplicate_fraction"])
-
-
-def test_dead_units_are_the_rows_that_are_zero_for_every_class():
-    assert dead_units(M).tolist() == [False, False, False, True]
-    assert dead_units(normalize_profiles(M, "max")).tolist() == [False, False, False, True]  # zero rows stay zero
-    nearly = np.array([[1e-9, 0.0], [0.5, 0.0]])
-    assert dead_units(nearly).tolist() == [False, False]  # a faint response is a response
-    assert dead_units(nearly, tolerance=1e-6).tolist() == [True, False]
-    assert dead_units(np.zeros((2, 0))).tolist() == [False, False]
-    with pytest.raises(ValueError):
-        dead_units(np.zeros(3))
