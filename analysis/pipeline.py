@@ -697,7 +697,7 @@ class RunAnalyzer:
             **p.statistics_params(),
             "threshold": p.duplicate_threshold,
             "dataset_hash": self.dataset_hash(run),
-            "precision": "fp32",
+            "precision": "auto",  # as the statistics pass: its predictions are the ablation's baseline
         }
 
         def compute() -> Result:
@@ -708,8 +708,17 @@ class RunAnalyzer:
             means = [stats[f"class_means/{i}"] for i in range(len(stats["layer_names"]))]
             counts = np.asarray(stats["test_confusion"]).sum(axis=1)
             with self._model_lock:
+                model = self.model(run)
+                precision = resolve_precision("auto", next(model.parameters()).device)
                 result = ablate(
-                    self.model(run), images, labels, self._normalization(run), means, counts, p.duplicate_threshold
+                    model,
+                    images,
+                    labels,
+                    self._normalization(run),
+                    means,
+                    counts,
+                    p.duplicate_threshold,
+                    precision=precision,
                 )
             return _json_safe(result)
 

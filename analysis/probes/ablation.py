@@ -31,6 +31,7 @@ from torch import nn
 from ..statistics.ordering import cosine_similarity_matrix
 from ..statistics.redundancy import normalize_profiles
 from ..statistics.uncertainty import mcnemar
+from ..training.evaluation import autocast
 
 if TYPE_CHECKING:
     from model_zoo import FamilyCNN
@@ -250,8 +251,9 @@ def evaluate_variants(
     images: torch.Tensor,
     normalization: Normalization,
     batch_size: int = 500,
+    precision: str = "fp32",
 ) -> np.ndarray:
-    """Predictions of the unchanged model (returned) and of every variant (stored on it), in float32.
+    """Predictions of the unchanged model (returned) and of every variant (stored on it), in ``precision``.
 
     Batches go through the original network once; a variant branches off before its first
     replaced unit and runs only the rest, so the shared prefix is computed once.
@@ -271,15 +273,16 @@ def evaluate_variants(
         for start in range(0, len(images), batch_size):
             batch = normalization(images[start : start + batch_size].to(device))
             x = batch.contiguous(memory_format=torch.channels_last)
-            for p, module in enumerate(flat):
-                for first, replaced, variant in plans:
-                    if first == p:
-                        y = x
-                        for q in range(p, len(flat)):
-                            y = replaced.get(q, flat[q])(y)
-                        variant.predictions.append(y.argmax(dim=1).cpu())
-                x = module(x)
-            base.append(x.argmax(dim=1).cpu())
+            with autocast(device, precision):
+                for p, module in enumerate(flat):
+                    for first, replaced, variant in plans:
+                        if first == p:
+                            y = x
+                            for q in range(p, len(flat)):
+                                y = replaced.get(q, flat[q])(y)
+                            variant.predictions.append(y.float().argmax(dim=1).cpu())
+                    x = module(x)
+            base.append(x.float().argmax(dim=1).cpu())
     finally:
         model.train(was_training)
     return torch.cat(base).numpy() if base else np.zeros(0, dtype=np.int64)
@@ -300,12 +303,14 @@ def ablate(
     class_counts: np.ndarray,
     threshold: float,
     batch_size: int = 500,
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """Error changes from removing and merging each layer's near-duplicates, dead units, and all at once.
 
     ``class_means[i]``: layer ``i``'s neurons × classes mean responses (the statistics pass);
     ``class_counts``: evaluation images per class. Error changes are fractions (0.001 = 0.1 pp)
-    against the unchanged model on the same images, each with Newcombe's paired 95 % interval;
+    against the unchanged model on the same images and in the same ``precision`` (bf16 merges an
+    exact copy exactly too: doubling a weight is exact), each with Newcombe's paired 95 % interval;
     None where a layer has nothing to remove. The model is not modified.
     """
     layers = model.analysable_layers()
@@ -328,7 +333,7 @@ def ablate(
     if any_flagged:
         variants.append(Variant("removed/all", edited_units(units, duplicates, merge=False)))
         variants.append(Variant("merged/all", edited_units(units, duplicates, merge=True)))
-    base_predictions = evaluate_variants(model, variants, images, normalization, batch_size)
+    base_predictions = evaluate_variants(model, variants, images, normalization, batch_size, precision)
     truth = labels.cpu().numpy()
     base_wrong = base_predictions != truth
     wrong = {v.name: torch.cat(v.predictions).numpy() != truth for v in variants}
@@ -390,4 +395,5 @@ def ablate(
         "base_error": float(base_wrong.mean()) if base_wrong.size else None,
         "n_images": int(base_wrong.size),
         "threshold": float(threshold),
+        "precision": precision,
     }
