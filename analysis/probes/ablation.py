@@ -5,8 +5,8 @@ neurons are picked greedily — strongest first, a neuron is *flagged* when its 
 profile correlates ≥ the threshold with a neuron already kept, and that kept neuron is its
 *partner* — then re-evaluated without retraining in two ways:
 
-- **removed**: batch norm folded into the conv, the flagged neurons' weights and bias zeroed, so
-  their output after ReLU is 0;
+- **removed**: the flagged neurons' output is zeroed (batch norm folded: its scale and shift for
+  them set to 0, which is the folded filter and bias zeroed), so their output after ReLU is 0;
 - **merged**: as removed, and first each flagged neuron's outgoing weights are added to its
   partner's, scaled by the ratio of their mean responses (a copy responding ``r`` times as
   strongly hands ``r`` times its weights over).
@@ -166,25 +166,6 @@ def savings(shapes: Sequence[LayerShape], removed: Mapping[int, int]) -> tuple[i
 
 
 # -- edits on copies -----------------------------------------------------------------------------------
-def _folded(unit: nn.Sequential) -> nn.Sequential:
-    """A copy of a conv unit with its batch norm folded into the conv (bias added), or a plain copy."""
-    unit = copy.deepcopy(unit)
-    bn = getattr(unit, "bn", None)
-    if bn is None:
-        return unit
-    conv = unit.conv
-    scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
-    folded = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, bias=True).to(
-        conv.weight.device
-    )
-    folded.weight.data = conv.weight.detach() * scale.reshape(-1, 1, 1, 1)
-    bias = conv.bias.detach() if conv.bias is not None else torch.zeros_like(scale)
-    folded.bias.data = (bias - bn.running_mean) * scale + bn.bias.detach()
-    return nn.Sequential(
-        *(folded if name == "conv" else module for name, module in unit.named_children() if name != "bn")
-    )
-
-
 def _weight(unit: nn.Sequential) -> nn.Conv2d | nn.Linear:
     for module in unit.modules():
         if isinstance(module, (nn.Conv2d, nn.Linear)):
@@ -205,11 +186,19 @@ def _merge_inputs(unit: nn.Sequential, removal: Removal, n_inputs: int) -> None:
 
 
 def _zero_outputs(unit: nn.Sequential, neurons: Sequence[int]) -> None:
+    """Make ``neurons``' output 0, in place on ``unit`` (a copy).
+
+    With batch norm, its scale and shift are zeroed: the same map as folding BN into the conv and
+    zeroing the folded filter, while the kept channels are computed exactly as before (a fold
+    would round them differently, in bf16 enough to flip predictions).
+    """
     weight = _weight(unit)
     index = torch.as_tensor(list(neurons), dtype=torch.long, device=weight.weight.device)
-    weight.weight.data[index] = 0
-    if weight.bias is not None:
-        weight.bias.data[index] = 0
+    bn = getattr(unit, "bn", None)
+    targets = [bn.weight, bn.bias] if bn is not None and bn.affine else [weight.weight, weight.bias]
+    for tensor in targets:
+        if tensor is not None:
+            tensor.data[index] = 0
 
 
 def edited_units(
@@ -227,10 +216,9 @@ def edited_units(
     for index, removal in removals.items():
         if not len(removal):
             continue
-        unit = edited.get(index, units[index])
-        folded = _folded(unit)  # a copy, BN folded; input merges already applied are kept
-        _zero_outputs(folded, removal.neurons)
-        edited[index] = folded
+        unit = edited[index] if index in edited else copy.deepcopy(units[index])  # input merges kept
+        _zero_outputs(unit, removal.neurons)
+        edited[index] = unit
     return edited
 
 
@@ -309,9 +297,10 @@ def ablate(
 
     ``class_means[i]``: layer ``i``'s neurons × classes mean responses (the statistics pass);
     ``class_counts``: evaluation images per class. Error changes are fractions (0.001 = 0.1 pp)
-    against the unchanged model on the same images and in the same ``precision`` (bf16 merges an
-    exact copy exactly too: doubling a weight is exact), each with Newcombe's paired 95 % interval;
-    None where a layer has nothing to remove. The model is not modified.
+    against the unchanged model on the same images and in the same ``precision`` (fp32 for exact
+    merges: in bf16, (w_k + w_r)·x rounds unlike w_k·x + w_r·x and can flip a prediction), each
+    with Newcombe's paired 95 % interval; None where a layer has nothing to remove. The model is
+    not modified.
     """
     layers = model.analysable_layers()
     units = [layer.module for layer in layers]
