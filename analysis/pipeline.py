@@ -32,6 +32,7 @@ from .training.profiles import PROFILES
 
 OCCLUSION_ANALYSIS = "occlusion"
 MODELS_KEPT = 8  # loaded networks kept per analyzer (a page compares up to ~7 runs)
+ABLATION_PRECISION = "fp32"  # see RunAnalyzer.ablation
 ABLATION_REPORT_KEYS = (  # what the report gives per layer of the ablation (None where nothing is flagged)
     "n_flagged",
     "n_dead",
@@ -728,7 +729,9 @@ class RunAnalyzer:
             **p.statistics_params(),
             "threshold": p.duplicate_threshold,
             "dataset_hash": self.dataset_hash(run),
-            "precision": "fp32",
+            # fp32 even where bf16 is native: w_k·x + w_r·x and (w_k + w_r)·x round alike in fp32 only,
+            # and a merged exact copy must leave every prediction unchanged.
+            "precision": ABLATION_PRECISION,
         }
 
         def compute() -> Result:
@@ -740,7 +743,14 @@ class RunAnalyzer:
             counts = np.asarray(stats["test_confusion"]).sum(axis=1)
             with self._model_lock:
                 result = ablate(
-                    self.model(run), images, labels, self._normalization(run), means, counts, p.duplicate_threshold
+                    self.model(run),
+                    images,
+                    labels,
+                    self._normalization(run),
+                    means,
+                    counts,
+                    p.duplicate_threshold,
+                    precision=ABLATION_PRECISION,
                 )
             return _json_safe(result)
 

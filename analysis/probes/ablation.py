@@ -5,8 +5,8 @@ neurons are picked greedily — strongest first, a neuron is *flagged* when its 
 profile correlates ≥ the threshold with a neuron already kept, and that kept neuron is its
 *partner* — then re-evaluated without retraining in two ways:
 
-- **removed**: batch norm folded into the conv, the flagged neurons' weights and bias zeroed, so
-  their output after ReLU is 0;
+- **removed**: the flagged neurons' output is zeroed (batch norm folded: its scale and shift for
+  them set to 0, which is the folded filter and bias zeroed), so their output after ReLU is 0;
 - **merged**: as removed, and first each flagged neuron's outgoing weights are added to its
   partner's, scaled by the ratio of their mean responses (a copy responding ``r`` times as
   strongly hands ``r`` times its weights over).
@@ -32,6 +32,7 @@ from ..statistics import dead_units
 from ..statistics.ordering import cosine_similarity_matrix
 from ..statistics.redundancy import normalize_profiles
 from ..statistics.uncertainty import mcnemar
+from ..training.evaluation import autocast
 
 if TYPE_CHECKING:
     from model_zoo import FamilyCNN
@@ -169,25 +170,6 @@ def savings(shapes: Sequence[LayerShape], removed: Mapping[int, int]) -> tuple[i
 
 
 # -- edits on copies -----------------------------------------------------------------------------------
-def _folded(unit: nn.Sequential) -> nn.Sequential:
-    """A copy of a conv unit with its batch norm folded into the conv (bias added), or a plain copy."""
-    unit = copy.deepcopy(unit)
-    bn = getattr(unit, "bn", None)
-    if bn is None:
-        return unit
-    conv = unit.conv
-    scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
-    folded = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, bias=True).to(
-        conv.weight.device
-    )
-    folded.weight.data = conv.weight.detach() * scale.reshape(-1, 1, 1, 1)
-    bias = conv.bias.detach() if conv.bias is not None else torch.zeros_like(scale)
-    folded.bias.data = (bias - bn.running_mean) * scale + bn.bias.detach()
-    return nn.Sequential(
-        *(folded if name == "conv" else module for name, module in unit.named_children() if name != "bn")
-    )
-
-
 def _weight(unit: nn.Sequential) -> nn.Conv2d | nn.Linear:
     for module in unit.modules():
         if isinstance(module, (nn.Conv2d, nn.Linear)):
@@ -208,11 +190,19 @@ def _merge_inputs(unit: nn.Sequential, removal: Removal, n_inputs: int) -> None:
 
 
 def _zero_outputs(unit: nn.Sequential, neurons: Sequence[int]) -> None:
+    """Make ``neurons``' output 0, in place on ``unit`` (a copy).
+
+    With batch norm, its scale and shift are zeroed: the same map as folding BN into the conv and
+    zeroing the folded filter, while the kept channels are computed exactly as before (a fold
+    would round them differently, in bf16 enough to flip predictions).
+    """
     weight = _weight(unit)
     index = torch.as_tensor(list(neurons), dtype=torch.long, device=weight.weight.device)
-    weight.weight.data[index] = 0
-    if weight.bias is not None:
-        weight.bias.data[index] = 0
+    bn = getattr(unit, "bn", None)
+    targets = [bn.weight, bn.bias] if bn is not None and bn.affine else [weight.weight, weight.bias]
+    for tensor in targets:
+        if tensor is not None:
+            tensor.data[index] = 0
 
 
 def edited_units(
@@ -230,10 +220,9 @@ def edited_units(
     for index, removal in removals.items():
         if not len(removal):
             continue
-        unit = edited.get(index, units[index])
-        folded = _folded(unit)  # a copy, BN folded; input merges already applied are kept
-        _zero_outputs(folded, removal.neurons)
-        edited[index] = folded
+        unit = edited[index] if index in edited else copy.deepcopy(units[index])  # input merges kept
+        _zero_outputs(unit, removal.neurons)
+        edited[index] = unit
     return edited
 
 
@@ -254,8 +243,9 @@ def evaluate_variants(
     images: torch.Tensor,
     normalization: Normalization,
     batch_size: int = 500,
+    precision: str = "fp32",
 ) -> np.ndarray:
-    """Predictions of the unchanged model (returned) and of every variant (stored on it), in float32.
+    """Predictions of the unchanged model (returned) and of every variant (stored on it), in ``precision``.
 
     Batches go through the original network once; a variant branches off before its first
     replaced unit and runs only the rest, so the shared prefix is computed once.
@@ -275,15 +265,16 @@ def evaluate_variants(
         for start in range(0, len(images), batch_size):
             batch = normalization(images[start : start + batch_size].to(device))
             x = batch.contiguous(memory_format=torch.channels_last)
-            for p, module in enumerate(flat):
-                for first, replaced, variant in plans:
-                    if first == p:
-                        y = x
-                        for q in range(p, len(flat)):
-                            y = replaced.get(q, flat[q])(y)
-                        variant.predictions.append(y.argmax(dim=1).cpu())
-                x = module(x)
-            base.append(x.argmax(dim=1).cpu())
+            with autocast(device, precision):
+                for p, module in enumerate(flat):
+                    for first, replaced, variant in plans:
+                        if first == p:
+                            y = x
+                            for q in range(p, len(flat)):
+                                y = replaced.get(q, flat[q])(y)
+                            variant.predictions.append(y.float().argmax(dim=1).cpu())
+                    x = module(x)
+            base.append(x.float().argmax(dim=1).cpu())
     finally:
         model.train(was_training)
     return torch.cat(base).numpy() if base else np.zeros(0, dtype=np.int64)
@@ -304,13 +295,16 @@ def ablate(
     class_counts: np.ndarray,
     threshold: float,
     batch_size: int = 500,
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """Error changes from removing and merging each layer's near-duplicates, dead units, and all at once.
 
     ``class_means[i]``: layer ``i``'s neurons × classes mean responses (the statistics pass);
     ``class_counts``: evaluation images per class. Error changes are fractions (0.001 = 0.1 pp)
-    against the unchanged model on the same images, each with Newcombe's paired 95 % interval;
-    None where a layer has nothing to remove. The model is not modified.
+    against the unchanged model on the same images and in the same ``precision`` (fp32 for exact
+    merges: in bf16, (w_k + w_r)·x rounds unlike w_k·x + w_r·x and can flip a prediction), each
+    with Newcombe's paired 95 % interval; None where a layer has nothing to remove. The model is
+    not modified.
     """
     layers = model.analysable_layers()
     units = [layer.module for layer in layers]
@@ -332,7 +326,7 @@ def ablate(
     if any_flagged:
         variants.append(Variant("removed/all", edited_units(units, duplicates, merge=False)))
         variants.append(Variant("merged/all", edited_units(units, duplicates, merge=True)))
-    base_predictions = evaluate_variants(model, variants, images, normalization, batch_size)
+    base_predictions = evaluate_variants(model, variants, images, normalization, batch_size, precision)
     truth = labels.cpu().numpy()
     base_wrong = base_predictions != truth
     wrong = {v.name: torch.cat(v.predictions).numpy() != truth for v in variants}
@@ -394,4 +388,5 @@ def ablate(
         "base_error": float(base_wrong.mean()) if base_wrong.size else None,
         "n_images": int(base_wrong.size),
         "threshold": float(threshold),
+        "precision": precision,
     }

@@ -91,8 +91,12 @@ def paired(fact_a: dict[str, Any], fact_b: dict[str, Any], analyzer: RunAnalyzer
 
 def review(analyzer: RunAnalyzer, runs: Sequence[str], tolerance: float) -> dict[str, Any]:
     """See :meth:`analysis.pipeline.RunAnalyzer.review`."""
-    runs = list(dict.fromkeys(runs))
-    facts = [run_facts(analyzer, run) for run in runs]
+    facts, broken = [], {}
+    for run in dict.fromkeys(runs):
+        try:
+            facts.append(run_facts(analyzer, run))
+        except BrokenRunError as exc:  # its run.json cannot be read: named, the others reviewed
+            broken[run] = str(exc)
     check_one_dataset(facts)
     points = [
         (f["run"], f["flops"], f["test_error"])
@@ -139,6 +143,7 @@ def review(analyzer: RunAnalyzer, runs: Sequence[str], tolerance: float) -> dict
         "pairs": pairs,
         "findings": findings,
         "not_reviewed": [f["run"] for f in facts if f["ablation"] is None],
+        "broken": broken,
     }
 
 

@@ -268,10 +268,15 @@ def recommendation_finding(recommendation: Mapping[str, Any] | None, front: Sequ
 
 
 def sort_findings(found: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Most severe first; within a severity, by kind (recommendation first), keeping the given order otherwise."""
+    """Most severe first; within a severity, by kind (recommendation first), then the largest saving first
+    (a family's many redundant layers lead with those worth most), keeping the given order otherwise."""
     rank = {severity: i for i, severity in enumerate(T.SEVERITIES)}
     kinds = {kind: i for i, kind in enumerate(KIND_ORDER)}
-    return sorted(found, key=lambda f: (rank[f["severity"]], kinds.get(f["kind"], len(kinds))))
+
+    def saving(f: Mapping[str, Any]) -> float:
+        return -(_number(f["evidence"].get("params_saved")) or 0.0)
+
+    return sorted(found, key=lambda f: (rank[f["severity"]], kinds.get(f["kind"], len(kinds)), saving(f)))
 
 
 def build_findings(

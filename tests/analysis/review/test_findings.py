@@ -144,3 +144,10 @@ def test_findings_come_most_severe_first_with_every_field():
 def test_view_writes_the_app_vocabulary():
     assert view("/similarity", runs=["a", "b c"]) == "/similarity?runs=a,b%20c"
     assert view("/models") == "/models"
+
+
+def test_redundant_layers_lead_with_the_largest_saving():
+    small, large = ablation_layer("conv3", 64, 20, 0.0), ablation_layer("conv9", 64, 20, 0.0)
+    large["params_saved"] = 50_000
+    found = build_findings([run("r", ablation=ablation(small, large))])
+    assert [f["layer"] for f in found] == ["conv9", "conv3"]

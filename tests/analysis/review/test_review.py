@@ -109,3 +109,16 @@ def test_diff_tables_by_hand():
 def test_matched_layers_pair_the_shallower_run_by_depth():
     assert matched_layers([0.0, 0.5, 1.0], [0.0, 0.25, 0.5, 0.75, 1.0]) == [(0, 0), (1, 2), (2, 4)]
     assert matched_layers([0.0, 0.3, 0.6, 1.0], [0.0, 1.0]) == [(0, 0), (3, 1)]
+
+
+def test_a_broken_run_is_named_and_the_others_reviewed(analysed_runs, tmp_path):
+    import shutil
+
+    runs_dir, cache_dir = analysed_runs
+    shutil.copytree(runs_dir, tmp_path / "runs")
+    (tmp_path / "runs" / "broken").mkdir()
+    (tmp_path / "runs" / "broken" / "run.json").write_text("{not json")
+    analyzer = RunAnalyzer(RunStore(tmp_path / "runs"), AnalysisCache(cache_dir), allow_compute=False)
+    review = analyzer.review([BASE, "broken", SHALLOW])
+    assert [row["run"] for row in review["runs"]] == [BASE, SHALLOW] and review["not_reviewed"] == []
+    assert "unreadable run file" in review["broken"]["broken"]
