@@ -26,6 +26,7 @@ from analysis.statistics.dead_units import alive, dead_clusters
 from app.analysis_access import PAGE_ERRORS
 from app.figures.redundancy import ColourScale, cluster_matrix_figure, colour_scale, dataset_short, plot_height
 from app.images import png_data_url
+from app.query import nearest_layer
 from app.selection import runs_search
 
 if TYPE_CHECKING:  # the type only: the analyzer comes from app.analysis_access
@@ -97,13 +98,6 @@ def run_layers(analyzer: RunAnalyzer, run: str) -> RunLayers:
     """The analysed layers of ``run`` with their relative depths; raises a PAGE_ERRORS error if not analysed."""
     stats = analyzer.statistics(run)  # the cached statistics: a run not analysed says so here
     return RunLayers(tuple(str(n) for n in stats["layer_names"]), tuple(float(d) for d in stats["relative_depth"]))
-
-
-def nearest_layer(depths: Sequence[float], depth: float) -> int:
-    """Index of the layer whose relative depth is nearest ``depth`` (the shallower one on a tie)."""
-    if not depths:
-        raise ValueError("a run without analysable layers")
-    return min(range(len(depths)), key=lambda i: (abs(depths[i] - depth), i))
 
 
 class Shown(NamedTuple):

@@ -2,8 +2,10 @@
 
 The report leads with the review (the recommendation, error against cost with the Pareto front, the
 findings with their evidence, each run's ablation), then shows what the pages show with their own
-figure builders: the models table, learning curves, per-class error, redundancy and edge signs per
-layer on the relative-depth axis, and CKA between the first two runs. plotly.js is embedded once.
+figure builders: the models table, learning curves, per-class error, the recommended run's confusion
+matrix, CNNVis' cluster matrices at mid depth (dead clusters named), redundancy and edge signs per layer
+on the relative-depth axis, and CKA between the first two runs (the Similarity page's pair, since its
+Report link lists that pair first). plotly.js is embedded once.
 """
 
 from __future__ import annotations
@@ -24,9 +26,12 @@ from app.config import Settings
 from app.edges_view import load_run_edges
 from app.figures.common import FIGURE_FONT
 from app.figures.edges import fractions_figure
-from app.figures.overview import learning_curves_figure, per_class_figure
+from app.figures.overview import confusion_figure, learning_curves_figure, per_class_figure
+from app.figures.redundancy import cluster_matrix_figure, colour_scale, plot_height
 from app.figures.review import ablation_figure, pareto_figure
 from app.figures.similarity import cka_figure, cka_title
+from app.query import nearest_layer
+from app.redundancy_view import layer_view, run_layers
 from app.selection import read_histories, read_runs, run_colours
 from app.tables import TABLE_COLUMNS, table_record
 
@@ -72,6 +77,12 @@ def build_report(settings: Settings, names: Sequence[str] | None = None) -> str:
             _figure_html(per_class_figure(errors, colours, label, "No analysed run in this report")),
         )
     )
+    if errors:
+        shown = next((name for name in recommended_first(source, chosen) if name in errors), next(iter(errors)))
+        sections.append(_section(f"Confusion matrix of {shown}", _figure_html(confusion_figure(shown, errors[shown]))))
+    matrices = cluster_matrices(source, [r["name"] for r in chosen if r["name"] in errors], label)
+    if matrices:
+        sections.append(_section(f"CNNVis cluster matrices at relative depth {MATRIX_DEPTH:g}", matrices))
 
     edge_series = []
     for run in chosen:
@@ -122,6 +133,45 @@ section {{ margin-bottom: 2rem; }}
 <div class="banner"><b>Data:</b> {html_text.escape(label)}</div>
 {"".join(sections)}
 </body></html>"""
+
+
+MATRIX_DEPTH = 0.5  # the report's CNNVis matrices: each run's layer nearest this relative depth
+
+
+def recommended_first(source: Any, chosen: Sequence[dict[str, Any]]) -> list[str]:
+    """The chosen runs' names, the review's recommended run first (when there is one)."""
+    from app.review_view import one_dataset
+
+    names = [str(r["name"]) for r in chosen]
+    members = [str(r["name"]) for r in one_dataset(chosen)[0]]
+    try:
+        recommended = (source.review(members).get("recommendation") or {}).get("run") if members else None
+    except PAGE_ERRORS:
+        recommended = None
+    return sorted(names, key=lambda name: name != recommended)
+
+
+def cluster_matrices(source: Any, names: Sequence[str], label: str) -> str:
+    """Each run's class-activation matrix (clusters, near-duplicates, dead units) at :data:`MATRIX_DEPTH`,
+    on one colour scale, as the Redundancy page draws them (without edits: a report shows the analysis)."""
+    views = []
+    for name in names:
+        try:
+            layers = run_layers(source, name)
+            views.append(layer_view(source, name, nearest_layer(layers.depths, MATRIX_DEPTH)))
+        except PAGE_ERRORS as exc:
+            log.info("report: no cluster matrix of %s: %s", name, exc)
+    if not views:
+        return ""
+    scale = colour_scale(views)
+    return "".join(
+        _figure_html(
+            cluster_matrix_figure(
+                view, scale, plot_px=plot_height(len(view.labels), 1), subtitle=f"{view.run} · {view.layer} · {label}"
+            )
+        )
+        for view in views
+    )
 
 
 def review_sections(source: Any, chosen: Sequence[dict[str, Any]], colours: dict[str, str], label: str) -> list[str]:

@@ -38,10 +38,12 @@ def test_report_is_self_contained_with_the_figures(analysed_settings):
         "Redundancy per layer",
         "Edge signs per layer",
         "Layer similarity (CKA)",
+        "CNNVis cluster matrices at relative depth 0.5",
     ):
         assert f"<h2>{title}</h2>" in document
     # The review leads: the verdict comes before the models table.
     assert document.index("<h2>Review</h2>") < document.index("<h2>Models</h2>") and "<b>Keep " in document
+    assert "<h2>Confusion matrix of " in document
     assert len(re.findall(r"Plotly\.newPlot", document)) >= 5
     assert "<script src=" not in document and len(document) > 3_000_000  # plotly.js embedded: no network needed
     assert "base-quick-synthetic" in document and "shallow-quick-synthetic" in document
