@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import struct
+import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -166,3 +168,27 @@ def test_auto_does_not_hide_a_broken_fashion_mnist(tmp_path):
     (folder / "t10k-images-idx3-ubyte.gz").write_bytes(b"garbage")
     with pytest.raises(DatasetError, match="t10k-images"):
         load_dataset("auto", data_dir=tmp_path, log=None)
+
+
+def test_download_uses_torchvision_then_own_reader(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_fashion_mnist(root, train, download):
+        calls.append((root, train, download))
+        write_fashion_mnist(Path(root) / "FashionMNIST" / "raw", n_train=10, n_test=10)
+
+    fake = types.ModuleType("torchvision")
+    fake.datasets = types.SimpleNamespace(FashionMNIST=fake_fashion_mnist)
+    monkeypatch.setitem(sys.modules, "torchvision", fake)
+    ds = load_fashion_mnist(tmp_path / "dl", download=True)
+    assert calls == [(str(tmp_path / "dl"), True, True)] and ds.n_train == 10
+    load_fashion_mnist(tmp_path / "dl", download=True)  # already there: no second download
+    assert len(calls) == 1
+
+    def offline(root, train, download):
+        raise RuntimeError("no network")
+
+    fake.datasets = types.SimpleNamespace(FashionMNIST=offline)
+    with pytest.raises(DatasetError, match="no network") as info:
+        load_fashion_mnist(tmp_path / "elsewhere", download=True)
+    assert "apt-get install dataset-fashion-mnist" in str(info.value)
