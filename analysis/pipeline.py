@@ -326,17 +326,20 @@ class RunAnalyzer:
 
     def clusters(self, run: str, epoch: int | None = None) -> Result:
         """Per layer: normalised class profiles, cluster labels, row order, near-duplicate rows, metrics."""
+        params = {**self._clustering_params(run), "threshold": self.params.duplicate_threshold}
+        return self._cached(run, epoch, "clusters", params, lambda: self._compute_clusters(run, epoch))
+
+    def _clustering_params(self, run: str) -> dict[str, Any]:
+        """What clusters (and the edges between them) depend on, besides the checkpoint."""
         p = self.params
-        params = {
+        return {
             **p.statistics_params(),
             "normalize": p.normalize,
             "method": p.cluster_method,
             "n_clusters": p.n_clusters,
             "max_clusters": p.max_clusters,
-            "threshold": p.duplicate_threshold,
             "dataset_hash": self.dataset_hash(run),
         }
-        return self._cached(run, epoch, "clusters", params, lambda: self._compute_clusters(run, epoch))
 
     def _compute_clusters(self, run: str, epoch: int | None) -> Result:
         from .statistics.clustering import NeuronClustering
@@ -368,16 +371,7 @@ class RunAnalyzer:
 
     def edges(self, run: str, epoch: int | None = None) -> Result:
         """Per analysable layer, its incoming edges: sign fractions, cluster-to-cluster masses, bundles."""
-        p = self.params
-        params = {
-            **p.statistics_params(),
-            "normalize": p.normalize,
-            "method": p.cluster_method,
-            "n_clusters": p.n_clusters,
-            "max_clusters": p.max_clusters,
-            "dataset_hash": self.dataset_hash(run),
-        }
-        return self._cached(run, epoch, "edges", params, lambda: self._compute_edges(run, epoch))
+        return self._cached(run, epoch, "edges", self._clustering_params(run), lambda: self._compute_edges(run, epoch))
 
     def _compute_edges(self, run: str, epoch: int | None) -> Result:
         from .statistics.edges import EdgeBundling, cluster_edge_summary, edge_sign_fractions, layer_edge_matrices

@@ -16,7 +16,7 @@ import plotly.colors
 from dash import html
 
 from analysis.runs.storage import StorageError
-from analysis.runs.store import BrokenRunError, RunNameError, RunStatus, RunStore, check_run_name
+from analysis.runs.store import BrokenRunError, RunNameError, RunStatus, RunStore, broken_summary, check_run_name
 from app import components
 from app.query import RUNS_KEY, search, split_names
 
@@ -27,19 +27,6 @@ RUN_COLOURS = plotly.colors.qualitative.D3 + plotly.colors.qualitative.Dark2
 
 
 # -- reading the runs folder -----------------------------------------------------------------------
-def broken_row(name: str, problem: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "model": None,
-        "dataset": None,
-        "epochs": 0,
-        "train_error": None,
-        "test_error": None,
-        "status": RunStatus.BROKEN,
-        "problem": problem,
-    }
-
-
 def read_runs(runs_dir: str | Path) -> list[dict[str, Any]]:
     """Every run in ``runs_dir`` as a summary row plus ``title`` and ``fc_layers``; never raises for a bad run.
 
@@ -68,7 +55,7 @@ def read_runs(runs_dir: str | Path) -> list[dict[str, Any]]:
                 )
         except Exception as exc:  # noqa: BLE001 - one bad run must not take the page down
             log.warning("run %s is unreadable: %s", name, exc)
-            row = broken_row(name, str(exc) or type(exc).__name__)
+            row = broken_summary(name, str(exc) or type(exc).__name__)
         if not isinstance(row.get("status"), str):
             row["status"] = RunStatus.BROKEN
             row.setdefault("problem", "run.json has no status")

@@ -318,16 +318,7 @@ class RunStore:
         try:
             meta = self.read_meta(name)
         except BrokenRunError as exc:
-            return {
-                "name": name,
-                "model": None,
-                "dataset": None,
-                "epochs": 0,
-                "train_error": None,
-                "test_error": None,
-                "status": RunStatus.BROKEN,
-                "problem": str(exc),
-            }
+            return broken_summary(name, str(exc))
         row = {key: meta.get(key) for key in SUMMARY_KEYS}
         row["name"] = name
         row["epochs"] = meta.get("epochs_done", 0)
@@ -399,3 +390,17 @@ SUMMARY_KEYS = (
     "train_seconds",
     "updated",
 )
+
+
+def broken_summary(name: str, problem: str) -> dict[str, Any]:
+    """The summary row of a run whose files cannot be read: its name, and why."""
+    return {
+        "name": name,
+        "model": None,
+        "dataset": None,
+        "epochs": 0,
+        "train_error": None,
+        "test_error": None,
+        "status": RunStatus.BROKEN,
+        "problem": problem,
+    }

@@ -12,6 +12,7 @@ import dash
 import pytest
 
 from analysis.frames import runs_frame
+from analysis.runs.store import broken_summary
 from analysis.settings import SettingsError
 from app import components, page, selection, tables
 from app.analysis_access import class_errors
@@ -214,7 +215,7 @@ def test_table_record_formats_every_column(quick_runs_dir):
 
 
 def test_table_record_of_a_broken_or_training_run():
-    broken = tables.table_record(selection.broken_row("x", "run.json: not JSON"))
+    broken = tables.table_record(broken_summary("x", "run.json: not JSON"))
     assert broken["status"] == "broken" and broken["problem"] == "run.json: not JSON"
     assert broken["params"] == broken["gap"] == broken["depth"] == "–"
     training = tables.table_record(
