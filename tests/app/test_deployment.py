@@ -95,7 +95,7 @@ def test_web_and_worker_share_only_redis_and_the_bucket(dash_br, deployment):
         timeout=30,
         message="the run's cluster matrix",
     )
-    dash_br.driver.get(f"{url}/?models={RUN}")
+    dash_br.driver.get(f"{url}/models?models={RUN}")
     dash_br.wait_for_contains_text("#overview-table", RUN, timeout=30)
     assert dash_br.get_logs() == [], "the browser console logged errors"
 
