@@ -22,6 +22,7 @@ from model_zoo import FamilyCNN, ModelOptions, build_model
 
 from .cache import AnalysisCache, Result
 from .data.datasets import DatasetError, ImageDataset, load_dataset
+from .errors import AnalysisError, NotAnalyzedError
 from .lru import LRU
 from .probes.activations import ActivationPass, receptive_fields, receptive_patch
 from .runs.checkpoints import extract_state_dict, load_weights
@@ -45,22 +46,6 @@ ABLATION_REPORT_KEYS = (  # what the report gives per layer of the ablation (Non
 )
 MAPS_BYTES = 64 * 1024 * 1024  # activation maps of evaluation images kept per analyzer
 TRAIN_EVAL_IMAGES = 10_000  # train-split images evaluated per checkpoint (all of digits; a fifth of CIFAR-10)
-
-
-class AnalysisError(ValueError):
-    """A run that cannot be analysed (no weights, no dataset, …); the message says why."""
-
-
-class NotAnalyzedError(LookupError):
-    """A result that is not in the cache while the analyzer may not compute (the dashboard's mode)."""
-
-    def __init__(self, run: str, analysis: str) -> None:
-        super().__init__(
-            f"run {run!r} is not analysed yet ({analysis}): run "
-            f"`python -m analysis analyze --run {run}` or start the analysis on the Jobs page"
-        )
-        self.run = run
-        self.analysis = analysis
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..pipeline import AnalysisError, NotAnalyzedError
+from ..errors import AnalysisError, NotAnalyzedError
 from ..runs.store import BrokenRunError
 from ..statistics.pareto import pareto_front, recommend
 from ..statistics.uncertainty import wilson_interval
