@@ -87,9 +87,9 @@ class TableColumn(NamedTuple):
 
     key: str
     label: str
-    kind: str = (
-        "text"  # text | percent (a fraction) | points (a fraction difference, shown in pp) | count | flops | seconds
-    )
+    # text | percent (a fraction) | fraction (0…1 as 0.42) | points (a difference of fractions, in pp)
+    # | count | flops | seconds
+    kind: str = "text"
     hint: str = ""
 
 
@@ -124,6 +124,8 @@ def _format(kind: str) -> dict[str, Any]:
         }
     if kind == "count":
         return {"type": "numeric", "format": Format(precision=3, scheme=Scheme.decimal_si_prefix)}
+    if kind == "fraction":
+        return {"type": "numeric", "format": Format(precision=2, scheme=Scheme.fixed)}
     if kind == "flops":
         return {
             "type": "numeric",
@@ -238,6 +240,41 @@ ABLATION_COLUMNS = (
     TableColumn("removed_error_change", "Removed: Δ test error", "points", "output zeroed, batch norm folded"),
     TableColumn("dead_error_change", "Dead removed: Δ", "points", "the dead units removed"),
 )
+
+
+LAYER_COLUMNS = (
+    TableColumn("run", "Run"),
+    TableColumn("layer", "Layer"),
+    TableColumn("relative_depth", "Depth", "fraction", "relative depth: 0 the first layer, 1 the output"),
+    TableColumn("n_neurons", "Neurons", "count"),
+    TableColumn("n_clusters", "Clusters", "count", "K-Means on centred class profiles, k by silhouette"),
+    TableColumn("near_duplicate_fraction", "Near-duplicates", "percent", "neurons with a near-duplicate"),
+    TableColumn("normalized_effective_rank", "Eff. rank", "fraction", "effective rank ÷ min(neurons, classes)"),
+    TableColumn("positive_edge_fraction", "Positive edges", "percent", "incoming edges that are positive"),
+    TableColumn("dead_fraction", "Dead", "percent", "units that never fire on the probe images"),
+)
+
+
+def frame_records(frame: pd.DataFrame, columns: Sequence[TableColumn]) -> list[dict[str, Any]]:
+    """The rows of ``frame`` as a table's records: its numbers (missing → empty), only ``columns``."""
+    return [
+        {c.key: _cell(None if row.get(c.key) is pd.NA else row.get(c.key), c.kind) for c in columns}
+        for row in frame.to_dict("records")
+        if row.get("analysed") is not False
+    ]
+
+
+def layers_table(frame: pd.DataFrame, table_id: str, filename: str) -> Any:
+    """One row per (run, layer) of :func:`analysis.frames.layers_frame`: the numbers behind the per-layer chart."""
+    caption = "Per layer, the numbers behind the chart (sortable; CSV has every column of the frame)"
+    return frame_table(
+        table_id,
+        frame_records(frame, LAYER_COLUMNS),
+        LAYER_COLUMNS,
+        frame.to_csv(index=False),
+        filename,
+        caption=caption,
+    )
 
 
 def ablation_table(frame: pd.DataFrame, table_id: str, filename: str) -> Any:

@@ -21,7 +21,8 @@ import dash_bootstrap_components as dbc
 from dash import ALL, MATCH, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from app import components
+from analysis.frames import layers_frame
+from app import components, tables
 from app.figures.redundancy import metrics_figure
 from app.page import PageContext, guarded_callback, page_context, page_layout
 from app.redundancy_panels import (
@@ -88,6 +89,8 @@ LAYER_ID = "redundancy-layer"
 VIEW_ID = "redundancy-view"
 PANELS_ID = "redundancy-panels"
 METRICS_ID = "redundancy-metrics"
+LAYERS_BOX_ID = "redundancy-layers"
+LAYERS_TABLE_ID = "redundancy-layers-table"
 METRICS_HEIGHT = 300  # px: with the controls above, the chart and the cards' numbers fit a 1600×1000 screen
 #: The control of :func:`app.redundancy_view.next_state` each component changes.
 CONTROL_OF = {
@@ -122,6 +125,7 @@ class RedundancyParts(NamedTuple):
     metrics: Any
     edit_runs: list[dict]
     edits_list: Any
+    layers: Any  # the per-layer numbers as a table (analysis.frames.layers_frame), with its CSV
 
 
 def _depth_shown(state: Mapping[str, Any], n_shown: int) -> float | None:
@@ -160,6 +164,9 @@ def redundancy_parts(
         metrics=metrics_figure(series, colours, depth, label, leader, height=METRICS_HEIGHT),
         edit_runs=[{"label": s.run, "value": s.run} for s in shown if s.problem is None],
         edits_list=edits_summary(edit_steps(state.get("edits") or {}, shown, analyzer)),
+        layers=tables.layers_table(
+            layers_frame([s.run for s in shown if s.problem is None], analyzer=analyzer), LAYERS_TABLE_ID, "layers"
+        ),
     )
 
 
@@ -268,6 +275,7 @@ def layout(**query: Any) -> html.Div:
             ),
             dcc.Loading(html.Div(parts.panels, id=PANELS_ID, className="mb-4"), delay_show=400),
             edit_card(parts.edit_runs, edit_run, parts.edits_list),
+            html.Div(parts.layers, id=LAYERS_BOX_ID, className="mt-4"),
         ]
 
     return page_layout("redundancy", HEADING, build, query)
@@ -317,6 +325,7 @@ def register_callbacks(app: dash.Dash) -> None:
         Output(URL_ID, "search"),
         Output(EDIT_RUN_ID, "options"),
         Output(EDITS_LIST_ID, "children"),
+        Output(LAYERS_BOX_ID, "children"),
         Input(STORE_ID, "data"),
         what="This view",
         message=1,
@@ -326,7 +335,15 @@ def register_callbacks(app: dash.Dash) -> None:
         state = sent_state(state)
         context = page_context()
         parts = redundancy_parts(state, context.runs, context.analyzer)
-        return parts.banner, parts.panels, parts.metrics, state_search(state), parts.edit_runs, parts.edits_list
+        return (
+            parts.banner,
+            parts.panels,
+            parts.metrics,
+            state_search(state),
+            parts.edit_runs,
+            parts.edits_list,
+            parts.layers,
+        )
 
     @guarded_callback(
         app,
