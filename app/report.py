@@ -2,10 +2,11 @@
 
 The report leads with the review (the recommendation, error against cost with the Pareto front, the
 findings with their evidence, each run's ablation), then shows what the pages show with their own
-figure builders: the models table, learning curves, per-class error, the recommended run's confusion
-matrix, CNNVis' cluster matrices at mid depth (dead clusters named), redundancy and edge signs per layer
-on the relative-depth axis, and CKA between the first two runs (the Similarity page's pair, since its
-Report link lists that pair first). plotly.js is embedded once.
+figure builders: the models and per-layer tables (the frames of :mod:`analysis.frames`), learning
+curves, per-class error, the recommended run's confusion matrix, CNNVis' cluster matrices at mid
+depth (dead clusters named), redundancy and edge signs per layer on the relative-depth axis, and CKA
+between the first two runs (the Similarity page's pair: its Report link lists that pair first).
+plotly.js is embedded once.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import pandas as pd
 import plotly.graph_objects as go
 import plotly.offline
 
+from analysis.frames import layers_frame, runs_frame
 from analysis.runs.store import RunStatus
 from app import components
 from app.analysis_access import PAGE_ERRORS, analyzer, class_errors
@@ -53,6 +56,36 @@ def _table_html(records: Sequence[dict[str, str]], columns: Sequence[tuple[str, 
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+LAYER_REPORT_COLUMNS = {  # frame column → heading, for the report's per-layer table
+    "run": "Run",
+    "layer": "Layer",
+    "relative_depth": "Depth",
+    "n_neurons": "Neurons",
+    "n_clusters": "Clusters",
+    "near_duplicate_fraction": "Near-duplicates",
+    "normalized_effective_rank": "Eff. rank (normalised)",
+    "positive_edge_fraction": "Positive edges",
+    "dead_fraction": "Dead",
+}
+
+
+def _frame_html(frame: Any, columns: dict[str, str]) -> str:
+    """A frame's chosen columns as an HTML table: fractions to two places, missing values as a dash."""
+
+    def cell(value: Any) -> str:
+        if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+            return "–"
+        return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+    shown = [c for c in columns if c in frame.columns]
+    head = "".join(f"<th>{html_text.escape(columns[c])}</th>" for c in shown)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html_text.escape(cell(row[c]))}</td>" for c in shown) + "</tr>"
+        for row in frame.to_dict("records")
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
 def _section(title: str, body: str) -> str:
     return f"<section><h2>{html_text.escape(title)}</h2>{body}</section>"
 
@@ -67,7 +100,12 @@ def build_report(settings: Settings, names: Sequence[str] | None = None) -> str:
     label = components.dataset_label(chosen)
     source = analyzer(settings)
     sections = review_sections(source, chosen, colours, label)
-    sections.append(_section("Models", _table_html([table_record(r) for r in chosen], TABLE_COLUMNS)))
+    names = [str(r["name"]) for r in chosen]
+    # The tables are the frames of analysis.frames, as on the pages and in the CSV downloads.
+    models = [
+        table_record({**row, "name": row["run"]}) for row in runs_frame(names, analyzer=source).to_dict("records")
+    ]
+    sections.append(_section("Models", _table_html(models, TABLE_COLUMNS)))
     histories, _problems = read_histories(runs_dir, [r["name"] for r in chosen])
     sections.append(_section("Learning curves", _figure_html(learning_curves_figure(chosen, histories, colours))))
     errors, missing = class_errors([r["name"] for r in chosen])
@@ -110,6 +148,10 @@ def build_report(settings: Settings, names: Sequence[str] | None = None) -> str:
             )
         except PAGE_ERRORS as exc:
             sections.append(_section("Layer similarity (CKA)", f"<p>{html_text.escape(str(exc))}</p>"))
+    layers = layers_frame(names, analyzer=source)
+    layers = layers[layers["analysed"].fillna(False).astype(bool)] if "analysed" in layers else layers
+    if len(layers):
+        sections.append(_section("Per layer", _frame_html(layers, LAYER_REPORT_COLUMNS)))
     if missing:
         items = "".join(f"<li><b>{html_text.escape(n)}</b>: {html_text.escape(why)}</li>" for n, why in missing.items())
         sections.append(_section("Not in this report", f"<ul>{items}</ul>"))

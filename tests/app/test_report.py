@@ -39,6 +39,7 @@ def test_report_is_self_contained_with_the_figures(analysed_settings):
         "Edge signs per layer",
         "Layer similarity (CKA)",
         "CNNVis cluster matrices at relative depth 0.5",
+        "Per layer",
     ):
         assert f"<h2>{title}</h2>" in document
     # The review leads: the verdict comes before the models table.
