@@ -139,11 +139,12 @@ def build_report(settings: Settings, names: Sequence[str] | None = None) -> str:
         second = edge_series[1].name if len(edge_series) > 1 else first
         try:
             result = source.cka(first, None if second == first else second)
-            title = cka_title("within" if second == first else "across", label, result["n_images"], False)
+            kind = f"within {first}" if second == first else f"across {first} × {second}"
+            title = cka_title(kind, label, result["n_images"], False)
             sections.append(
                 _section(
                     "Layer similarity (CKA)",
-                    _figure_html(cka_figure(result, f"{title}: {first} × {second}", first, second)),
+                    _figure_html(cka_figure(result, title, first, second)),
                 )
             )
         except PAGE_ERRORS as exc:
