@@ -219,7 +219,7 @@ def seed_spread(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     for row in rows:
         if "status" in row and RunStatus.of(row) not in (RunStatus.COMPLETE, RunStatus.IMPORTED):
             continue
-        if _number(row.get("test_error")) is None or row.get("model") is None:
+        if _number(row.get("test_error")) is None or _missing(row.get("model")):
             continue
         key = tuple(None if _missing(row.get(k)) else row.get(k) for k in SAME_BUT_SEED)
         groups.setdefault(key, []).append(row)
@@ -255,19 +255,17 @@ def spread_of(spreads: Sequence[Mapping[str, Any]], run: str) -> Mapping[str, An
     return next((s for s in spreads if run in s.get("runs", ())), None)
 
 
-def spread_text(spread: Mapping[str, Any] | None, what: str = "test error") -> str:
-    """``"test error 11.9 % ± 0.3 (3 seeds, 11.6–12.2 %)"``; ``""`` for fewer than two seeds (no spread to show).
+def spread_text(spread: Mapping[str, Any] | None, which: str = "test", label: bool = True) -> str:
+    """``"test error 11.9 % ± 0.3 (3 seeds, 11.6–12.2 %)"`` (``which``: test or train; without ``label``, no
+    ``"test error "``); ``""`` for fewer than two seeds (no spread to show).
 
     ``±`` is the sample standard deviation in percentage points; the range is the seeds' lowest and highest.
     """
     if not spread or (spread.get("n_seeds") or 0) < 2:
         return ""
-    prefix = what.replace(" ", "_")
-    mean, std = spread.get(f"{prefix}_mean"), spread.get(f"{prefix}_std")
-    low, high = spread.get(f"{prefix}_min"), spread.get(f"{prefix}_max")
+    mean, std = spread.get(f"{which}_error_mean"), spread.get(f"{which}_error_std")
+    low, high = spread.get(f"{which}_error_min"), spread.get(f"{which}_error_max")
     if mean is None or std is None or low is None or high is None:
         return ""
-    label = f"{what} " if what else ""
-    return (
-        f"{label}{100 * mean:.1f} % ± {100 * std:.1f} ({spread['n_seeds']} seeds, {100 * low:.1f}–{100 * high:.1f} %)"
-    )
+    text = f"{100 * mean:.1f} % ± {100 * std:.1f} ({spread['n_seeds']} seeds, {100 * low:.1f}–{100 * high:.1f} %)"
+    return f"{which} error {text}" if label else text

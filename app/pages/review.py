@@ -21,9 +21,9 @@ from dash import Input, Output, dcc, html
 from analysis.lru import LRU
 from app import components, tables
 from app.page import PageContext, drawn, guarded_callback, page_context, page_layout
-from app.query import last, parse_choice, problems_of, runs_value, split_names
+from app.query import last, parse_choice, problems_of, split_names
 from app.review_view import ReviewParts, ablation_view, diff_view, review_parts
-from app.selection import default_runs, link_message, parse_runs, picked_names, runs_search
+from app.selection import link_message, picked_names, query_selection, runs_search
 
 dash.register_page(__name__, path="/", name="Review", title=f"Review · {components.PRODUCT_NAME}", order=-1)
 
@@ -94,7 +94,7 @@ def layout(**query: Any) -> html.Div:
     """The page for ``/?runs=a,b&cost=flops&ablation=a&diff=a,b``; bad values get a message naming the key."""
 
     def build(context: PageContext) -> list[Any]:
-        selection = parse_runs(runs_value(query), [r["name"] for r in context.runs], default_runs(context.runs))
+        selection = query_selection(query, context.runs, context.settings.runs_dir)
         cost = parse_choice(query.get("cost"), "cost", COSTS, "flops")
         parts = drawn_parts(selection.names, cost.value)
         ablation_run = pick(query.get("ablation"), parts.reviewed)

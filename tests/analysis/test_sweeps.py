@@ -118,6 +118,22 @@ def test_seed_spread_groups_runs_that_differ_only_by_seed():
     assert base["train_error_mean"] == pytest.approx(0.02) and base["train_error_max"] == 0.03
     assert spreads[1]["test_error_std"] is None, "one seed has no standard deviation"
     assert spread_text(base) == "test error 11.9 % ± 0.3 (3 seeds, 11.6–12.2 %)"
-    assert spread_text(base, "train error") == "train error 2.0 % ± 1.0 (3 seeds, 1.0–3.0 %)"
+    assert spread_text(base, "train") == "train error 2.0 % ± 1.0 (3 seeds, 1.0–3.0 %)"
+    assert spread_text(base, label=False) == "11.9 % ± 0.3 (3 seeds, 11.6–12.2 %)"
     assert spread_text(spreads[1]) == "" and spread_text(None) == ""
     assert spread_of(spreads, "base-seed2") is base and spread_of(spreads, "nope") is None
+
+
+def test_seed_spread_frame_is_the_runs_frames_errors_per_model(swept, tmp_path):
+    from analysis import frames
+
+    runs = frames.runs_frame(runs_dir=swept, cache=tmp_path / "no-cache")
+    spread = frames.seed_spread_frame(runs_dir=swept, cache=tmp_path / "no-cache")
+    assert list(spread.columns) == [c.name for c in frames.SEED_SPREAD_COLUMNS]
+    assert len(spread) == 1
+    only = spread.iloc[0]
+    assert only["model"] == "shallow" and only["runs"] == ",".join(RUNS) and only["seeds"] == "0,1"
+    assert only["n_seeds"] == 2 and only["epochs_planned"] == 1 and only["profile"] == "quick"
+    assert only["test_error_mean"] == pytest.approx(runs["test_error"].mean())
+    assert only["test_error_std"] == pytest.approx(runs["test_error"].std())  # pandas' std is the sample one too
+    assert (only["test_error_min"], only["test_error_max"]) == (runs["test_error"].min(), runs["test_error"].max())

@@ -497,3 +497,28 @@ def test_per_class_error_and_confusion_from_the_cache(analysed_runs):
         assert len(figure.data) == 2 and len(figure.data[0].x) == 10
         confusion = figures.confusion_figure(QUICK_RUNS[0], errors[QUICK_RUNS[0]])
         assert confusion.data[0].z.shape == (10, 10) and "not CIFAR-10" in confusion.layout.title.subtitle.text
+
+
+def test_the_models_table_shows_the_seed_spread_of_a_model_with_several_seeds():
+    from analysis.frames import RUNS_COLUMNS, build_frame
+
+    def run(name, model, seed, test):
+        return {"run": name, "model": model, "profile": "demo", "dataset": "digits", "seed": seed,
+                "test_error": test, "train_error": 0.01, "status": "complete"}  # fmt: skip
+
+    frame = build_frame(
+        [run("base", "base", 0, 0.116), run("base-seed1", "base", 1, 0.122), run("base-seed2", "base", 2, 0.119),
+         run("deep", "deep", 0, 0.2)],
+        RUNS_COLUMNS,
+    )  # fmt: skip
+    spreads = {r["run"]: r["seed_spread"] for r in tables.models_records(frame)}
+    assert spreads == {
+        "base": "11.9 % ± 0.3 (3 seeds, 11.6–12.2 %)",
+        "base-seed1": "11.9 % ± 0.3 (3 seeds, 11.6–12.2 %)",
+        "base-seed2": "11.9 % ± 0.3 (3 seeds, 11.6–12.2 %)",
+        "deep": "",
+    }
+    text = text_of(tables.models_table(frame, {}))
+    assert "Test error across seeds" in text
+    single = text_of(tables.models_table(frame[frame["model"] == "deep"], {}))
+    assert "Test error across seeds" not in single, "one seed each: no spread column"
