@@ -292,6 +292,9 @@ def cmd_review(args: argparse.Namespace) -> int:
         for row in review["runs"]
     ]
     print(_format_table(rows, ["run", "model", "test_error", "interval", "params", "flops", "on_front", "reviewed"]))
+    for spread in review["seed_spread"]:
+        if spread_text(spread):
+            print(f"{spread['model']} across seeds: {spread_text(spread)}")
     print("Findings, most severe first:")
     for finding in review["findings"]:
         print(f"  [{finding['severity']}] {finding['text']}  → {finding['view']}")

@@ -190,7 +190,7 @@ def layout(**query: Any) -> html.Div:
                                 ],
                                 className="mb-2",
                             ),
-                            html.Div(diff_view(context.analyzer, diff_a, diff_b), id=DIFF_ID),
+                            html.Div(diff_view(context.analyzer, diff_a, diff_b, parts.spreads), id=DIFF_ID),
                         ],
                         lg=6,
                     ),
@@ -266,15 +266,20 @@ def register_callbacks(app: dash.Dash) -> None:
         Output(DIFF_ID, "children"),
         Input(DIFF_A_ID, "value"),
         Input(DIFF_B_ID, "value"),
+        dash.State(PICKER_ID, "value"),
+        dash.State(COST_ID, "value"),
         what="The two-run diff",
         message=0,
         prevent_initial_call=True,
     )
-    def show_diff(run_a: Any, run_b: Any):
+    def show_diff(run_a: Any, run_b: Any, chosen: Any, cost: Any):
+        # The review of the chosen runs (drawn already, so memoised) holds the seed spread the diff quotes.
+        spreads = drawn_parts(picked_names(chosen), parse_choice(cost, "cost", COSTS, "flops").value).spreads
         return diff_view(
             page_context().analyzer,
             last(run_a) if isinstance(run_a, str) else None,
             run_b if isinstance(run_b, str) else None,
+            spreads,
         )
 
     @guarded_callback(

@@ -137,3 +137,15 @@ def test_seed_spread_frame_is_the_runs_frames_errors_per_model(swept, tmp_path):
     assert only["test_error_mean"] == pytest.approx(runs["test_error"].mean())
     assert only["test_error_std"] == pytest.approx(runs["test_error"].std())  # pandas' std is the sample one too
     assert (only["test_error_min"], only["test_error_max"]) == (runs["test_error"].min(), runs["test_error"].max())
+
+
+def test_the_review_of_a_sweep_has_its_seed_spread(swept, tmp_path):
+    from analysis.cache import AnalysisCache
+    from analysis.pipeline import RunAnalyzer
+
+    analyzer = RunAnalyzer(RunStore(swept), AnalysisCache(tmp_path / "cache"), allow_compute=False)
+    review = analyzer.review(list(RUNS))
+    assert [(r["run"], r["seed"]) for r in review["runs"]] == [(RUNS[0], 0), (RUNS[1], 1)]
+    (spread,) = review["seed_spread"]
+    assert spread["model"] == "shallow" and spread["runs"] == list(RUNS) and spread["n_seeds"] == 2
+    assert spread["test_error_min"] <= spread["test_error_mean"] <= spread["test_error_max"]

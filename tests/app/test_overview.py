@@ -522,3 +522,29 @@ def test_the_models_table_shows_the_seed_spread_of_a_model_with_several_seeds():
     assert "Test error across seeds" in text
     single = text_of(tables.models_table(frame[frame["model"] == "deep"], {}))
     assert "Test error across seeds" not in single, "one seed each: no spread column"
+
+
+def test_layout_with_a_sweep_shows_its_runs_or_says_it_is_not_there(quick_runs_dir, tmp_path):
+    from analysis.runs.store import RunStore
+    from analysis.sweeps import new_sweep, record_sweep
+
+    runs = shutil.copytree(quick_runs_dir, tmp_path / "runs")
+    record_sweep(RunStore(runs), new_sweep("one", [("shallow", 0, "shallow-quick-synthetic")], "quick", "synthetic"))
+    app = create_app(Settings(runs_dir=runs))
+    with app.server.app_context():
+        chosen = overview.layout(sweep="one")
+    table = text_of(chosen)
+    assert "shallow-quick-synthetic" in table and overview.LINK_MESSAGE_ID not in table
+    records = next(c for c in _walk(chosen) if getattr(c, "id", None) == overview.MODELS_TABLE_ID).data
+    assert [r["run"] for r in records] == ["shallow-quick-synthetic"]
+    text = render(app, sweep="nope")
+    assert "sweep=nope: no sweep named" in text and "its sweeps: one" in text and "Showing the default runs" in text
+
+
+def _walk(component):
+    """Every component in a Dash tree."""
+    yield component
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, (list, tuple)) else [children]:
+        if hasattr(child, "to_plotly_json"):
+            yield from _walk(child)
