@@ -444,6 +444,24 @@ def test_a_link_restores_the_choice(dash_duo, quick_app):
     assert checked == ["shallow-quick-synthetic"]
 
 
+def test_a_sweep_link_shows_its_runs_and_an_unknown_one_says_so(dash_duo, quick_runs_dir, tmp_path):
+    from analysis.runs.store import RunStore
+    from analysis.sweeps import new_sweep, record_sweep
+
+    runs = shutil.copytree(quick_runs_dir, tmp_path / "runs")
+    record_sweep(RunStore(runs), new_sweep("one", [("shallow", 0, "shallow-quick-synthetic")], "quick", "synthetic"))
+    dash_duo.start_server(create_app(Settings(runs_dir=runs)))
+    dash_duo.driver.get(dash_duo.server_url + "/models?sweep=one")
+    dash_duo.wait_for_contains_text(f"#{overview.TABLE_ID}", "shallow-quick-synthetic")
+    wait_for_runs(dash_duo, ["shallow-quick-synthetic"])
+    assert "base-quick-synthetic" not in dash_duo.find_element(f"#{overview.TABLE_ID}").text
+    dash_duo.driver.get(dash_duo.server_url + "/models?sweep=nope")
+    dash_duo.wait_for_contains_text(f"#{overview.LINK_MESSAGE_ID}", "no sweep named 'nope'")
+    assert "its sweeps: one" in dash_duo.find_element(f"#{overview.LINK_MESSAGE_ID}").text
+    wait_for_runs(dash_duo, list(QUICK_RUNS))  # the default runs instead
+    assert dash_duo.get_logs() == []
+
+
 def test_a_bad_link_shows_the_message(dash_duo, quick_app):
     open_overview(dash_duo, quick_app)
     dash_duo.wait_for_element(PLOT)
