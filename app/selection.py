@@ -183,15 +183,22 @@ def sweep_runs(value: Any, runs_dir: str | Path) -> tuple[str | None, tuple[str,
     return sweep.name, sweep.runs, None
 
 
-def query_selection(query: Mapping[str, Any], runs: Sequence[Mapping[str, Any]], runs_dir: str | Path) -> Selection:
-    """The runs a page's link asks for: ``runs=`` (or ``models=``), else ``sweep=NAME``'s runs, else
-    :func:`default_runs`; every page reads its query through this.
+def query_selection(
+    query: Mapping[str, Any],
+    runs: Sequence[Mapping[str, Any]],
+    runs_dir: str | Path,
+    available: Sequence[str] | None = None,
+    default: Sequence[str] | None = None,
+) -> Selection:
+    """The runs a page's link asks for: ``runs=`` (or ``models=``), else ``sweep=NAME``'s runs, else ``default``
+    (:func:`default_runs` of ``runs`` unless given); every page reads its query through this. ``available``:
+    the runs that may be chosen (default: every one of ``runs``).
 
     A sweep's runs not trained yet are ``pending`` (not refused: they are coming); an unknown sweep is a
     ``sweep_problem`` and the page shows its default runs.
     """
-    available = [str(r.get("name")) for r in runs]
-    default = default_runs(runs)
+    available = [str(r.get("name")) for r in runs] if available is None else list(available)
+    default = default_runs(runs) if default is None else tuple(default)
     sweep, members, problem = sweep_runs(query.get(SWEEP_KEY), runs_dir) if query.get(SWEEP_KEY) else (None, (), None)
     value = runs_value(query)
     if value is not None or sweep is None:
@@ -242,11 +249,12 @@ def link_message(
             html.Li([f"Not trained yet (sweep {selection.sweep}): ", _quoted(selection.pending), "."]),
         )
     if not selection.refused and not selection.sweep_problem:
-        tail = (
-            "None of its runs is trained yet: showing the default runs; train them on the Jobs page."
-            if selection.fell_back
-            else "Showing the ones trained so far."
-        )
+        if tail is None:
+            tail = (
+                "None of its runs is trained yet: showing the default runs; train them on the Jobs page."
+                if selection.fell_back
+                else "Showing the ones trained so far."
+            )
         return components.message(
             [html.Ul(parts, className="mb-1"), tail], kind="info", title="This sweep is not finished", id=id
         )

@@ -22,7 +22,7 @@ from app.figures import overview as figures
 from app.main import create_app
 from app.pages import overview
 from app.query import split_names
-from tests.app.helpers import text_of
+from tests.app.helpers import text_of, walk
 
 QUICK_RUNS = ("base-quick-synthetic", "shallow-quick-synthetic")
 
@@ -553,16 +553,7 @@ def test_layout_with_a_sweep_shows_its_runs_or_says_it_is_not_there(quick_runs_d
         chosen = overview.layout(sweep="one")
     table = text_of(chosen)
     assert "shallow-quick-synthetic" in table and overview.LINK_MESSAGE_ID not in table
-    records = next(c for c in _walk(chosen) if getattr(c, "id", None) == overview.MODELS_TABLE_ID).data
+    records = next(c for c in walk(chosen) if getattr(c, "id", None) == overview.MODELS_TABLE_ID).data
     assert [r["run"] for r in records] == ["shallow-quick-synthetic"]
     text = render(app, sweep="nope")
     assert "sweep=nope: no sweep named" in text and "its sweeps: one" in text and "Showing the default runs" in text
-
-
-def _walk(component):
-    """Every component in a Dash tree."""
-    yield component
-    children = getattr(component, "children", None)
-    for child in children if isinstance(children, (list, tuple)) else [children]:
-        if hasattr(child, "to_plotly_json"):
-            yield from _walk(child)
