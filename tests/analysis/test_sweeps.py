@@ -149,3 +149,21 @@ def test_the_review_of_a_sweep_has_its_seed_spread(swept, tmp_path):
     (spread,) = review["seed_spread"]
     assert spread["model"] == "shallow" and spread["runs"] == list(RUNS) and spread["n_seeds"] == 2
     assert spread["test_error_min"] <= spread["test_error_mean"] <= spread["test_error_max"]
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_a_sweep_record_in_a_folder_and_in_a_bucket(request, tmp_path, where):
+    """The record goes through the artifact store: the same calls on a folder and on a bucket (moto)."""
+    url = (
+        str(tmp_path / "runs")
+        if where == "local"
+        else request.getfixturevalue("s3_server").url(f"sweeps-{tmp_path.name}")
+    )
+    store = RunStore(url)
+    assert sweep_names(store) == []
+    planned = new_sweep("family", [("base", 0, "base-demo-digits"), ("deep", 0, "deep-demo-digits")], "demo", "digits")
+    record_sweep(store, planned)
+    record_sweep(store, new_sweep("again", [("base", 1, "base-demo-digits-seed1")], "demo", "digits"))
+    assert sweep_names(store) == ["again", "family"] and store.names() == []
+    assert load_sweep(store, "family") == planned
+    assert store.artifacts.list("_sweeps") == ["again.json", "family.json"], "no temporary file left beside them"
