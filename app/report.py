@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 import plotly.offline
 
 from analysis.runs.store import RunStatus
+from analysis.sweeps import seed_spread, spread_of, spread_text
 from app import components
 from app.analysis_access import PAGE_ERRORS, analyzer, class_errors
 from app.config import Settings
@@ -52,6 +53,22 @@ def _section(title: str, body: str) -> str:
     return f"<section><h2>{html_text.escape(title)}</h2>{body}</section>"
 
 
+SPREAD_COLUMN = ("seed_spread", "Test error across seeds", "mean ± standard deviation (pp) over the model's seeds")
+
+
+def models_table_html(runs: Sequence[dict[str, Any]]) -> str:
+    """The models table; with a column of the seed spread when a model has several seeds among ``runs``."""
+    spreads = seed_spread(runs)
+    records = [
+        {**table_record(r), "seed_spread": spread_text(spread_of(spreads, str(r["name"])), label=False)} for r in runs
+    ]
+    columns = list(TABLE_COLUMNS)
+    if any(record["seed_spread"] for record in records):
+        after = next(i for i, (key, _label, _hint) in enumerate(columns) if key == "test_error") + 1
+        columns.insert(after, SPREAD_COLUMN)
+    return _table_html(records, columns)
+
+
 def build_report(settings: Settings, names: Sequence[str] | None = None) -> str:
     """The HTML of a comparison of ``names`` (default: every run) in ``settings.runs_dir``."""
     runs_dir = settings.runs_dir
@@ -62,7 +79,7 @@ def build_report(settings: Settings, names: Sequence[str] | None = None) -> str:
     label = components.dataset_label(chosen)
     source = analyzer(settings)
     sections = review_sections(source, chosen, colours, label)
-    sections.append(_section("Models", _table_html([table_record(r) for r in chosen], TABLE_COLUMNS)))
+    sections.append(_section("Models", models_table_html(chosen)))
     histories, _problems = read_histories(runs_dir, [r["name"] for r in chosen])
     sections.append(_section("Learning curves", _figure_html(learning_curves_figure(chosen, histories, colours))))
     errors, missing = class_errors([r["name"] for r in chosen])
