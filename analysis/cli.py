@@ -1,4 +1,4 @@
-"""Command line: ``python -m analysis models|datasets|train|import|runs|analyze|report|review|diff|similarity``.
+"""Command line: ``python -m analysis models|datasets|train|import|runs|sweeps|analyze|report|review|diff|similarity``.
 
 The JSON outputs are a contract the pages, scripts and checks rely on. The CSV outputs are the
 frames of :mod:`analysis.frames` (``runs --csv``: runs_frame; ``report --csv``: layers_frame), so a
@@ -21,6 +21,16 @@ from .data.datasets import DATASET_NAMES, DatasetError, load_dataset
 from .pipeline import AnalysisError
 from .runs.checkpoints import CheckpointError
 from .runs.store import BrokenRunError, RunNameError, RunNotFoundError, RunStore, check_run_name
+from .sweeps import (
+    SweepNotFoundError,
+    check_sweep_name,
+    load_sweep,
+    new_sweep,
+    record_sweep,
+    spread_text,
+    sweep_names,
+    sweep_status,
+)
 from .training.profiles import DATA_SEED, PROFILES, get_profile
 from .training.trainer import RunConflictError, Trainer, default_run_name
 
@@ -36,6 +46,7 @@ USER_ERRORS = (
     UnknownModelError,
     RunNameError,
     RunNotFoundError,
+    SweepNotFoundError,
     BrokenRunError,
     CheckpointError,
     DatasetError,
@@ -90,6 +101,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ValueError("--name names one run; give a single --model and a single --seed with it")
     if args.name:
         check_run_name(args.name)
+    if args.sweep:
+        check_sweep_name(args.sweep)
     profile = get_profile(args.profile).with_epochs(args.epochs)
     dataset = load_dataset(args.dataset, data_dir=args.data_dir, download=args.download, log=_log)
     # The subset has its own seed, so every --seed of a model trains and is evaluated on the same images.
@@ -98,18 +111,28 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"training {len(models)} model(s) × {len(seeds)} seed(s), profile {profile.name} ({profile.epochs} epochs, "
         f"width × {profile.width_scale:g}), on {dataset.description}"
     )
+    store = RunStore(args.runs)
+    plan = [
+        (model, seed, args.name or default_run_name(model, profile.name, dataset.name, seed))
+        for seed in seeds
+        for model in models
+    ]
+    if args.sweep:
+        # Recorded before training, so a sweep half done still lists the runs to come.
+        sweep = new_sweep(args.sweep, plan, profile.name, dataset.name, args.data_seed, profile.epochs)
+        record_sweep(store, sweep)
+        _log(f"sweep {args.sweep}: {len(plan)} run(s) recorded in {store.artifacts.describe()}")
     rows = []
     for seed in seeds:
         trainer = Trainer(
-            RunStore(args.runs),
+            store,
             profile,
             device=args.device,
             precision=args.precision,
             seed=seed,
             progress=not args.no_progress,
         )
-        for model in models:
-            run_name = args.name or default_run_name(model, profile.name, dataset.name, seed)
+        for model, _, run_name in (entry for entry in plan if entry[1] == seed):
             rows.append(trainer.fit(model, dataset, run_name=run_name))
     for row in rows:
         row["seed"] = row.get("config", {}).get("seed")
@@ -148,6 +171,32 @@ def cmd_runs(args: argparse.Namespace) -> int:
                 rows, ["name", "model", "profile", "dataset", "epochs", "train_error", "test_error", "status"]
             )
         )
+    return 0
+
+
+def cmd_sweeps(args: argparse.Namespace) -> int:
+    store = RunStore(args.runs)
+    names = [check_sweep_name(args.sweep)] if args.sweep else sweep_names(store)
+    sweeps = [sweep_status(store, load_sweep(store, name)) for name in names]
+    if args.json:
+        print(json.dumps(sweeps, indent=2))
+        return 0
+    if not sweeps:
+        print(
+            f"no sweeps in {store.artifacts.describe()}: record one with `train --model all --seeds 0 1 --sweep NAME`"
+        )
+    for sweep in sweeps:
+        print(
+            f"{sweep['name']}: {sweep['finished']} of {sweep['total']} run(s) finished — {len(sweep['models'])} "
+            f"model(s) × seeds {', '.join(map(str, sweep['seeds']))}, profile {sweep['profile']}, "
+            f"dataset {sweep['dataset']}"
+        )
+        print(_format_table(sweep["runs"], ["name", "model", "seed", "status", "epochs", "train_error", "test_error"]))
+        for spread in sweep["seed_spread"]:
+            text = spread_text(spread)
+            if text:
+                print(f"  {spread['model']}: {text}")
+        print()
     return 0
 
 
@@ -243,6 +292,9 @@ def cmd_review(args: argparse.Namespace) -> int:
         for row in review["runs"]
     ]
     print(_format_table(rows, ["run", "model", "test_error", "interval", "params", "flops", "on_front", "reviewed"]))
+    for spread in review["seed_spread"]:
+        if spread_text(spread):
+            print(f"{spread['model']} across seeds: {spread_text(spread)}")
     print("Findings, most severe first:")
     for finding in review["findings"]:
         print(f"  [{finding['severity']}] {finding['text']}  → {finding['view']}")
@@ -406,6 +458,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=DATA_SEED,
         help=f"seed of the profile's data subset, the same for every --seed (default {DATA_SEED})",
     )
+    p.add_argument(
+        "--sweep", default=None, help="record these runs as the sweep NAME (list them with `python -m analysis sweeps`)"
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 …")
     p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
     p.add_argument("--no-progress", action="store_true")
@@ -475,6 +530,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cache(p)
     _add_formats(p)
     p.set_defaults(func=cmd_runs)
+
+    p = commands.add_parser("sweeps", help="list the recorded sweeps, their runs, how many are finished, seed spread")
+    add_runs(p)
+    p.add_argument("--sweep", default=None, help="only this sweep")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_sweeps)
     return parser
 
 

@@ -49,6 +49,7 @@ __all__ = [
     "HISTORY_COLUMNS",
     "LAYERS_COLUMNS",
     "RUNS_COLUMNS",
+    "SEED_SPREAD_COLUMNS",
     "Column",
     "ablation_frame",
     "build_frame",
@@ -60,6 +61,7 @@ __all__ = [
     "read_csv",
     "run_names",
     "runs_frame",
+    "seed_spread_frame",
 ]
 
 NOT_ANALYSED = "not_analysed"  # frame.attrs key: {run: why its analyses are not there}
@@ -204,6 +206,25 @@ FINDINGS_COLUMNS: tuple[Column, ...] = (
     Column("evidence", STR, "", "the numbers behind it, as a JSON object"),
 )
 
+SEED_SPREAD_COLUMNS: tuple[Column, ...] = (
+    Column("model", STR, "", "registered model name; one row per model trained with several seeds (or one)"),
+    Column("profile", STR, "", "training profile the runs share"),
+    Column("dataset", STR, "", "dataset the runs share"),
+    Column("epochs_planned", INT, "count", "epochs the runs share"),
+    Column("width_scale", FLOAT, "×", "the profile's global width scale the runs share"),
+    Column("runs", STR, "", "the runs that differ only by seed, comma-separated"),
+    Column("seeds", STR, "", "their training seeds, comma-separated"),
+    Column("n_seeds", INT, "count", "finished runs (seeds) of the model"),
+    Column("test_error_mean", FLOAT, "fraction", "mean test error over the seeds"),
+    Column("test_error_std", FLOAT, "fraction", "sample standard deviation of the test error (missing: one seed)"),
+    Column("test_error_min", FLOAT, "fraction", "lowest test error of a seed"),
+    Column("test_error_max", FLOAT, "fraction", "highest test error of a seed"),
+    Column("train_error_mean", FLOAT, "fraction", "mean train error over the seeds"),
+    Column("train_error_std", FLOAT, "fraction", "sample standard deviation of the train error (missing: one seed)"),
+    Column("train_error_min", FLOAT, "fraction", "lowest train error of a seed"),
+    Column("train_error_max", FLOAT, "fraction", "highest train error of a seed"),
+)
+
 FRAMES: dict[str, tuple[Column, ...]] = {
     "runs_frame": RUNS_COLUMNS,
     "layers_frame": LAYERS_COLUMNS,
@@ -212,6 +233,7 @@ FRAMES: dict[str, tuple[Column, ...]] = {
     "cka_frame": CKA_COLUMNS,
     "ablation_frame": ABLATION_COLUMNS,
     "findings_frame": FINDINGS_COLUMNS,
+    "seed_spread_frame": SEED_SPREAD_COLUMNS,
 }
 
 
@@ -665,3 +687,30 @@ def findings_frame(
             not_analysed[name] = f"run {name!r} has no cached ablation: run `python -m analysis analyze --run {name}`"
         rows += [{**f, "dataset": dataset, "evidence": json.dumps(f["evidence"])} for f in review["findings"]]
     return build_frame(rows, FINDINGS_COLUMNS, not_analysed=not_analysed)
+
+
+def seed_spread_frame(
+    runs: str | Sequence[str] | None = None,
+    runs_dir: str | Path | None = None,
+    cache: str | Path | None = None,
+    *,
+    analyzer: RunAnalyzer | None = None,
+) -> pd.DataFrame:
+    """One row per model (:data:`SEED_SPREAD_COLUMNS`): its finished runs that differ only by seed, and the
+    mean, standard deviation and range of their test and train errors (:func:`analysis.sweeps.seed_spread`).
+
+    From :func:`runs_frame`'s rows (training's record), so the numbers are the models table's. A model with
+    one seed is a row with ``n_seeds`` 1 and no standard deviation. Parameters as in :func:`runs_frame`.
+    """
+    from .sweeps import seed_spread
+
+    frame = runs_frame(runs, runs_dir, cache, analyzer=analyzer)
+    rows = [
+        {
+            **spread,
+            "runs": ",".join(spread["runs"]),
+            "seeds": ",".join("" if s is None else str(s) for s in spread["seeds"]),
+        }
+        for spread in seed_spread(frame.to_dict("records"))
+    ]
+    return build_frame(rows, SEED_SPREAD_COLUMNS)

@@ -94,12 +94,11 @@ def page_shell() -> html.Div:
 
 def report(settings: Settings) -> flask.Response:
     """``/report?runs=a,b``: the comparison as one self-contained HTML download (the pages' default runs without)."""
-    from app.query import runs_value
     from app.report import build_report
-    from app.selection import default_runs, parse_runs, read_runs
+    from app.selection import query_selection, read_runs
 
     runs = read_runs(settings.runs_dir)
-    selection = parse_runs(runs_value(flask.request.args), [r["name"] for r in runs], default_runs(runs))
+    selection = query_selection(flask.request.args, runs, settings.runs_dir)
     document = build_report(settings, selection.names)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M")
     response = flask.Response(document, mimetype="text/html")

@@ -8,6 +8,8 @@ key           value                                                           pa
 ============  ==============================================================  ==========================
 ``runs``      run names, comma-separated (``models`` is read as an older      every page
               spelling, so links made before keep working)
+``sweep``     a recorded sweep's name (``python -m analysis sweeps``): its    every page
+              runs, when ``runs`` is absent (``runs`` wins when both are)
 ``depth``     one relative depth in [0, 1] (0 = the first conv layer, 1 =     Redundancy, Explorer
               the output): each run takes its nearest layer
 ``depths``    two relative depths ``from,to``                                 Edges
@@ -38,9 +40,13 @@ from urllib.parse import quote, urlencode
 
 RUNS_KEY = "runs"
 OLD_RUNS_KEY = "models"
+SWEEP_KEY = "sweep"
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 LAYER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+# A sweep is named by the run-name rules (analysis.runs.store.RUN_NAME_PATTERN); repeated here so the
+# vocabulary stays free of the analysis layer's imports.
+SWEEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}$")
 SHOWN_CHARACTERS = 40  # a refused value is quoted this far in the message
 
 
@@ -130,6 +136,18 @@ def parse_layer(value: Any) -> Parsed:
     text = str(value).strip()
     if not LAYER_NAME.match(text):
         return Parsed(None, f"layer={_shown(text)} is not a layer name (like conv7 or fc1).")
+    return Parsed(text)
+
+
+def parse_sweep(value: Any) -> Parsed:
+    """``sweep``: a sweep's name (letters, digits, ``_ . + -``), checked against the recorded sweeps by
+    :func:`app.selection.query_selection`; ``None`` when absent."""
+    value = last(value)
+    if value is None or str(value).strip() == "":
+        return Parsed(None)
+    text = str(value).strip()
+    if not SWEEP_NAME.match(text) or ".." in text:
+        return Parsed(None, f"sweep={_shown(text)} is not a sweep name (letters, digits, '_', '.', '+' or '-').")
     return Parsed(text)
 
 

@@ -23,6 +23,7 @@ import plotly.offline
 
 from analysis.frames import layers_frame, runs_frame
 from analysis.runs.store import RunStatus
+from analysis.sweeps import seed_spread, spread_of, spread_text
 from app import components
 from app.analysis_access import PAGE_ERRORS, analyzer, class_errors
 from app.config import Settings
@@ -90,6 +91,27 @@ def _section(title: str, body: str) -> str:
     return f"<section><h2>{html_text.escape(title)}</h2>{body}</section>"
 
 
+SPREAD_COLUMN = ("seed_spread", "Test error across seeds", "mean ± standard deviation (pp) over the model's seeds")
+
+
+def models_table_html(runs: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]]) -> str:
+    """The models table of ``rows`` (:func:`analysis.frames.runs_frame`'s records); with a column of the seed
+    spread when a model has several seeds among ``runs`` (their summary rows)."""
+    spreads = seed_spread(runs)
+    records = [
+        {
+            **table_record({**row, "name": row["run"]}),
+            "seed_spread": spread_text(spread_of(spreads, str(row["run"])), label=False),
+        }
+        for row in rows
+    ]
+    columns = list(TABLE_COLUMNS)
+    if any(record["seed_spread"] for record in records):
+        after = next(i for i, (key, _label, _hint) in enumerate(columns) if key == "test_error") + 1
+        columns.insert(after, SPREAD_COLUMN)
+    return _table_html(records, columns)
+
+
 def build_report(settings: Settings, names: Sequence[str] | None = None) -> str:
     """The HTML of a comparison of ``names`` (default: every run) in ``settings.runs_dir``."""
     runs_dir = settings.runs_dir
@@ -102,10 +124,8 @@ def build_report(settings: Settings, names: Sequence[str] | None = None) -> str:
     sections = review_sections(source, chosen, colours, label)
     names = [str(r["name"]) for r in chosen]
     # The tables are the frames of analysis.frames, as on the pages and in the CSV downloads.
-    models = [
-        table_record({**row, "name": row["run"]}) for row in runs_frame(names, analyzer=source).to_dict("records")
-    ]
-    sections.append(_section("Models", _table_html(models, TABLE_COLUMNS)))
+    frame = runs_frame(names, analyzer=source)
+    sections.append(_section("Models", models_table_html(chosen, frame.to_dict("records"))))
     histories, _problems = read_histories(runs_dir, [r["name"] for r in chosen])
     sections.append(_section("Learning curves", _figure_html(learning_curves_figure(chosen, histories, colours))))
     errors, missing = class_errors([r["name"] for r in chosen])

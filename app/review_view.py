@@ -16,6 +16,7 @@ from dash import dcc, html
 from analysis.frames import ablation_frame, findings_frame
 from analysis.pipeline import RunAnalyzer
 from analysis.runs.store import RunStatus
+from analysis.sweeps import spread_of, spread_text
 from app import components, tables
 from app.analysis_access import PAGE_ERRORS
 from app.figures.common import empty_figure
@@ -49,6 +50,7 @@ class ReviewParts(NamedTuple):
     not_reviewed: Any
     reviewed: tuple[str, ...]  # the runs with a cached ablation, for the ablation picker
     compared: tuple[str, ...]  # the runs the review covered, for the diff pickers
+    spreads: tuple[dict[str, Any], ...] = ()  # the review's seed spread per model (analysis.sweeps.seed_spread)
 
 
 def one_dataset(runs: Sequence[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], str | None]:
@@ -102,6 +104,7 @@ def review_parts(
         not_reviewed=not_reviewed_message(not_reviewed),
         reviewed=tuple(n for n in names if n not in not_reviewed),
         compared=by_merit(names, review, recommended),
+        spreads=tuple(review.get("seed_spread", ())),
     )
 
 
@@ -149,9 +152,28 @@ def recommendation_card(review: Mapping[str, Any]) -> dbc.Card:
                 ],
                 className="fs-6",
             ),
+            seed_spread_line(review.get("seed_spread", ()), run, "review-seed-spread"),
         ]
     return dbc.Card(
         dbc.CardBody(body), className="mb-3 border-success border-2 bg-success-subtle", id="review-recommendation-card"
+    )
+
+
+def seed_spread_line(
+    spreads: Sequence[Mapping[str, Any]],
+    run: str,
+    id: str,  # noqa: A002 - Dash's name for a component id
+) -> html.Div | None:
+    """``"base across 3 seeds: test error 11.9 % ± 0.3 (3 seeds, 11.6–12.2 %)"`` when ``run``'s model has several
+    seeds among the reviewed runs, else None: a difference between models reads against this spread."""
+    spread = spread_of(spreads, run)
+    text = spread_text(spread)
+    if not text:
+        return None
+    return html.Div(
+        [html.Span(f"{spread['model']} over its seeds: ", className="text-muted"), html.Strong(text)],
+        className="fs-6 mt-1",
+        id=id,
     )
 
 
@@ -253,8 +275,11 @@ def ablation_view(source: RunAnalyzer, run: str | None, data_label: str) -> tupl
     return ablation_figure(ablation, run, data_label), table
 
 
-def diff_view(source: RunAnalyzer, run_a: str | None, run_b: str | None) -> Any:
-    """The two-run diff as sentences and a table; a message when the pair is not two different runs."""
+def diff_view(
+    source: RunAnalyzer, run_a: str | None, run_b: str | None, spreads: Sequence[Mapping[str, Any]] = ()
+) -> Any:
+    """The two-run diff as sentences and a table, and each side's seed spread when its model has several seeds
+    (``spreads``: the review's); a message when the pair is not two different runs."""
     if not run_a or not run_b or run_a == run_b:
         return components.message("Pick two different runs to compare.", kind="info", id="review-diff-empty")
     try:
@@ -281,6 +306,10 @@ def diff_view(source: RunAnalyzer, run_a: str | None, run_b: str | None) -> Any:
     return html.Div(
         [
             html.Ul([html.Li(s) for s in diff.get("sentences", ())], className="fs-5 mb-2", id="review-diff-sentences"),
+            seed_spread_line(spreads, run_a, "review-diff-spread-a"),
+            seed_spread_line(spreads, run_b, "review-diff-spread-b")
+            if spread_of(spreads, run_b) is not spread_of(spreads, run_a)
+            else None,
             dbc.Table(
                 [html.Thead(html.Tr([html.Th(h) for h in ("", run_a, run_b, "change", "")])), html.Tbody(rows)],
                 bordered=False,

@@ -1,4 +1,4 @@
-"""The choice of runs shared by every page: reading the runs folder, the ``models`` query value, colours.
+"""The choice of runs shared by every page: reading the runs folder, the ``runs`` and ``sweep`` query values, colours.
 
 Pages never raise for a bad run or a bad link: a run whose files cannot be read comes back
 ``broken`` with its problem, and a link's refused names come back in a :class:`Selection`.
@@ -17,8 +17,9 @@ from dash import html
 
 from analysis.runs.storage import StorageError
 from analysis.runs.store import BrokenRunError, RunNameError, RunStatus, RunStore, broken_summary, check_run_name
+from analysis.sweeps import SweepNotFoundError, load_sweep
 from app import components
-from app.query import RUNS_KEY, search, split_names
+from app.query import RUNS_KEY, SWEEP_KEY, parse_sweep, runs_value, search, split_names
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,9 @@ class Selection(NamedTuple):
     invalid: tuple[str, ...] = ()  # not a run name at all (``../../etc/passwd``)
     missing: tuple[str, ...] = ()  # a fine name, but no such run
     fell_back: bool = False  # nothing usable was asked for, so every run is shown
+    sweep: str | None = None  # the sweep whose runs these are (``sweep=NAME``)
+    sweep_problem: str | None = None  # why the link's sweep could not be used
+    pending: tuple[str, ...] = ()  # runs the sweep records that are not trained yet
 
     @property
     def refused(self) -> tuple[str, ...]:
@@ -150,6 +154,51 @@ def parse_runs(value: Any, available: Sequence[str], default: Sequence[str] | No
     return Selection(chosen, invalid, missing)
 
 
+def sweep_runs(value: Any, runs_dir: str | Path) -> tuple[str | None, tuple[str, ...], str | None]:
+    """What ``sweep=NAME`` names: (the sweep's name, its runs, why it cannot be used — ``None`` when it can).
+
+    A bucket that cannot be reached raises StorageError (the page says it cannot reach the store)."""
+    parsed = parse_sweep(value)
+    if parsed.problem or parsed.value is None:
+        return None, (), parsed.problem
+    try:
+        sweep = load_sweep(RunStore(runs_dir), parsed.value)
+    except SweepNotFoundError as exc:
+        return None, (), f"{SWEEP_KEY}={parsed.value}: {exc}."
+    except ValueError as exc:  # a damaged record
+        return None, (), f"{SWEEP_KEY}={parsed.value}: {exc}."
+    return sweep.name, sweep.runs, None
+
+
+def query_selection(
+    query: Mapping[str, Any],
+    runs: Sequence[Mapping[str, Any]],
+    runs_dir: str | Path,
+    available: Sequence[str] | None = None,
+    default: Sequence[str] | None = None,
+) -> Selection:
+    """The runs a page's link asks for: ``runs=`` (or ``models=``), else ``sweep=NAME``'s runs, else ``default``
+    (:func:`default_runs` of ``runs`` unless given); every page reads its query through this. ``available``:
+    the runs that may be chosen (default: every one of ``runs``).
+
+    A sweep's runs not trained yet are ``pending`` (not refused: they are coming); an unknown sweep is a
+    ``sweep_problem`` and the page shows its default runs.
+    """
+    available = [str(r.get("name")) for r in runs] if available is None else list(available)
+    default = default_runs(runs) if default is None else tuple(default)
+    sweep, members, problem = sweep_runs(query.get(SWEEP_KEY), runs_dir) if query.get(SWEEP_KEY) else (None, (), None)
+    value = runs_value(query)
+    if value is not None or sweep is None:
+        selection = parse_runs(value, available, default)
+        fell_back = selection.fell_back or (problem is not None and value is None)
+        return selection._replace(sweep_problem=problem, fell_back=fell_back)
+    present = tuple(name for name in members if name in available)
+    pending = tuple(name for name in members if name not in available)
+    if not present:
+        return Selection(default, fell_back=True, sweep=sweep, pending=pending)
+    return Selection(present, sweep=sweep, pending=pending)
+
+
 def runs_search(names: Sequence[str], **params: Any) -> str:
     """The query string that restores ``names`` and ``params``: ``?runs=a,b&depth=0.5`` (see :mod:`app.query`)."""
     return search({RUNS_KEY: list(names), **params})
@@ -161,12 +210,15 @@ def link_message(
     id: str,  # noqa: A002 - Dash's name for a component id
     tail: str | None = None,
 ) -> dbc.Alert | None:
-    """An alert naming the refused parts of the link, or ``None`` when the whole link was understood.
+    """An alert naming the refused parts of the link (and a sweep's runs not trained yet), or ``None`` when the
+    whole link was understood.
 
     ``tail`` says what the page shows instead (default: the default runs, or the others)."""
-    if not selection.refused:
+    if not selection.refused and not selection.sweep_problem and not selection.pending:
         return None
     parts: list[Any] = []
+    if selection.sweep_problem:
+        parts.append(html.Li(selection.sweep_problem))
     if selection.invalid:
         parts.append(
             html.Li(
@@ -179,11 +231,24 @@ def link_message(
         )
     if selection.missing:
         parts.append(html.Li(["No such runs in ", html.Code(str(runs_dir)), ": ", _quoted(selection.missing), "."]))
+    if selection.pending:
+        parts.append(
+            html.Li([f"Not trained yet (sweep {selection.sweep}): ", _quoted(selection.pending), "."]),
+        )
+    if not selection.refused and not selection.sweep_problem:
+        if tail is None:
+            tail = (
+                "None of its runs is trained yet: showing the default runs; train them on the Jobs page."
+                if selection.fell_back
+                else "Showing the ones trained so far."
+            )
+        return components.message(
+            [html.Ul(parts, className="mb-1"), tail], kind="info", title="This sweep is not finished", id=id
+        )
     if tail is None:
         tail = "Showing the default runs instead." if selection.fell_back else "Showing the others."
-    return components.message(
-        [html.Ul(parts, className="mb-1"), tail], kind="warning", title="Some runs in this link were not found", id=id
-    )
+    title = "Some runs in this link were not found" if selection.refused else "The sweep in this link was not found"
+    return components.message([html.Ul(parts, className="mb-1"), tail], kind="warning", title=title, id=id)
 
 
 def _quoted(names: Sequence[str]) -> html.Span:

@@ -17,6 +17,7 @@ from dash import MATCH, Input, Output, State, dash_table, dcc, html
 from dash.dash_table.Format import Format, Scheme, Sign, Symbol
 
 from analysis.runs.store import RunStatus
+from analysis.sweeps import seed_spread, spread_of, spread_text
 from app import components
 
 TABLE_COLUMNS = (
@@ -102,6 +103,12 @@ MODELS_COLUMNS = (
     TableColumn("flops", "FLOPs", "flops", "of one 32×32 forward pass (torch's counter: 2 per multiply-add)"),
     TableColumn("train_error", "Train error", "percent", "on the whole training split, after the last epoch"),
     TableColumn("test_error", "Test error", "percent", "on the test split, after the last epoch"),
+    TableColumn(
+        "seed_spread",
+        "Test error across seeds",
+        "text",
+        "the model's runs that differ only by seed: mean ± standard deviation (pp), and the seeds' range",
+    ),
     TableColumn("gap", "Gap", "points", "test error − train error, in percentage points"),
     TableColumn("train_seconds", "Train time", "seconds", "wall time of the training epochs"),
     TableColumn("dataset", "Dataset"),
@@ -150,16 +157,21 @@ def _cell(value: Any, kind: str) -> Any:
 
 
 def models_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """The models table's rows from :func:`analysis.frames.runs_frame`: its numbers, plus two texts it shows."""
+    """The models table's rows from :func:`analysis.frames.runs_frame`: its numbers, plus the texts it shows
+    (the width, the status, and the seed spread of a model trained with several seeds)."""
     records = []
-    for row in frame.to_dict("records"):
-        row = {key: (None if value is pd.NA else value) for key, value in row.items()}
+    rows = [
+        {key: (None if value is pd.NA else value) for key, value in row.items()} for row in frame.to_dict("records")
+    ]
+    spreads = seed_spread(rows)
+    for row in rows:
         text = table_record({**row, "name": row["run"]})
         records.append(
             {
                 **{column.key: _cell(row.get(column.key), column.kind) for column in MODELS_COLUMNS},
                 "title": row.get("title") or row.get("model") or "–",
                 "width_text": text["width"],
+                "seed_spread": spread_text(spread_of(spreads, str(row["run"])), label=False),
                 "status": row.get("status"),
                 "status_text": text["status"],
                 "problem": row.get("problem") or "",

@@ -14,6 +14,7 @@ from ..errors import AnalysisError, NotAnalyzedError
 from ..runs.store import BrokenRunError
 from ..statistics.pareto import pareto_front, recommend
 from ..statistics.uncertainty import wilson_interval
+from ..sweeps import seed_spread
 from .findings import build_findings
 
 if TYPE_CHECKING:
@@ -53,9 +54,15 @@ def run_facts(analyzer: RunAnalyzer, run: str) -> dict[str, Any]:
             else None
         )
     outcomes = _try(lambda: analyzer.test_outcomes(run))
+    config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
     return {
         "run": run,
         "model": meta.get("model"),
+        # What makes runs "the same model, another seed" (analysis.sweeps.SAME_BUT_SEED), and the seed.
+        "profile": meta.get("profile"),
+        "epochs_planned": meta.get("epochs_planned"),
+        "width_scale": meta.get("width_scale"),
+        "seed": config.get("seed"),
         "dataset": dataset,
         "dataset_description": description,
         "test_error": test_error,
@@ -113,7 +120,8 @@ def review(analyzer: RunAnalyzer, runs: Sequence[str], tolerance: float) -> dict
                 test = paired(best, fact, analyzer)
                 if test is not None:
                     pairs.append(test)
-    findings = build_findings(facts, pairs, recommendation, front)
+    spreads = seed_spread(facts)
+    findings = build_findings(facts, pairs, recommendation, front, spreads)
     return {
         "dataset": facts[0]["dataset_description"] if facts else None,
         "dataset_name": facts[0]["dataset"] if facts else None,
@@ -122,6 +130,7 @@ def review(analyzer: RunAnalyzer, runs: Sequence[str], tolerance: float) -> dict
             {
                 "run": f["run"],
                 "model": f["model"],
+                "seed": f["seed"],
                 "test_error": f["test_error"],
                 "interval": f["interval"],
                 "train_error": f["train_error"],
@@ -141,6 +150,7 @@ def review(analyzer: RunAnalyzer, runs: Sequence[str], tolerance: float) -> dict
             "best": recommendation["best"],
         },
         "pairs": pairs,
+        "seed_spread": spreads,
         "findings": findings,
         "not_reviewed": [f["run"] for f in facts if f["ablation"] is None],
         "broken": broken,

@@ -23,6 +23,7 @@ KIND_ORDER = (
     "dead_units",
     "positive_edges",
     "within_noise",
+    "within_seed_spread",
 )
 
 
@@ -249,6 +250,58 @@ def noise_findings(pairs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return found
 
 
+def _seed_range(spread: Mapping[str, Any]) -> float | None:
+    low, high = _number(spread.get("test_error_min")), _number(spread.get("test_error_max"))
+    if (spread.get("n_seeds") or 0) < T.SEED_MIN or low is None or high is None:
+        return None
+    return high - low
+
+
+def seed_spread_findings(spreads: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Models whose mean test error differs from the best model's by no more than reseeding one of them moves it.
+
+    ``spreads``: :func:`analysis.sweeps.seed_spread`'s entries (``model``, ``runs``, ``n_seeds``, ``test_error_``
+    ``mean``, ``min``, ``max``). Only when at least one of the two models has :data:`~thresholds.SEED_MIN` seeds.
+    """
+    ranked = [s for s in spreads if _number(s.get("test_error_mean")) is not None]
+    if len(ranked) < 2 or all(_seed_range(s) is None for s in ranked):
+        return []
+    best = min(ranked, key=lambda s: s["test_error_mean"])
+    found = []
+    for other in ranked:
+        if other is best:
+            continue
+        widths = {str(s["model"]): w for s in (best, other) if (w := _seed_range(s)) is not None}
+        if not widths:
+            continue
+        widest = max(widths, key=lambda model: widths[model])
+        seed_range = widths[widest]
+        difference = other["test_error_mean"] - best["test_error_mean"]
+        if difference > T.SEED_RANGE_FACTOR * seed_range:
+            continue
+        seeds = next(s["n_seeds"] for s in (best, other) if str(s["model"]) == widest)
+        text = (
+            f"{other['model']} and {best['model']} differ by {_pp(difference)} in mean test error "
+            f"({_percent(other['test_error_mean'])} vs {_percent(best['test_error_mean'])}), no more than "
+            f"{seeds} seeds of {widest} differ among themselves ({_pp(seed_range)}): not a real difference."
+        )
+        evidence = {
+            "model_a": best["model"],
+            "model_b": other["model"],
+            "mean_error_a": best["test_error_mean"],
+            "mean_error_b": other["test_error_mean"],
+            "difference": difference,
+            "seed_range": seed_range,
+            "seeds_a": best.get("n_seeds"),
+            "seeds_b": other.get("n_seeds"),
+        }
+        runs = [*best.get("runs", ()), *other.get("runs", ())]
+        found.append(
+            finding("within_seed_spread", other["runs"][0], "info", text, evidence, view("/models", runs=runs))
+        )
+    return found
+
+
 def recommendation_finding(recommendation: Mapping[str, Any] | None, front: Sequence[str] = ()) -> list[dict[str, Any]]:
     if not recommendation or not recommendation.get("run"):
         return []
@@ -284,6 +337,7 @@ def build_findings(
     pairs: Sequence[Mapping[str, Any]] = (),
     recommendation: Mapping[str, Any] | None = None,
     front: Sequence[str] = (),
+    spreads: Sequence[Mapping[str, Any]] = (),
 ) -> list[dict[str, Any]]:
     """Every finding about ``runs`` (most severe first).
 
@@ -292,7 +346,8 @@ def build_findings(
     ``positive_edge_fraction``…), ``ablation`` (:func:`analysis.probes.ablation.ablate`'s result or
     None) and ``anomalies`` (training health). ``pairs``: paired tests (``run_a``, ``run_b`` and
     :class:`~analysis.statistics.uncertainty.PairedTest`'s fields). ``recommendation``: ``run``,
-    ``reason``, ``best``; ``front``: the Pareto front's run names.
+    ``reason``, ``best``; ``front``: the Pareto front's run names; ``spreads``: the seed spread of each
+    model (:func:`analysis.sweeps.seed_spread`), read against the differences between models.
     """
     found = recommendation_finding(recommendation, front)
     found += overfitting_findings(runs)
@@ -302,4 +357,5 @@ def build_findings(
         found += dead_unit_findings(run)
         found += edge_findings(run)
     found += noise_findings(pairs)
+    found += seed_spread_findings(spreads)
     return sort_findings(found)

@@ -10,6 +10,16 @@ SIGNIFICANCE = 0.05
 # of a 10 % error on CIFAR-10's 10,000 test images (±0.6 pp), so it is within what one test set can tell.
 DEFAULT_TOLERANCE = 0.005
 
+# -- seeds -----------------------------------------------------------------------------------------------
+# A model's seed range (its highest minus its lowest test error over the seeds) needs two seeds at least.
+SEED_MIN = 2
+# Two models whose mean test errors differ by no more than this many times the wider of their seed ranges are
+# "not a real difference": reseeding one model alone moves its error that far, so the architecture has not
+# shown that it matters. The range, not ± one standard deviation: with the 2–3 seeds a sweep affords the
+# deviation is itself badly estimated, and the range is what the reader sees quoted. Factor 1: the plain
+# comparison, no extra margin.
+SEED_RANGE_FACTOR = 1.0
+
 # -- over-fitting --------------------------------------------------------------------------------------
 # A run over-fits when its train/test gap exceeds the family's median gap (the other runs') by this much:
 # 5 pp is well beyond the ±1–2 pp the demo's 2,000 test images can resolve, so it is not noise.

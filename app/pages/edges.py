@@ -53,8 +53,7 @@ from app.figures.edges import (
     stylesheet,
 )
 from app.page import PageContext, guarded_callback, page_context, page_layout
-from app.query import runs_value
-from app.selection import default_runs, link_message, parse_runs, picked_names, run_colours
+from app.selection import link_message, picked_names, query_selection, run_colours
 
 dash.register_page(__name__, path="/edges", name="Edges", title=f"Edges · {components.PRODUCT_NAME}", order=2)
 
@@ -333,8 +332,7 @@ def layout(**query: Any) -> html.Div:
     """The page for ``/edges?runs=a,b&depths=0.5,1&threshold=0.1&cluster=a:fc1:c2``; bad values get a message."""
 
     def build(context: PageContext) -> list[Any]:
-        names = [str(r["name"]) for r in context.runs]
-        selection = parse_runs(runs_value(query), names, default_runs(context.runs))
+        selection = query_selection(query, context.runs, context.settings.runs_dir)
         asked = parse_query(query)
         problems = list(asked.problems)
         if asked.cluster is not None and asked.cluster.run not in selection.names:

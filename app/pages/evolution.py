@@ -26,8 +26,8 @@ from app import evolution_view as view
 from app.figures.common import empty_figure
 from app.figures.evolution import HEALTH_METRICS
 from app.page import PageContext, drawn, guarded_callback, page_context, page_layout
-from app.query import problems_of, runs_value
-from app.selection import default_runs, link_message, parse_runs, picked_names
+from app.query import problems_of
+from app.selection import link_message, picked_names, query_selection
 
 dash.register_page(
     __name__, path="/evolution", name="Evolution", title=f"Evolution · {components.PRODUCT_NAME}", order=5
@@ -126,7 +126,7 @@ def layout(**query: Any) -> html.Div:
     """The page for ``/evolution?runs=a,b&epoch=7&metric=grad_norm``; bad values get a message and a default."""
 
     def build(context: PageContext) -> list[Any]:
-        selection = parse_runs(runs_value(query), [r["name"] for r in context.runs], default_runs(context.runs))
+        selection = query_selection(query, context.runs, context.settings.runs_dir)
         wanted, metric = view.parse_epoch(query.get("epoch")), view.parse_metric(query.get("metric"))
         epochs = view.analysed_epochs(context.analyzer, usable_names(context.runs, selection.names))
         epoch, nearest_problem = view.choose_epoch(epochs, wanted.value)

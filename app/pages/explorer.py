@@ -26,8 +26,8 @@ from app import explorer_view as view
 from app.figures.common import empty_figure
 from app.figures.explorer import highlight_shapes
 from app.page import PageContext, guarded_callback, page_layout
-from app.query import parse_count, runs_value
-from app.selection import default_runs, link_message, parse_runs, picked_names
+from app.query import parse_count
+from app.selection import link_message, picked_names, query_selection
 
 dash.register_page(__name__, path="/explorer", name="Explorer", title=f"Explorer · {components.PRODUCT_NAME}", order=4)
 
@@ -188,7 +188,7 @@ def layout(**query: Any) -> html.Div:
     """The page for ``/explorer?runs=a,b&image=3&depth=0.25&…``; bad values get a message and a default."""
 
     def build(context: PageContext) -> list[Any]:
-        selection = parse_runs(runs_value(query), [r["name"] for r in context.runs], default_runs(context.runs))
+        selection = query_selection(query, context.runs, context.settings.runs_dir)
         usable, _broken = view.usable_runs(context.runs, list(selection.names))
         link = view.resolve_link(context.analyzer, usable, view.parse_query(query))
         chosen = link.query

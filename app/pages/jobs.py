@@ -42,8 +42,8 @@ from app.jobs_view import (
     runs_hint,
 )
 from app.page import PageContext, guarded_callback, page_context, page_layout
-from app.query import runs_value
-from app.selection import link_message, parse_runs, picked_names, runs_search
+from app.query import RUNS_KEY, runs_value
+from app.selection import link_message, picked_names, query_selection, runs_search
 
 PATH = "/jobs"
 dash.register_page(__name__, path=PATH, name="Jobs", title=f"Jobs · {components.PRODUCT_NAME}", order=6)
@@ -240,14 +240,16 @@ def backend_message(problems: Sequence[str]) -> dbc.Alert | None:
 
 
 def layout(**query: Any) -> html.Div:
-    """The page for ``/jobs?runs=a,b`` (those runs ticked for analysis; ``run=`` is the older spelling)."""
-    value = runs_value(query) if runs_value(query) is not None else query.get("run")
+    """The page for ``/jobs?runs=a,b`` or ``/jobs?sweep=NAME`` (those runs ticked for analysis; ``run=`` is the older
+    spelling)."""
+    if runs_value(query) is None and query.get("run") is not None:
+        query = {**query, RUNS_KEY: query["run"]}
 
     def build(context: PageContext) -> list[Any]:
         settings, runs = context.settings, context.runs
         problems = backend_problems(settings)
         usable = [str(r["name"]) for r in runs if RunStatus.of(r) is not RunStatus.BROKEN]
-        choice = parse_runs(value, usable, default=())
+        choice = query_selection(query, runs, settings.runs_dir, available=usable, default=())
         chosen_rows = [r for r in runs if r["name"] in choice.names]
         # With the shared cache down, asking it run by run would only repeat the same timeout.
         analysed = set() if problems else analysed_runs(runs, settings)

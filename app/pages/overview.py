@@ -23,12 +23,11 @@ from app import components
 from app.analysis_access import class_errors
 from app.figures.overview import confusion_figure, learning_curves_figure, per_class_figure
 from app.page import PageContext, drawn, guarded_callback, page_context, page_layout
-from app.query import last, runs_value
+from app.query import last
 from app.selection import (
-    default_runs,
     link_message,
-    parse_runs,
     picked_names,
+    query_selection,
     read_histories,
     run_colours,
     runs_search,
@@ -152,7 +151,7 @@ def layout(**query: Any) -> html.Div:
     """The page for ``/?runs=a,b&confusion=a``; other query parameters are ignored, bad values get a message."""
 
     def build(context: PageContext) -> list[Any]:
-        selection = parse_runs(runs_value(query), [r["name"] for r in context.runs], default_runs(context.runs))
+        selection = query_selection(query, context.runs, context.settings.runs_dir)
         parts = drawn_parts(selection.names)
         confusion = confusion_choice(query.get("confusion"), parts.analysed)
         return [

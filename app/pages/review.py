@@ -21,9 +21,9 @@ from dash import Input, Output, dcc, html
 from analysis.lru import LRU
 from app import components, tables
 from app.page import PageContext, drawn, guarded_callback, page_context, page_layout
-from app.query import last, parse_choice, problems_of, runs_value, split_names
+from app.query import last, parse_choice, problems_of, split_names
 from app.review_view import ReviewParts, ablation_view, diff_view, review_parts
-from app.selection import default_runs, link_message, parse_runs, picked_names, runs_search
+from app.selection import link_message, picked_names, query_selection, runs_search
 
 dash.register_page(__name__, path="/", name="Review", title=f"Review · {components.PRODUCT_NAME}", order=-1)
 
@@ -94,7 +94,7 @@ def layout(**query: Any) -> html.Div:
     """The page for ``/?runs=a,b&cost=flops&ablation=a&diff=a,b``; bad values get a message naming the key."""
 
     def build(context: PageContext) -> list[Any]:
-        selection = parse_runs(runs_value(query), [r["name"] for r in context.runs], default_runs(context.runs))
+        selection = query_selection(query, context.runs, context.settings.runs_dir)
         cost = parse_choice(query.get("cost"), "cost", COSTS, "flops")
         parts = drawn_parts(selection.names, cost.value)
         ablation_run = pick(query.get("ablation"), parts.reviewed)
@@ -191,7 +191,7 @@ def layout(**query: Any) -> html.Div:
                                 ],
                                 className="mb-2",
                             ),
-                            html.Div(diff_view(context.analyzer, diff_a, diff_b), id=DIFF_ID),
+                            html.Div(diff_view(context.analyzer, diff_a, diff_b, parts.spreads), id=DIFF_ID),
                         ],
                         lg=6,
                     ),
@@ -267,15 +267,20 @@ def register_callbacks(app: dash.Dash) -> None:
         Output(DIFF_ID, "children"),
         Input(DIFF_A_ID, "value"),
         Input(DIFF_B_ID, "value"),
+        dash.State(PICKER_ID, "value"),
+        dash.State(COST_ID, "value"),
         what="The two-run diff",
         message=0,
         prevent_initial_call=True,
     )
-    def show_diff(run_a: Any, run_b: Any):
+    def show_diff(run_a: Any, run_b: Any, chosen: Any, cost: Any):
+        # The review of the chosen runs (drawn already, so memoised) holds the seed spread the diff quotes.
+        spreads = drawn_parts(picked_names(chosen), parse_choice(cost, "cost", COSTS, "flops").value).spreads
         return diff_view(
             page_context().analyzer,
             last(run_a) if isinstance(run_a, str) else None,
             run_b if isinstance(run_b, str) else None,
+            spreads,
         )
 
     @guarded_callback(

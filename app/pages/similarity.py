@@ -22,8 +22,8 @@ from app import components
 from app.analysis_access import PAGE_ERRORS
 from app.figures.similarity import cka_figure, cka_title
 from app.page import PageContext, guarded_callback, page_context, page_layout
-from app.query import last, parse_flag, problems_of, runs_value, split_names
-from app.selection import runs_search
+from app.query import SWEEP_KEY, last, parse_flag, problems_of, runs_value, split_names
+from app.selection import runs_search, sweep_runs
 
 dash.register_page(
     __name__, path="/similarity", name="Similarity", title=f"Similarity · {components.PRODUCT_NAME}", order=3
@@ -89,12 +89,18 @@ def parse_choice(runs: Any, debiased: Any, available: Sequence[str]) -> Choice:
     return Choice(run_a, run_b, flag.value, (*problems, *problems_of(flag)))
 
 
-def from_query(query: Mapping[str, Any], available: Sequence[str]) -> Choice:
-    """The choice of a page's query; ``a=x&b=y`` (the older spelling of ``runs=x,y``) is still read."""
+def from_query(query: Mapping[str, Any], available: Sequence[str], runs_dir: str | None = None) -> Choice:
+    """The choice of a page's query; ``a=x&b=y`` (the older spelling of ``runs=x,y``) is still read, and
+    ``sweep=NAME`` (with ``runs_dir``) compares the sweep's first two trained runs (two seeds of one model)."""
     runs = runs_value(query)
     if runs is None and query.get("a") is not None:
         runs = [str(last(query["a"]))] + ([str(last(query["b"]))] if last(query.get("b")) else [])
-    return parse_choice(runs, query.get("debiased"), available)
+    sweep_problem = None
+    if runs is None and query.get(SWEEP_KEY) and runs_dir is not None:
+        _, members, sweep_problem = sweep_runs(query.get(SWEEP_KEY), runs_dir)
+        runs = [name for name in members if name in available][:2] or None
+    choice = parse_choice(runs, query.get("debiased"), available)
+    return choice._replace(problems=(sweep_problem, *choice.problems)) if sweep_problem else choice
 
 
 def similarity_search(choice: Choice) -> str:
@@ -183,7 +189,7 @@ def layout(**query: Any) -> html.Div:
     """The page for ``/similarity?runs=a,b&debiased=1``; bad values get a message and a default."""
 
     def build(context: PageContext) -> list[Any]:
-        choice = from_query(query, [str(r["name"]) for r in context.runs])
+        choice = from_query(query, [str(r["name"]) for r in context.runs], context.settings.runs_dir)
         parts = similarity_parts(context.runs, choice, context.analyzer)
         return [
             dcc.Location(id=URL_ID, refresh=False),

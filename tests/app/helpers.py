@@ -64,3 +64,12 @@ def font_sizes(figure: Any) -> list[float]:
 
     walk(figure.to_plotly_json())
     return sizes
+
+
+def walk(component: Any):
+    """Every component in a Dash tree, the root first."""
+    yield component
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, (list, tuple)) else [children]:
+        if hasattr(child, "to_plotly_json"):
+            yield from walk(child)

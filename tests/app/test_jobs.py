@@ -289,3 +289,24 @@ def test_a_missing_dataset_is_shown_as_a_message(dash_duo, tmp_path):
     wait_for_text(dash_duo, f"#{jobs.STATUS_ID}", "Training refused", timeout=30)
     assert "cifar" in dash_duo.find_element(f"#{jobs.STATUS_ID}").text.lower()
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_sweep_link_ticks_its_trained_runs_for_analysis(quick_runs_dir, tmp_path):
+    import shutil
+
+    from analysis.runs.store import RunStore
+    from analysis.sweeps import new_sweep, record_sweep
+    from app.config import Settings
+    from app.main import create_app
+    from tests.app.helpers import text_of, walk
+
+    runs = shutil.copytree(quick_runs_dir, tmp_path / "runs")
+    planned = [("shallow", 0, "shallow-quick-synthetic"), ("shallow", 1, "shallow-quick-synthetic-seed1")]
+    record_sweep(RunStore(runs), new_sweep("pair", planned, "quick", "synthetic"))
+    app = create_app(Settings(runs_dir=runs))
+    with app.server.app_context():
+        page = jobs.layout(sweep="pair")
+    picker = next(c for c in walk(page) if getattr(c, "id", None) == jobs.RUNS_ID)
+    assert picker.value == ["shallow-quick-synthetic"]
+    text = text_of(page)
+    assert "Not trained yet (sweep pair)" in text and "shallow-quick-synthetic-seed1" in text

@@ -23,7 +23,7 @@ from app.figures import overview as figures
 from app.main import create_app
 from app.pages import overview
 from app.query import split_names
-from tests.app.helpers import text_of
+from tests.app.helpers import text_of, walk
 
 QUICK_RUNS = ("base-quick-synthetic", "shallow-quick-synthetic")
 
@@ -445,6 +445,24 @@ def test_a_link_restores_the_choice(dash_duo, quick_app):
     assert checked == ["shallow-quick-synthetic"]
 
 
+def test_a_sweep_link_shows_its_runs_and_an_unknown_one_says_so(dash_duo, quick_runs_dir, tmp_path):
+    from analysis.runs.store import RunStore
+    from analysis.sweeps import new_sweep, record_sweep
+
+    runs = shutil.copytree(quick_runs_dir, tmp_path / "runs")
+    record_sweep(RunStore(runs), new_sweep("one", [("shallow", 0, "shallow-quick-synthetic")], "quick", "synthetic"))
+    dash_duo.start_server(create_app(Settings(runs_dir=runs)))
+    dash_duo.driver.get(dash_duo.server_url + "/models?sweep=one")
+    dash_duo.wait_for_contains_text(f"#{overview.TABLE_ID}", "shallow-quick-synthetic")
+    wait_for_runs(dash_duo, ["shallow-quick-synthetic"])
+    assert "base-quick-synthetic" not in dash_duo.find_element(f"#{overview.TABLE_ID}").text
+    dash_duo.driver.get(dash_duo.server_url + "/models?sweep=nope")
+    dash_duo.wait_for_contains_text(f"#{overview.LINK_MESSAGE_ID}", "no sweep named 'nope'")
+    assert "its sweeps: one" in dash_duo.find_element(f"#{overview.LINK_MESSAGE_ID}").text
+    wait_for_runs(dash_duo, list(QUICK_RUNS))  # the default runs instead
+    assert dash_duo.get_logs() == []
+
+
 def test_a_bad_link_shows_the_message(dash_duo, quick_app):
     open_overview(dash_duo, quick_app)
     dash_duo.wait_for_element(PLOT)
@@ -498,3 +516,45 @@ def test_per_class_error_and_confusion_from_the_cache(analysed_runs):
         assert len(figure.data) == 2 and len(figure.data[0].x) == 10
         confusion = figures.confusion_figure(QUICK_RUNS[0], errors[QUICK_RUNS[0]])
         assert confusion.data[0].z.shape == (10, 10) and "not CIFAR-10" in confusion.layout.title.subtitle.text
+
+
+def test_the_models_table_shows_the_seed_spread_of_a_model_with_several_seeds():
+    from analysis.frames import RUNS_COLUMNS, build_frame
+
+    def run(name, model, seed, test):
+        return {"run": name, "model": model, "profile": "demo", "dataset": "digits", "seed": seed,
+                "test_error": test, "train_error": 0.01, "status": "complete"}  # fmt: skip
+
+    frame = build_frame(
+        [run("base", "base", 0, 0.116), run("base-seed1", "base", 1, 0.122), run("base-seed2", "base", 2, 0.119),
+         run("deep", "deep", 0, 0.2)],
+        RUNS_COLUMNS,
+    )  # fmt: skip
+    spreads = {r["run"]: r["seed_spread"] for r in tables.models_records(frame)}
+    assert spreads == {
+        "base": "11.9 % ± 0.3 (3 seeds, 11.6–12.2 %)",
+        "base-seed1": "11.9 % ± 0.3 (3 seeds, 11.6–12.2 %)",
+        "base-seed2": "11.9 % ± 0.3 (3 seeds, 11.6–12.2 %)",
+        "deep": "",
+    }
+    text = text_of(tables.models_table(frame, {}))
+    assert "Test error across seeds" in text
+    single = text_of(tables.models_table(frame[frame["model"] == "deep"], {}))
+    assert "Test error across seeds" not in single, "one seed each: no spread column"
+
+
+def test_layout_with_a_sweep_shows_its_runs_or_says_it_is_not_there(quick_runs_dir, tmp_path):
+    from analysis.runs.store import RunStore
+    from analysis.sweeps import new_sweep, record_sweep
+
+    runs = shutil.copytree(quick_runs_dir, tmp_path / "runs")
+    record_sweep(RunStore(runs), new_sweep("one", [("shallow", 0, "shallow-quick-synthetic")], "quick", "synthetic"))
+    app = create_app(Settings(runs_dir=runs))
+    with app.server.app_context():
+        chosen = overview.layout(sweep="one")
+    table = text_of(chosen)
+    assert "shallow-quick-synthetic" in table and overview.LINK_MESSAGE_ID not in table
+    records = next(c for c in walk(chosen) if getattr(c, "id", None) == overview.MODELS_TABLE_ID).data
+    assert [r["run"] for r in records] == ["shallow-quick-synthetic"]
+    text = render(app, sweep="nope")
+    assert "sweep=nope: no sweep named" in text and "its sweeps: one" in text and "Showing the default runs" in text

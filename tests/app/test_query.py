@@ -50,3 +50,13 @@ def test_search_writes_what_the_parsers_read():
     assert query.parse_depths(parsed["depths"], (0.0, 0.0)).value == (0.5, 1.0)
     assert query.search({"runs": []}) == "?runs="  # "no run", which is not "every run"
     assert query.problems_of(query.Parsed(1), query.Parsed(2, "bad")) == ["bad"]
+
+
+def test_sweep_names_a_recorded_sweep():
+    assert query.parse_sweep("family-seeds") == ("family-seeds", None)
+    assert query.parse_sweep(["a", "b"]) == ("b", None) and query.parse_sweep(None) == (None, None)
+    assert query.parse_sweep(" ") == (None, None)
+    for bad in ("../x", "_sweeps", "a/b", "a..b"):
+        value, problem = query.parse_sweep(bad)
+        assert value is None and problem.startswith(f"sweep={bad} is not a sweep name")
+    assert "``sweep``" in query.__doc__, "the vocabulary's table lists the key"

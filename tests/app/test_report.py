@@ -78,3 +78,15 @@ def test_report_link_follows_the_runs_chosen_on_the_similarity_page(dash_duo, an
     dash_duo.wait_for_element(".js-plotly-plot")
     href = dash_duo.find_element("#cnncmp-report-link").get_attribute("href")
     assert href.endswith("/report?runs=shallow-quick-synthetic%2Cbase-quick-synthetic"), href
+
+
+def test_the_reports_models_table_has_the_seed_spread_only_with_several_seeds():
+    from app.report import models_table_html
+
+    def run(name, model, test):
+        return {"name": name, "model": model, "profile": "demo", "dataset": "digits", "status": "complete",
+                "test_error": test, "train_error": 0.01}  # fmt: skip
+
+    table = models_table_html([run("base", "base", 0.116), run("base-seed1", "base", 0.122), run("deep", "deep", 0.2)])
+    assert "<th>Test error across seeds</th>" in table and table.count("11.9 % ± 0.4 (2 seeds, 11.6–12.2 %)") == 2
+    assert "across seeds" not in models_table_html([run("deep", "deep", 0.2)])

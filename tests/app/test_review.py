@@ -10,7 +10,7 @@ import pytest
 
 from app.figures import review as figures
 from app.review_view import diff_view, findings_list, one_dataset, recommendation_card, review_parts
-from tests.app.helpers import wait_until
+from tests.app.helpers import text_of, wait_until
 
 RUNS = [
     {
@@ -205,6 +205,24 @@ def test_findings_most_severe_first_with_their_evidence_and_link():
 def test_recommendation_card_names_the_run_its_interval_and_cost():
     card = str(recommendation_card(HandBuiltSource().review([])))
     assert "Keep " in card and "'base'" in card and "9.00 %" in card and "8.50 %" in card and "80 k" in card
+
+
+SPREADS = [
+    {"model": "base", "runs": ["base", "base-seed1", "base-seed2"], "n_seeds": 3, "test_error_mean": 0.119,
+     "test_error_std": 0.003, "test_error_min": 0.116, "test_error_max": 0.122},
+    {"model": "base-x4", "runs": ["wide"], "n_seeds": 1, "test_error_mean": 0.091, "test_error_std": None,
+     "test_error_min": 0.091, "test_error_max": 0.091},
+]  # fmt: skip
+
+
+def test_recommendation_and_diff_quote_the_seed_spread_of_a_model_with_several_seeds():
+    review = {**HandBuiltSource().review([]), "seed_spread": SPREADS}
+    card = text_of(recommendation_card(review, "Fashion-MNIST"))
+    assert "base over its seeds: " in card and "test error 11.9 % ± 0.3 (3 seeds, 11.6–12.2 %)" in card
+    assert "over its seeds" not in text_of(recommendation_card(HandBuiltSource().review([]), "Fashion-MNIST"))
+    view = text_of(diff_view(HandBuiltSource(), "base", "wide", SPREADS))
+    assert "review-diff-spread-a" in view and "test error 11.9 % ± 0.3 (3 seeds, 11.6–12.2 %)" in view
+    assert "review-diff-spread-b" not in view, "one seed of wide: no spread to quote"
 
 
 def test_review_parts_cover_one_dataset_and_list_the_unreviewed(monkeypatch):

@@ -60,3 +60,62 @@ def test_default_runs_are_the_largest_finished_set_of_one_profile_and_dataset():
     older, newer = run("a", "demo"), run("b", "quick", updated="2026-02-01")
     assert default_runs([older, newer]) == ("b",)  # a tie of set sizes: the most recent set
     assert default_runs([stopped, garbled]) == ("wide-demo-digits", "garbled")  # nothing finished: every run
+
+
+def test_sweep_in_the_query_selects_its_runs(tmp_path):
+    from analysis.runs.store import RunStore
+    from analysis.sweeps import new_sweep, record_sweep
+    from app.selection import query_selection
+    from tests.app.helpers import text_of
+
+    runs_dir = tmp_path / "runs"
+    store = RunStore(runs_dir)
+    pair = [("base", 0, "base-demo-digits"), ("base", 1, "base-demo-digits-seed1")]
+    record_sweep(store, new_sweep("pair", pair, "demo", "digits"))
+    record_sweep(store, new_sweep("later", [("deep", 0, "deep-demo-digits")], "demo", "digits"))
+
+    def row(name, profile="demo"):
+        return {"name": name, "profile": profile, "dataset": "digits", "status": "complete", "updated": "2026"}
+
+    runs = [row("base-demo-digits"), row("base-demo-digits-seed1"), row("wide-demo-digits"), row("x", "quick")]
+    default = ("base-demo-digits", "base-demo-digits-seed1", "wide-demo-digits")
+
+    chosen = query_selection({"sweep": "pair"}, runs, runs_dir)
+    assert chosen.names == ("base-demo-digits", "base-demo-digits-seed1") and chosen.sweep == "pair"
+    assert link_message_of(chosen, runs_dir) is None, "a sweep all trained needs no message"
+    assert query_selection({"sweep": "pair", "runs": "x"}, runs, runs_dir).names == ("x",), "runs= wins"
+    assert query_selection({}, runs, runs_dir).names == default
+
+    missing = query_selection({"sweep": "nope"}, runs, runs_dir)
+    assert missing.names == default and missing.fell_back
+    assert (
+        "sweep=nope: no sweep named 'nope'" in missing.sweep_problem
+        and "its sweeps: later, pair" in missing.sweep_problem
+    )
+    text = text_of(link_message_of(missing, runs_dir))
+    assert "The sweep in this link was not found" in text and "Showing the default runs instead." in text
+    assert query_selection({"sweep": "../x"}, runs, runs_dir).sweep_problem.startswith("sweep=../x is not a sweep name")
+    # runs= fine, sweep= unknown: the runs shown, the sweep named, no "default runs" said
+    both = query_selection({"sweep": "nope", "runs": "x"}, runs, runs_dir)
+    assert (
+        both.names == ("x",)
+        and not both.fell_back
+        and "Showing the others." in text_of(link_message_of(both, runs_dir))
+    )
+
+    waiting = query_selection({"sweep": "later"}, runs, runs_dir)
+    assert waiting.names == default and waiting.pending == ("deep-demo-digits",) and waiting.fell_back
+    text = text_of(link_message_of(waiting, runs_dir))
+    assert (
+        "This sweep is not finished" in text and "Not trained yet (sweep later)" in text and "deep-demo-digits" in text
+    )
+    record_sweep(store, new_sweep("half", [*pair, ("deep", 0, "deep-demo-digits")], "demo", "digits"))
+    half = query_selection({"sweep": "half"}, runs, runs_dir)
+    assert half.names == ("base-demo-digits", "base-demo-digits-seed1") and not half.fell_back
+    assert "Showing the ones trained so far." in text_of(link_message_of(half, runs_dir))
+
+
+def link_message_of(selection, runs_dir):
+    from app.selection import link_message
+
+    return link_message(selection, str(runs_dir), "link-message")

@@ -151,3 +151,36 @@ def test_redundant_layers_lead_with_the_largest_saving():
     large["params_saved"] = 50_000
     found = build_findings([run("r", ablation=ablation(small, large))])
     assert [f["layer"] for f in found] == ["conv9", "conv3"]
+
+
+def spread(model: str, mean: float, low: float, high: float, n: int = 3) -> dict:
+    runs = [model] + [f"{model}-seed{i}" for i in range(1, n)]
+    return {"model": model, "runs": runs, "n_seeds": n, "test_error_mean": mean, "test_error_min": low,
+            "test_error_max": high}  # fmt: skip
+
+
+def test_a_difference_between_models_within_the_seed_range_is_not_real():
+    spreads = [
+        spread("base", 0.119, 0.116, 0.122),  # the best; its seeds span 0.6 pp
+        spread("deep", 0.123, 0.121, 0.124),  # 0.4 pp worse: within base's range
+        spread("shallow", 0.150, 0.149, 0.151),  # 3.1 pp worse: a real difference
+        spread("wide", 0.1245, 0.1245, 0.1245, n=1),  # one seed, 0.55 pp worse: base's range decides: within
+    ]
+    found = build_findings([run("base")], spreads=spreads)
+    assert kinds(found) == [("within_seed_spread", "deep", None), ("within_seed_spread", "wide", None)]
+    first = found[0]
+    assert (
+        first["severity"] == "info"
+        and first["view"] == "/models?runs=base,base-seed1,base-seed2,deep,deep-seed1,deep-seed2"
+    )
+    assert first["text"] == (
+        "deep and base differ by 0.4 pp in mean test error (12.3 % vs 11.9 %), no more than 3 seeds of base "
+        "differ among themselves (0.6 pp): not a real difference."
+    )
+    assert first["evidence"]["seed_range"] == pytest.approx(0.006) and first["evidence"]["difference"] == pytest.approx(
+        0.004
+    )
+    # Without a second seed anywhere there is no range to read a difference against.
+    singles = [spread("base", 0.119, 0.119, 0.119, n=1), spread("deep", 0.120, 0.120, 0.120, n=1)]
+    assert build_findings([run("base")], spreads=singles) == []
+    assert build_findings([run("base")], spreads=spreads[:1]) == [], "one model: nothing to compare"
