@@ -87,6 +87,9 @@ def test_the_reports_models_table_has_the_seed_spread_only_with_several_seeds():
         return {"name": name, "model": model, "profile": "demo", "dataset": "digits", "status": "complete",
                 "test_error": test, "train_error": 0.01}  # fmt: skip
 
-    table = models_table_html([run("base", "base", 0.116), run("base-seed1", "base", 0.122), run("deep", "deep", 0.2)])
+    def table_of(runs):  # the frame's rows name the run "run", the summary rows "name"
+        return models_table_html(runs, [{**r, "run": r["name"]} for r in runs])
+
+    table = table_of([run("base", "base", 0.116), run("base-seed1", "base", 0.122), run("deep", "deep", 0.2)])
     assert "<th>Test error across seeds</th>" in table and table.count("11.9 % ± 0.4 (2 seeds, 11.6–12.2 %)") == 2
-    assert "across seeds" not in models_table_html([run("deep", "deep", 0.2)])
+    assert "across seeds" not in table_of([run("deep", "deep", 0.2)])

@@ -33,18 +33,18 @@ def test_a_repeat_is_served_from_memory_until_a_run_changes(analysed_runs, tmp_p
     dashboard = create_app(Settings(runs_dir=str(tmp_path / "runs"), cache_dir=cache, data_dir=tmp_path))
     client, memory = dashboard.server.test_client(), dashboard.server.extensions[EXTENSION]
     post = lambda body: client.post("/_dash-update-component", json=body)  # noqa: E731 - a short alias
-    first = post(router_body("/", "?models=base-quick-synthetic"))
+    first = post(router_body("/models", "?models=base-quick-synthetic"))
     assert first.status_code == 200 and memory.hits == 0
-    again = post(router_body("/", "?models=base-quick-synthetic"))
+    again = post(router_body("/models", "?models=base-quick-synthetic"))
     assert again.status_code == 200 and again.data == first.data and memory.hits == 1
-    assert post(router_body("/", "?models=shallow-quick-synthetic")).status_code == 200 and memory.hits == 1
+    assert post(router_body("/models", "?models=shallow-quick-synthetic")).status_code == 200 and memory.hits == 1
 
     meta = tmp_path / "runs" / "base-quick-synthetic" / "run.json"
     changed = json.loads(meta.read_text())
     changed["title"] = "Renamed BaseCNN"
     meta.write_text(json.dumps(changed))
     os.utime(meta, ns=(meta.stat().st_atime_ns, meta.stat().st_mtime_ns + 10**9))
-    fresh = post(router_body("/", "?models=base-quick-synthetic"))
+    fresh = post(router_body("/models", "?models=base-quick-synthetic"))
     assert memory.hits == 1 and b"Renamed BaseCNN" in fresh.data, "a changed run must not be served from memory"
 
 
