@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from analysis.statistics.cluster_edits import EditError, Merge, Move, Split, format_edits, parse_edits
 from app.analysis_access import PAGE_ERRORS
-from app.query import last, parse_choice, parse_depth, parse_layer, problems_of, runs_value
+from app.query import last, parse_choice, parse_depth, parse_layer, problems_of
 from app.redundancy_view import (
     DEFAULT_DEPTH,
     VIEWS,
@@ -25,7 +25,7 @@ from app.redundancy_view import (
     resolve,
     shown_edits,
 )
-from app.selection import Selection, default_runs, parse_runs, picked_names
+from app.selection import Selection, picked_names, query_selection
 
 if TYPE_CHECKING:  # the type only: the analyzer comes from app.analysis_access
     from analysis.pipeline import RunAnalyzer
@@ -49,7 +49,7 @@ def initial_state(
     query: Mapping[str, Any], runs: Sequence[Mapping[str, Any]], analyzer: RunAnalyzer
 ) -> tuple[dict, Selection, list[str]]:
     """The state a link asks for, its run selection, and one problem line per refused query value."""
-    selection = parse_runs(runs_value(query), [str(r.get("name")) for r in runs], default=default_runs(runs))
+    selection = query_selection(query, runs, analyzer.store.artifacts.url)
     depth = parse_depth(query.get("depth"), DEFAULT_DEPTH)
     view = parse_choice(query.get("view"), "view", VIEWS, VIEWS[0])
     layer = parse_layer(query.get("layer"))
