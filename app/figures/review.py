@@ -33,14 +33,14 @@ def _interval(value: Any) -> tuple[float, float] | None:
     return None
 
 
-def _layout(figure: go.Figure, title: str, height: int) -> go.Figure:
+def _layout(figure: go.Figure, title: str, height: int, top: int = 92) -> go.Figure:
     # Two-line titles sit above the plot area, clear of plotly's toolbar (which takes the top right).
     figure.update_layout(
         template="plotly_white",
         font=FIGURE_FONT,
         height=height,
         title={"text": title, "x": 0, "xanchor": "left", "y": 0.97, "yanchor": "top", "font": {"size": 17}},
-        margin={"l": 80, "r": 30, "t": 92, "b": 70},
+        margin={"l": 80, "r": 30, "t": top, "b": 70},
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 1, "xanchor": "right"},
         hoverlabel={"font": {"size": 14}},
     )
@@ -118,9 +118,10 @@ def pareto_figure(
     _layout(
         figure,
         f"Test error against {COST_WORDS.get(cost, cost)}<br>"
-        f"<span style='font-size:14px;color:{MUTED}'>{data_label} · diamonds: Pareto front · "
-        "bars: 95 % Wilson intervals</span>",
-        460,
+        f"<span style='font-size:14px;color:{MUTED}'>{data_label}<br>"
+        "diamonds: on the Pareto front · bars: 95 % Wilson intervals</span>",
+        480,
+        top=112,
     )
     figure.update_xaxes(type="log", title=COST_AXES.get(cost, cost), showgrid=True)
     figure.update_yaxes(title="test error", tickformat=".1%", rangemode="tozero")
