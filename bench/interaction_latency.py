@@ -124,6 +124,7 @@ def cycle(values: list[Any], count: int) -> Iterator[Any]:
 
 def page_plan(runs: list[str]) -> dict[str, tuple[str, list[Interaction]]]:
     """Per page: the path with its link, and the interactions to time (ids from the page modules)."""
+    import app.main  # noqa: F401 - a page module registers itself on an app, so one must exist first
     from app.pages import edges, evolution, explorer, overview, redundancy, review, similarity
 
     chosen = ",".join(runs)
