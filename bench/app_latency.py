@@ -146,6 +146,10 @@ def main() -> None:
         session.get(base + "/", timeout=30)  # the first request registers the page router
         dependencies = session.get(base + "/_dash-dependencies", timeout=30).json()
         print(f"{health['runs']} runs in {args.runs}; {args.repeats} warm requests per callback; CPU, 1 process")
+        print(
+            "these are repeats of one request, which the response cache answers (cache hits, server side only);"
+            " bench/interaction_latency.py times new values rendered in the browser"
+        )
         update = base + "/_dash-update-component"
         worst, errors = 0.0, 0
         for path in PAGES:
