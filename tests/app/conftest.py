@@ -113,3 +113,20 @@ def analysed_app(analysed_runs):
 
     runs_dir, cache_dir = analysed_runs
     return create_app(Settings(runs_dir=runs_dir, cache_dir=cache_dir))
+
+
+@pytest.fixture
+def own_cache_settings(analysed_runs, tmp_path):
+    """Settings over the analysed quick runs with this test's own copy of the cache (for tests that write to it)."""
+    from app.config import Settings
+
+    runs_dir, cache_dir = analysed_runs
+    return Settings(runs_dir=runs_dir, cache_dir=shutil.copytree(cache_dir, tmp_path / "cache"))
+
+
+@pytest.fixture
+def own_cache_app(own_cache_settings):
+    """The dashboard over the analysed quick runs, with its own copy of the cache."""
+    from app.main import create_app
+
+    return create_app(own_cache_settings)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import shutil
 from urllib.parse import parse_qs, urlparse
 
 import dash
@@ -29,9 +28,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:HTTPResponse.getheader:Deprecati
 
 
 @pytest.fixture
-def evolution_app(analysed_runs, tmp_path) -> dash.Dash:
-    runs_dir, cache_dir = analysed_runs
-    return create_app(Settings(runs_dir=runs_dir, cache_dir=shutil.copytree(cache_dir, tmp_path / "cache")))
+def evolution_app(own_cache_app) -> dash.Dash:
+    """An app on the analysed quick runs, with its own copy of the cache (what the page computes is written to it)."""
+    return own_cache_app
 
 
 def history(epochs: int, dead: float = 0.0) -> list[dict]:

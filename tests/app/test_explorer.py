@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-import shutil
 from urllib.parse import parse_qs, urlparse
 
 import dash
@@ -31,10 +30,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:HTTPResponse.getheader:Deprecati
 
 
 @pytest.fixture
-def explorer_app(analysed_runs, tmp_path) -> dash.Dash:
-    """An app on the analysed quick runs, with its own copy of the cache (occlusion maps are written to it)."""
-    runs_dir, cache_dir = analysed_runs
-    return create_app(Settings(runs_dir=runs_dir, cache_dir=shutil.copytree(cache_dir, tmp_path / "cache")))
+def explorer_app(own_cache_app) -> dash.Dash:
+    """An app on the analysed quick runs, with its own copy of the cache (what the page computes is written to it)."""
+    return own_cache_app
 
 
 # -- the URL ---------------------------------------------------------------------------------------

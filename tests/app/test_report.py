@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 import requests
@@ -15,10 +14,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:HTTPResponse.getheader:Deprecati
 
 
 @pytest.fixture
-def analysed_settings(analysed_runs, tmp_path) -> Settings:
-    runs_dir, cache_dir = analysed_runs
-    shutil.copytree(cache_dir, tmp_path / "cache")
-    return Settings(runs_dir=runs_dir, cache_dir=tmp_path / "cache")
+def analysed_settings(own_cache_settings) -> Settings:
+    return own_cache_settings
 
 
 def test_report_is_self_contained_with_the_figures(analysed_settings):
