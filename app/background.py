@@ -40,11 +40,6 @@ class MissingDependencyError(ImportError):
     """A package the configured job backend needs is not installed; the message names it."""
 
 
-def jobs_dir(settings: Settings) -> Path:
-    """The folder of the local job store: ``<cache_dir>/jobs``."""
-    return Path(settings.cache_dir) / JOBS_FOLDER
-
-
 def _require(package: str, purpose: str) -> Any:
     try:
         return importlib.import_module(package)

@@ -49,6 +49,8 @@ def test_nested_and_prefixed_state_dicts_are_accepted(tmp_path, small_weights):
     torch.save({"epoch": 3, "state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}}, path)
     target = build_model("shallow", width_scale=1 / 8)
     load_checkpoint_into(target, path)
+    # The "module." prefix of a DataParallel save is dropped and the nested state_dict found: same weights.
+    assert all(torch.equal(a, b) for a, b in zip(target.state_dict().values(), model.state_dict().values()))
 
 
 def test_truncated_checkpoint_names_file_and_problem(tmp_path, small_weights):
