@@ -19,7 +19,7 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from .runs.store import RUN_NAME_PATTERN, RunStatus, RunStore
+from .runs.store import RUN_NAME_PATTERN, RunStatus, RunStore, check_run_name
 
 SWEEP_FOLDER = "_sweeps"
 SWEEP_FORMAT = 1
@@ -39,13 +39,8 @@ class SweepConflictError(ValueError):
 
 
 def check_sweep_name(name: str) -> str:
-    """``name`` if it is a plain name (the run-name rules: letters, digits, ``_ . + -``; no ``..``), else ValueError."""
-    if not isinstance(name, str) or not RUN_NAME_PATTERN.match(name) or ".." in name:
-        raise ValueError(
-            f"invalid sweep name {name!r}: use 1-100 letters, digits, '_', '.', '+' or '-', "
-            "starting with a letter or digit, without '..'"
-        )
-    return name
+    """``name`` if it is a plain name (the run-name rules), else a ValueError (RunNameError) saying "sweep"."""
+    return check_run_name(name, what="sweep")
 
 
 def sweep_key(name: str) -> str:

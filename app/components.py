@@ -331,6 +331,13 @@ def run_options(runs: Iterable[Mapping[str, Any]], disable_broken: bool = False)
     return options
 
 
+def run_picker(id: str, runs: Iterable[Mapping[str, Any]], chosen: Iterable[str]) -> dbc.Checklist:  # noqa: A002 - Dash's name for a component id
+    """The runs switches every comparison page shows: one per run, ``chosen`` ticked."""
+    return dbc.Checklist(
+        id=id, options=run_options(runs), value=list(chosen), inline=True, switch=True, className="cnncmp-picker"
+    )
+
+
 def jobs_href(runs: str | Sequence[str] | None = None) -> str:
     """The Jobs page, with ``runs`` ticked for analysis."""
     try:

@@ -84,11 +84,14 @@ def default_runs_dir() -> str:
     return read_setting("CNNCMP_RUNS_DIR")
 
 
-def check_run_name(name: str) -> str:
-    """Return ``name`` if it is a plain run name (letters, digits, ``_ . + -``; no ``..``), else raise."""
+def check_run_name(name: str, what: str = "run") -> str:
+    """Return ``name`` if it is a plain name (letters, digits, ``_ . + -``; no ``..``), else raise RunNameError.
+
+    ``what`` names the thing in the message: runs and sweeps follow the same rules, so either is a safe
+    path segment in a folder or a bucket."""
     if not isinstance(name, str) or not RUN_NAME_PATTERN.match(name) or ".." in name:
         raise RunNameError(
-            f"invalid run name {name!r}: use 1-100 letters, digits, '_', '.', '+' or '-', "
+            f"invalid {what} name {name!r}: use 1-100 letters, digits, '_', '.', '+' or '-', "
             "starting with a letter or digit, without '..'"
         )
     return name

@@ -300,14 +300,7 @@ def controls(
         marks={v: f"{v:.0%}" for v in (0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)},
         tooltip={"placement": "bottom"},
     )
-    picker = dbc.Checklist(
-        id=PICKER_ID,
-        options=components.run_options(runs),
-        value=list(chosen),
-        inline=True,
-        switch=True,
-        className="cnncmp-picker",
-    )
+    picker = components.run_picker(PICKER_ID, runs, chosen)
     return html.Div(
         [
             html.Div(

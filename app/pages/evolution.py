@@ -79,17 +79,6 @@ def evolution_parts(models: Any, epoch: Any, metric: Any) -> view.EvolutionParts
 
 
 # -- the controls ----------------------------------------------------------------------------------
-def picker(runs: Sequence[Mapping[str, Any]], chosen: Sequence[str]) -> dbc.Checklist:
-    return dbc.Checklist(
-        id=PICKER_ID,
-        options=components.run_options(runs),
-        value=list(chosen),
-        inline=True,
-        switch=True,
-        className="cnncmp-picker",
-    )
-
-
 def epoch_slider(epochs: Sequence[int], epoch: int | None) -> dcc.Slider:
     """One stop per analysed snapshot (step 1 over their positions): the arrow keys go snapshot to snapshot."""
     return dcc.Slider(
@@ -141,7 +130,10 @@ def layout(**query: Any) -> html.Div:
             components.query_message(problems, id=QUERY_MESSAGE_ID),
             html.Div(components.dataset_banner(chosen), id=BANNER_ID),
             html.Div(
-                [html.Span("Runs", className="fw-semibold me-3"), picker(context.runs, selection.names)],
+                [
+                    html.Span("Runs", className="fw-semibold me-3"),
+                    components.run_picker(PICKER_ID, context.runs, selection.names),
+                ],
                 className="d-flex flex-wrap align-items-baseline mb-3",
             ),
             html.Div(

@@ -135,17 +135,6 @@ def confusion_of(name: str | None, analysed: Sequence[str]) -> go.Figure:
     return confusion_figure(name, errors.get(name))
 
 
-def picker(runs: Sequence[Mapping[str, Any]], chosen: Sequence[str]) -> dbc.Checklist:
-    return dbc.Checklist(
-        id=PICKER_ID,
-        options=components.run_options(runs),
-        value=list(chosen),
-        inline=True,
-        switch=True,
-        className="cnncmp-picker",
-    )
-
-
 # -- layout and callbacks --------------------------------------------------------------------------------
 def layout(**query: Any) -> html.Div:
     """The page for ``/?runs=a,b&confusion=a``; other query parameters are ignored, bad values get a message."""
@@ -159,7 +148,10 @@ def layout(**query: Any) -> html.Div:
             link_message(selection, context.settings.runs_dir, LINK_MESSAGE_ID),
             html.Div(parts.banner, id=BANNER_ID),
             html.Div(
-                [html.Span("Runs", className="fw-semibold me-3"), picker(context.runs, selection.names)],
+                [
+                    html.Span("Runs", className="fw-semibold me-3"),
+                    components.run_picker(PICKER_ID, context.runs, selection.names),
+                ],
                 className="d-flex flex-wrap align-items-baseline mb-3",
             ),
             html.Div(parts.table, id=TABLE_ID),

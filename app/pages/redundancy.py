@@ -215,14 +215,7 @@ def controls(runs: Sequence[Mapping[str, Any]], state: Mapping[str, Any], layer:
         inline=True,
         options=[{"label": "matrices", "value": "matrix"}, {"label": "learned features", "value": "mosaic"}],
     )
-    picker = dbc.Checklist(
-        id=PICKER_ID,
-        options=components.run_options(runs),
-        value=list(state["runs"]),
-        inline=True,
-        switch=True,
-        className="cnncmp-picker",
-    )
+    picker = components.run_picker(PICKER_ID, runs, state["runs"])
     return dbc.Card(
         dbc.CardBody(
             [

@@ -109,14 +109,7 @@ def layout(**query: Any) -> html.Div:
             html.Div(
                 [
                     html.Span("Runs", className="fw-semibold me-3"),
-                    dbc.Checklist(
-                        id=PICKER_ID,
-                        options=components.run_options(context.runs),
-                        value=list(selection.names),
-                        inline=True,
-                        switch=True,
-                        className="cnncmp-picker",
-                    ),
+                    components.run_picker(PICKER_ID, context.runs, selection.names),
                 ],
                 className="d-flex flex-wrap align-items-baseline mb-3",
             ),
