@@ -55,6 +55,7 @@ __all__ = [
     "build_frame",
     "cka_frame",
     "findings_frame",
+    "review_findings_frame",
     "health_frame",
     "history_frame",
     "layers_frame",
@@ -683,10 +684,26 @@ def findings_frame(
             not_analysed.update({name: sources.no_cache for name in names})
             continue
         review = sources.analyzer.review(names, tolerance=tolerance)
-        for name in review["not_reviewed"]:
-            not_analysed[name] = f"run {name!r} has no cached ablation: run `python -m analysis analyze --run {name}`"
-        rows += [{**f, "dataset": dataset, "evidence": json.dumps(f["evidence"])} for f in review["findings"]]
+        not_analysed.update(_not_reviewed(review))
+        rows += _finding_rows(review, dataset)
     return build_frame(rows, FINDINGS_COLUMNS, not_analysed=not_analysed)
+
+
+def review_findings_frame(review: Mapping[str, Any], dataset: str) -> pd.DataFrame:
+    """:func:`findings_frame` of a review already made (``RunAnalyzer.review`` of runs of ``dataset``): the
+    page that shows a review exports its findings without reviewing the runs a second time."""
+    return build_frame(_finding_rows(review, dataset), FINDINGS_COLUMNS, not_analysed=_not_reviewed(review))
+
+
+def _finding_rows(review: Mapping[str, Any], dataset: str) -> list[dict[str, Any]]:
+    return [{**f, "dataset": dataset, "evidence": json.dumps(f["evidence"])} for f in review["findings"]]
+
+
+def _not_reviewed(review: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        name: f"run {name!r} has no cached ablation: run `python -m analysis analyze --run {name}`"
+        for name in review["not_reviewed"]
+    }
 
 
 def seed_spread_frame(

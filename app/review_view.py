@@ -13,7 +13,7 @@ import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from analysis.frames import ablation_frame, findings_frame
+from analysis.frames import ablation_frame, review_findings_frame
 from analysis.pipeline import RunAnalyzer
 from analysis.runs.store import RunStatus
 from analysis.sweeps import spread_of, spread_text
@@ -46,7 +46,7 @@ class ReviewParts(NamedTuple):
     recommendation: Any
     pareto: go.Figure
     findings: Any
-    findings_csv: str  # analysis.frames.findings_frame of the same runs, for the CSV button
+    findings_csv: str  # the findings as analysis.frames.findings_frame has them, for the CSV button
     not_reviewed: Any
     reviewed: tuple[str, ...]  # the runs with a cached ablation, for the ablation picker
     compared: tuple[str, ...]  # the runs the review covered, for the diff pickers
@@ -100,7 +100,7 @@ def review_parts(
         recommendation=recommendation_card(review),
         pareto=pareto_figure(review.get("runs", ()), recommended, colours, label, cost),
         findings=findings_list(review.get("findings", ())),
-        findings_csv=findings_frame(names, analyzer=source).to_csv(index=False),
+        findings_csv=review_findings_frame(review, str(review.get("dataset_name"))).to_csv(index=False),
         not_reviewed=not_reviewed_message(not_reviewed),
         reviewed=tuple(n for n in names if n not in not_reviewed),
         compared=by_merit(names, review, recommended),

@@ -322,6 +322,9 @@ def test_ablation_and_findings_frames_match_the_analyzer(where, analyzer):
     review = analyzer.review([BASE, SHALLOW])
     assert findings["text"].tolist() == [f["text"] for f in review["findings"]]
     assert [json.loads(e) for e in findings["evidence"]] == [f["evidence"] for f in review["findings"]]
+    # The Review page exports the review it shows: the same frame, without reviewing twice.
+    shown = frames.review_findings_frame(review, review["dataset_name"])
+    pd.testing.assert_frame_equal(shown, findings)
 
 
 def test_ablation_and_findings_frames_without_a_cached_ablation(quick_runs_dir, tmp_path):

@@ -228,7 +228,10 @@ def test_recommendation_and_diff_quote_the_seed_spread_of_a_model_with_several_s
 def test_review_parts_cover_one_dataset_and_list_the_unreviewed(monkeypatch):
     import pandas as pd
 
-    monkeypatch.setattr("app.review_view.findings_frame", lambda runs, analyzer: pd.DataFrame({"run": list(runs)}))
+    monkeypatch.setattr(
+        "app.review_view.review_findings_frame",
+        lambda review, dataset: pd.DataFrame({"run": [r["run"] for r in review["runs"]]}),
+    )
     source = HandBuiltSource()
     runs = rows("shallow", "base", "wide") + rows("digits-run", dataset="digits")
     parts = review_parts(runs, ["shallow", "base", "wide", "digits-run"], source, "flops")
