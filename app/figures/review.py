@@ -206,9 +206,11 @@ def ablation_figure(ablation: Mapping[str, Any] | None, run: str, data_label: st
     images = f" · {n_images:,} test images" if isinstance(n_images, int) else ""
     _layout(
         figure,
-        f"{run}: what removing its near-duplicate neurons costs<br>"
-        f"<span style='font-size:14px;color:{MUTED}'>{data_label}{images} · bars: 95 % paired intervals</span>",
-        420,
+        f"{run}: removing its near-duplicates<br>"
+        f"<span style='font-size:14px;color:{MUTED}'>{data_label}{images}<br>"
+        "bars: 95 % paired intervals</span>",
+        440,
+        top=112,
     )
     figure.update_xaxes(title="neurons taken out", rangemode="tozero")
     figure.update_yaxes(title="change in test error", tickformat="+.1%", zeroline=False)
